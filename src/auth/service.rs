@@ -1,0 +1,301 @@
+use std::fmt;
+use std::marker::PhantomData;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use serde::de::DeserializeOwned;
+use tower_service::Service;
+
+use super::{JwtAuthLayer, ResponseFuture};
+use crate::claims::Claims;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::rejection::{DefaultOnRejection, OnRejection};
+use crate::token::bearer_token;
+use crate::validation::Verifier;
+
+/// Middleware that authenticates requests with a JWT bearer token.
+///
+/// Built by [`JwtAuthLayer`]. Verification is synchronous, so `poll_ready` forwards to the inner
+/// service and `call` uses that same, ready instance (no clone).
+///
+/// See the [module docs](crate::auth) for an example.
+pub struct JwtAuth<S, C, R = DefaultOnRejection> {
+    inner: S,
+    verifier: Verifier,
+    on_rejection: R,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<S, C> JwtAuth<S, C> {
+    /// Wrap `inner`, verifying with `verifier` and rejecting with [`DefaultOnRejection`].
+    pub fn new(inner: S, verifier: Verifier) -> Self {
+        Self::from_parts(inner, verifier, DefaultOnRejection::new())
+    }
+
+    /// A [`JwtAuthLayer`] for this middleware.
+    pub fn layer(verifier: Verifier) -> JwtAuthLayer<C> {
+        JwtAuthLayer::new(verifier)
+    }
+}
+
+impl<S, C, R> JwtAuth<S, C, R> {
+    pub(crate) fn from_parts(inner: S, verifier: Verifier, on_rejection: R) -> Self {
+        Self {
+            inner,
+            verifier,
+            on_rejection,
+            _claims: PhantomData,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consume the middleware, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, C, R> JwtAuth<S, C, R>
+where
+    C: DeserializeOwned,
+{
+    fn authenticate<B>(&self, req: &Request<B>) -> Result<Claims<C>, AuthError> {
+        match bearer_token(req.headers())? {
+            Some(token) => self.verifier.verify(token),
+            None => Err(AuthErrorKind::MissingToken.into()),
+        }
+    }
+}
+
+impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    C: DeserializeOwned + Send + Sync + 'static,
+    R: OnRejection<ResBody>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        match self.authenticate(&req) {
+            Ok(claims) => {
+                req.extensions_mut().insert(claims);
+                ResponseFuture::inner(self.inner.call(req))
+            }
+            Err(error) => {
+                // The inner service is not called; whatever its `poll_ready` reserved stays with
+                // it until its next call or drop, as the `Service` contract allows.
+                let (parts, _body) = req.into_parts();
+                ResponseFuture::rejected(self.on_rejection.on_rejection(&error, &parts))
+            }
+        }
+    }
+}
+
+impl<S: Clone, C, R: Clone> Clone for JwtAuth<S, C, R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            verifier: self.verifier.clone(),
+            on_rejection: self.on_rejection.clone(),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<S: fmt::Debug, C, R> fmt::Debug for JwtAuth<S, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuth")
+            .field("inner", &self.inner)
+            .field("verifier", &self.verifier)
+            .field("claims", &std::any::type_name::<C>())
+            .field("on_rejection", &std::any::type_name::<R>())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+    use http::{Request, Response, StatusCode};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use serde::Deserialize;
+    use tower::{ServiceBuilder, ServiceExt};
+    use tower_test::mock;
+
+    use super::*;
+    use crate::{KeySet, Validation, VerifyingKey};
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    #[derive(Deserialize, Debug)]
+    struct TestClaims {
+        sub: String,
+    }
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn verifier() -> Verifier {
+        let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, SECRET).unwrap());
+        Verifier::new(keys, Validation::new()).unwrap()
+    }
+
+    fn token(claims: &serde_json::Value) -> String {
+        crate::install_crypto_provider().unwrap();
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
+    }
+
+    fn request(token: &str) -> Request<()> {
+        Request::builder()
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .body(())
+            .unwrap()
+    }
+
+    async fn echo(req: Request<()>) -> Result<Response<String>, Infallible> {
+        let sub = req
+            .extensions()
+            .get::<Claims<TestClaims>>()
+            .map(|c| c.sub.clone())
+            .unwrap_or_default();
+        Ok(Response::new(sub))
+    }
+
+    fn service() -> impl tower::Service<Request<()>, Response = Response<String>, Error = Infallible>
+    {
+        ServiceBuilder::new()
+            .layer(JwtAuthLayer::<TestClaims>::new(verifier()))
+            .service_fn(echo)
+    }
+
+    #[tokio::test]
+    async fn claims_are_inserted_into_extensions() {
+        let t = token(&serde_json::json!({"sub": "alice", "exp": now() + 60}));
+        let res = service().oneshot(request(&t)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.body(), "alice");
+    }
+
+    #[tokio::test]
+    async fn missing_token_is_rejected_with_bare_challenge() {
+        let res = service().oneshot(Request::new(())).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(res.headers()[WWW_AUTHENTICATE], "Bearer realm=\"api\"");
+        assert_eq!(res.body(), "");
+    }
+
+    #[tokio::test]
+    async fn expired_token_is_rejected_with_401() {
+        let t = token(&serde_json::json!({"sub": "alice", "exp": now() - 3600}));
+        let res = service().oneshot(request(&t)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let challenge = res.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+        assert!(challenge.contains("expired"), "{challenge}");
+    }
+
+    #[tokio::test]
+    async fn claims_that_do_not_fit_the_type_are_rejected() {
+        let t = token(&serde_json::json!({"sub": 5, "exp": now() + 60}));
+        let res = service().oneshot(request(&t)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn closure_rejection_replaces_the_default() {
+        let layer = JwtAuthLayer::<TestClaims>::new(verifier()).on_rejection(
+            |e: &AuthError, _: &http::request::Parts| {
+                let mut res = Response::new(format!("nope: {e}"));
+                *res.status_mut() = StatusCode::IM_A_TEAPOT;
+                res
+            },
+        );
+        let res = ServiceBuilder::new()
+            .layer(layer)
+            .service_fn(echo)
+            .oneshot(Request::new(()))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::IM_A_TEAPOT);
+        assert_eq!(res.body(), "nope: no bearer token in the request");
+    }
+
+    #[tokio::test]
+    async fn poll_ready_is_forwarded_to_inner() {
+        let (mut svc, mut handle) = mock::spawn_layer::<Request<()>, Response<String>, _>(
+            JwtAuthLayer::<TestClaims>::new(verifier()),
+        );
+        handle.allow(0);
+        assert!(svc.poll_ready().is_pending());
+        handle.allow(1);
+        assert!(svc.poll_ready().is_ready());
+        let t = token(&serde_json::json!({"sub": "bob", "exp": now() + 60}));
+        let fut = svc.call(request(&t));
+        let (req, send) = handle.next_request().await.unwrap();
+        assert!(req.extensions().get::<Claims<TestClaims>>().is_some());
+        send.send_response(Response::new("ok".to_owned()));
+        assert_eq!(fut.await.unwrap().body(), "ok");
+    }
+
+    #[tokio::test]
+    async fn rejection_does_not_call_inner() {
+        let (mut svc, mut handle) = mock::spawn_layer::<Request<()>, Response<String>, _>(
+            JwtAuthLayer::<TestClaims>::new(verifier()),
+        );
+        handle.allow(1);
+        assert!(svc.poll_ready().is_ready());
+        let res = svc.call(Request::new(())).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        // The reserved slot was not used: the next authenticated call reaches the inner service.
+        let t = token(&serde_json::json!({"sub": "bob", "exp": now() + 60}));
+        assert!(svc.poll_ready().is_ready());
+        let fut = svc.call(request(&t));
+        let (req, send) = handle.next_request().await.unwrap();
+        assert!(req.extensions().get::<Claims<TestClaims>>().is_some());
+        send.send_response(Response::new(String::new()));
+        assert_eq!(fut.await.unwrap().status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn types_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<JwtAuthLayer<TestClaims>>();
+        assert_send_sync::<
+            JwtAuth<
+                tower::util::BoxCloneSyncService<Request<()>, Response<String>, Infallible>,
+                TestClaims,
+            >,
+        >();
+        assert_send_sync::<Claims<TestClaims>>();
+        assert_send_sync::<
+            ResponseFuture<std::future::Ready<Result<Response<String>, Infallible>>, String>,
+        >();
+    }
+}

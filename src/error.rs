@@ -1,0 +1,269 @@
+//! Error types: [`AuthError`] for rejected requests, [`ConfigError`] for set-up mistakes.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use http::StatusCode;
+
+/// Why a request was rejected by [`JwtAuth`](crate::JwtAuth).
+///
+/// The kind decides the status code and the RFC 6750 error code of the default rejection. New kinds
+/// may be added in minor releases, so match with a wildcard arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthErrorKind {
+    /// The request carries no bearer token (no `Authorization` header, an empty token or another
+    /// scheme such as `Basic`).
+    MissingToken,
+    /// The request is malformed: several `Authorization` headers, or a bearer credential made of
+    /// more than one token.
+    InvalidRequest,
+    /// The token is longer than the configured maximum and was not decoded.
+    TokenTooLong,
+    /// The token is not a well-formed compact JWS (three base64url segments with a JSON header).
+    Malformed,
+    /// The token's header names an algorithm that no configured key accepts, or uses features
+    /// (`crit`) this crate does not implement.
+    UnsupportedAlgorithm,
+    /// No configured key matches the token's `kid` and `alg`.
+    UnknownKey,
+    /// The signature does not verify with the selected key.
+    InvalidSignature,
+    /// The token's `exp` is in the past (beyond the leeway).
+    Expired,
+    /// The token's `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// The token's `iss` is not the configured issuer.
+    InvalidIssuer,
+    /// The token's `aud` does not contain the configured audience.
+    InvalidAudience,
+    /// A required claim is missing from the token.
+    MissingClaim,
+    /// A claim has the wrong JSON type, or the claims do not deserialize into the claims type.
+    InvalidClaim,
+}
+
+impl AuthErrorKind {
+    /// The HTTP status the default rejection answers with.
+    #[must_use]
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The RFC 6750 `error` code, or `None` when the token is missing (RFC 6750 §3.1: no error
+    /// attribute when the request lacks authentication information).
+    #[must_use]
+    pub const fn error_code(self) -> Option<&'static str> {
+        match self {
+            Self::MissingToken => None,
+            Self::InvalidRequest => Some("invalid_request"),
+            _ => Some("invalid_token"),
+        }
+    }
+
+    /// A short, safe description: it never contains the token, a key or a claim value.
+    #[must_use]
+    pub const fn description(self) -> &'static str {
+        match self {
+            Self::MissingToken => "no bearer token in the request",
+            Self::InvalidRequest => {
+                "the request carries more than one credential or a malformed one"
+            }
+            Self::TokenTooLong => "the token is too long",
+            Self::Malformed => "the token is malformed",
+            Self::UnsupportedAlgorithm => {
+                "the token uses an algorithm or header that is not accepted"
+            }
+            Self::UnknownKey => "no key matches the token",
+            Self::InvalidSignature => "the token signature is invalid",
+            Self::Expired => "the token has expired",
+            Self::NotYetValid => "the token is not valid yet",
+            Self::InvalidIssuer => "the token issuer is not accepted",
+            Self::InvalidAudience => "the token audience is not accepted",
+            Self::MissingClaim => "the token lacks a required claim",
+            Self::InvalidClaim => "the token claims are invalid",
+        }
+    }
+
+    pub(crate) const ALL: [Self; 13] = [
+        Self::MissingToken,
+        Self::InvalidRequest,
+        Self::TokenTooLong,
+        Self::Malformed,
+        Self::UnsupportedAlgorithm,
+        Self::UnknownKey,
+        Self::InvalidSignature,
+        Self::Expired,
+        Self::NotYetValid,
+        Self::InvalidIssuer,
+        Self::InvalidAudience,
+        Self::MissingClaim,
+        Self::InvalidClaim,
+    ];
+
+    pub(crate) fn index(self) -> usize {
+        Self::ALL.iter().position(|k| *k == self).unwrap_or(0)
+    }
+}
+
+/// A request was rejected: see [`AuthError::kind`].
+///
+/// `Display` gives a short description that is safe to show to clients; it never includes the
+/// token, key material or claim values.
+#[derive(Debug, Clone)]
+pub struct AuthError {
+    kind: AuthErrorKind,
+}
+
+impl AuthError {
+    pub(crate) const fn new(kind: AuthErrorKind) -> Self {
+        Self { kind }
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub const fn kind(&self) -> AuthErrorKind {
+        self.kind
+    }
+
+    /// The HTTP status for this rejection (400 or 401).
+    #[must_use]
+    pub const fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+}
+
+impl From<AuthErrorKind> for AuthError {
+    fn from(kind: AuthErrorKind) -> Self {
+        Self::new(kind)
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.kind.description())
+    }
+}
+
+impl StdError for AuthError {}
+
+/// What kind of set-up mistake a [`ConfigError`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// No jsonwebtoken crypto backend is available: enable the `aws-lc-rs` or `rust-crypto`
+    /// feature, or install a `jsonwebtoken::crypto::CryptoProvider` before building keys.
+    NoCryptoBackend,
+    /// The key set is empty.
+    NoKeys,
+    /// The key material could not be parsed (bad PEM, DER, JWK or secret).
+    InvalidKey,
+    /// The algorithm does not fit the key type (e.g. `HS256` with an RSA key).
+    AlgorithmMismatch,
+    /// A JWK or JWK Set document is not valid JSON of the expected shape.
+    InvalidJwk,
+    /// A configured string cannot be used in an HTTP header (e.g. a realm with quotes).
+    InvalidHeaderValue,
+    /// A key file could not be read.
+    Io,
+}
+
+/// A configuration error, returned when building keys, verifiers, issuers and services.
+///
+/// Never returned on the request path. The message says what was wrong and what to do; it never
+/// contains key material.
+#[derive(Debug)]
+pub struct ConfigError {
+    kind: ConfigErrorKind,
+    message: &'static str,
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl ConfigError {
+    pub(crate) fn new(kind: ConfigErrorKind, message: &'static str) -> Self {
+        Self {
+            kind,
+            message,
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_source(
+        kind: ConfigErrorKind,
+        message: &'static str,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            kind,
+            message,
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub const fn kind(&self) -> ConfigErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.message)
+    }
+}
+
+impl StdError for ConfigError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_token_has_no_error_code() {
+        assert_eq!(AuthErrorKind::MissingToken.error_code(), None);
+        assert_eq!(
+            AuthErrorKind::MissingToken.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    #[test]
+    fn invalid_request_is_400() {
+        assert_eq!(
+            AuthErrorKind::InvalidRequest.status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            AuthErrorKind::InvalidRequest.error_code(),
+            Some("invalid_request")
+        );
+    }
+
+    #[test]
+    fn every_kind_has_a_distinct_index() {
+        for (i, kind) in AuthErrorKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), i);
+        }
+    }
+
+    #[test]
+    fn descriptions_are_header_safe() {
+        for kind in AuthErrorKind::ALL {
+            let d = kind.description();
+            assert!(
+                d.bytes()
+                    .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+            );
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! [`JwksService`]: publishes public keys as a JWK Set (RFC 7517 §5).
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use tower_service::Service;
+
+use crate::body::JsonBody;
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::keys::KeySet;
+
+/// Serves the public half of a key set as `{"keys": [...]}`, for other services to verify with.
+///
+/// Only public keys are published: HMAC secrets and private parts never are. A set with no
+/// public key (HMAC only) answers 404. `GET` and `HEAD` only; other methods get 405. The JSON is
+/// built once, at construction.
+///
+/// ```
+/// use http::{Request, StatusCode};
+/// use tower::ServiceExt;
+/// use tower_jwt_auth::{Algorithm, JwksService, KeySet, VerifyingKey};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let keys = KeySet::new().with_jwks(r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1",
+///     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?;
+/// let res = JwksService::new(&keys)?.oneshot(Request::new(())).await?;
+/// assert_eq!(res.status(), StatusCode::OK);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct JwksService {
+    document: Option<Bytes>,
+}
+
+impl JwksService {
+    /// Publish the public keys of `keys`.
+    ///
+    /// # Errors
+    ///
+    /// When a public key cannot be exported as a JWK.
+    pub fn new(keys: &KeySet) -> Result<Self, ConfigError> {
+        let mut jwks = Vec::new();
+        for key in keys.iter() {
+            if let Some(jwk) = key.public_jwk()? {
+                jwks.push(jwk);
+            }
+        }
+        let document = if jwks.is_empty() {
+            None
+        } else {
+            let json = serde_json::to_vec(&serde_json::json!({ "keys": jwks })).map_err(|e| {
+                ConfigError::with_source(
+                    ConfigErrorKind::InvalidJwk,
+                    "could not serialize the JWK Set",
+                    e,
+                )
+            })?;
+            Some(Bytes::from(json))
+        };
+        Ok(Self { document })
+    }
+
+    /// The JWK Set document, or `None` when there is no public key to publish.
+    #[must_use]
+    pub fn document(&self) -> Option<&[u8]> {
+        self.document.as_deref()
+    }
+
+    fn respond(&self, method: &Method) -> Response<JsonBody> {
+        if method != Method::GET && method != Method::HEAD {
+            let mut res = crate::body::json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "use GET",
+            );
+            res.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return res;
+        }
+        let Some(doc) = &self.document else {
+            return crate::body::json_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no public keys are published (the keys are symmetric)",
+            );
+        };
+        let body = if method == Method::HEAD {
+            JsonBody::default()
+        } else {
+            JsonBody::new(doc.clone())
+        };
+        let mut res = Response::new(body);
+        res.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/jwk-set+json"),
+        );
+        res.headers_mut().insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        );
+        res
+    }
+}
+
+impl<B> Service<Request<B>> for JwksService {
+    type Response = Response<JsonBody>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<JsonBody>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        ready(Ok(self.respond(req.method())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Algorithm, VerifyingKey};
+
+    #[test]
+    fn hmac_only_set_is_not_published() {
+        let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, [1u8; 32]).unwrap());
+        let svc = JwksService::new(&keys).unwrap();
+        assert!(svc.document().is_none());
+        assert_eq!(svc.respond(&Method::GET).status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn post_is_not_allowed() {
+        let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, [1u8; 32]).unwrap());
+        let res = JwksService::new(&keys).unwrap().respond(&Method::POST);
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[test]
+    fn secret_is_never_published_next_to_public_keys() {
+        let keys = KeySet::new()
+            .with_key(VerifyingKey::from_secret(Algorithm::HS256, [b'q'; 32]).unwrap())
+            .with_jwks(r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)
+            .unwrap();
+        let doc = JwksService::new(&keys)
+            .unwrap()
+            .document()
+            .unwrap()
+            .to_vec();
+        let doc = String::from_utf8(doc).unwrap();
+        assert!(doc.contains("Ed25519"));
+        assert!(!doc.contains("\"oct\""));
+        assert!(!doc.contains("\"k\""));
+    }
+}

@@ -1,0 +1,92 @@
+//! JWT bearer authentication for any [tower] service.
+//!
+//! - [`JwtAuthLayer`] wraps any `Service<http::Request<B>>`: a request without a valid bearer
+//!   token gets **401** with an RFC 6750 `WWW-Authenticate` challenge; a valid one reaches the
+//!   inner service with its decoded, typed [`Claims<C>`] in the request extensions.
+//! - [`login::LoginService`] (feature `login`) checks a username and password through your
+//!   [`login::Authenticate`] hook and issues signed tokens.
+//! - [`JwksService`] publishes the public keys as a JWK Set so other services can verify.
+//!
+//! Keys are pinned to one algorithm when loaded ([`VerifyingKey`], [`SigningKey`]), so the
+//! token header can never choose a weaker algorithm, and `alg: none` never verifies.
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use http::{Request, Response, StatusCode, header::AUTHORIZATION};
+//! use http_body_util::Full;
+//! use bytes::Bytes;
+//! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+//! use tower_jwt_auth::{Algorithm, Claims, JwtAuthLayer, KeySet, SigningKey, Validation, Verifier};
+//! use tower_jwt_auth::login::TokenIssuer;
+//!
+//! #[derive(serde::Deserialize)]
+//! struct MyClaims {
+//!     username: String,
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let signing = SigningKey::from_secret(Algorithm::HS256, b"an example secret of 32 bytes!!!")?;
+//! let keys = KeySet::from(signing.verifying_key()?);
+//! let layer = JwtAuthLayer::<MyClaims>::new(Verifier::new(keys, Validation::new())?);
+//!
+//! let mut service = ServiceBuilder::new().layer(layer).service_fn(|req: Request<Full<Bytes>>| async move {
+//!     let name = req.extensions().get::<Claims<MyClaims>>().map(|c| c.username.clone());
+//!     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(name.unwrap_or_default()))))
+//! });
+//!
+//! // Issue a token (the login service does this after checking a password).
+//! let token = TokenIssuer::new(signing).issue(&serde_json::json!({"sub": "1", "username": "ada"}))?;
+//! let req = Request::builder()
+//!     .header(AUTHORIZATION, format!("Bearer {}", token.access_token()))
+//!     .body(Full::default())?;
+//! let res = service.ready().await?.call(req).await?;
+//! assert_eq!(res.status(), StatusCode::OK);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With axum, attach the layer with `Router::route_layer` (not `layer`), so unknown paths still
+//! answer 404; the `examples/` folder has complete hyper and axum servers.
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `aws-lc-rs` | yes | jsonwebtoken crypto backend aws-lc-rs (fastest on our benchmarks) |
+//! | `rust-crypto` | no | pure-Rust RustCrypto backend; if both are on, aws-lc-rs is used |
+//! | `login` | yes | [`login::LoginService`], [`login::TokenIssuer`], argon2id [`login::InMemoryUsers`] |
+//!
+//! Exactly one crypto backend is used; see [`install_crypto_provider`].
+//!
+//! [tower]: https://docs.rs/tower
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod auth;
+mod body;
+mod claims;
+mod crypto;
+pub mod error;
+mod jwks;
+pub mod keys;
+#[cfg(feature = "login")]
+#[cfg_attr(docsrs, doc(cfg(feature = "login")))]
+pub mod login;
+pub mod rejection;
+mod token;
+pub mod validation;
+
+pub use auth::{JwtAuth, JwtAuthLayer};
+pub use body::JsonBody;
+pub use claims::{Claims, RegisteredClaims};
+pub use crypto::install_crypto_provider;
+pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+/// The JWS signature algorithms (re-exported from jsonwebtoken).
+pub use jsonwebtoken::Algorithm;
+pub use jwks::JwksService;
+pub use keys::{KeySet, SigningKey, VerifyingKey};
+pub use rejection::{DefaultOnRejection, OnRejection};
+pub use validation::{Validation, Verifier};

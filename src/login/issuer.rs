@@ -1,0 +1,232 @@
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use jsonwebtoken::Header;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::keys::SigningKey;
+
+/// Default access-token lifetime: 15 minutes.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(900);
+
+/// Signs access tokens: adds `iat`, `nbf`, `exp`, `jti` (and `iss`/`aud` when configured) to your
+/// claims and puts the key's `kid` in the header.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jwt_auth::{Algorithm, SigningKey};
+/// use tower_jwt_auth::login::TokenIssuer;
+///
+/// let issuer = TokenIssuer::new(SigningKey::from_secret(Algorithm::HS256, [5u8; 32]).unwrap())
+///     .issuer("https://auth.example.com")
+///     .audience("orders-api")
+///     .ttl(Duration::from_secs(300));
+/// let token = issuer.issue(&serde_json::json!({"sub": "42"})).unwrap();
+/// assert_eq!(token.expires_in(), 300);
+/// assert_eq!(token.access_token().split('.').count(), 3);
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct TokenIssuer {
+    key: SigningKey,
+    header: Header,
+    issuer: Option<String>,
+    audience: Option<String>,
+    ttl: Duration,
+}
+
+impl TokenIssuer {
+    /// An issuer signing with `key`, with a 15-minute lifetime and no `iss`/`aud`.
+    pub fn new(key: SigningKey) -> Self {
+        let mut header = Header::new(key.algorithm());
+        header.kid = key.kid().map(ToOwned::to_owned);
+        Self {
+            key,
+            header,
+            issuer: None,
+            audience: None,
+            ttl: DEFAULT_TTL,
+        }
+    }
+
+    /// Write this `iss` into every token.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Write this `aud` into every token.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// The access-token lifetime (whole seconds; default 900).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The signing key.
+    #[must_use]
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// Sign a token carrying `claims` (which must serialize to a JSON object) plus the registered
+    /// claims this issuer sets; those override same-named fields of `claims`.
+    ///
+    /// # Errors
+    ///
+    /// When `claims` is not a JSON object or signing fails.
+    pub fn issue<T: Serialize + ?Sized>(&self, claims: &T) -> Result<IssuedToken, IssueError> {
+        let Ok(Value::Object(mut map)) = serde_json::to_value(claims) else {
+            return Err(IssueError::NotAnObject);
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let ttl = self.ttl.as_secs();
+        let mut jti = [0u8; 16];
+        OsRng.fill_bytes(&mut jti);
+        let jti: String = jti.iter().map(|b| format!("{b:02x}")).collect();
+        insert_registered(
+            &mut map,
+            now,
+            ttl,
+            jti,
+            self.issuer.as_deref(),
+            self.audience.as_deref(),
+        );
+        let access_token = jsonwebtoken::encode(&self.header, &map, self.key.encoding_key())
+            .map_err(|_| IssueError::Signing)?;
+        Ok(IssuedToken {
+            access_token,
+            expires_in: ttl,
+        })
+    }
+}
+
+fn insert_registered(
+    map: &mut Map<String, Value>,
+    now: u64,
+    ttl: u64,
+    jti: String,
+    iss: Option<&str>,
+    aud: Option<&str>,
+) {
+    map.insert("iat".into(), now.into());
+    map.insert("nbf".into(), now.into());
+    map.insert("exp".into(), now.saturating_add(ttl).into());
+    map.insert("jti".into(), jti.into());
+    if let Some(iss) = iss {
+        map.insert("iss".into(), iss.into());
+    }
+    if let Some(aud) = aud {
+        map.insert("aud".into(), aud.into());
+    }
+}
+
+impl fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("key", &self.key)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+/// A signed access token and its lifetime.
+#[derive(Clone)]
+pub struct IssuedToken {
+    access_token: String,
+    expires_in: u64,
+}
+
+impl IssuedToken {
+    /// The compact JWS.
+    #[must_use]
+    pub fn access_token(&self) -> &str {
+        &self.access_token
+    }
+
+    /// Seconds until it expires.
+    #[must_use]
+    pub fn expires_in(&self) -> u64 {
+        self.expires_in
+    }
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("access_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// Why a token could not be issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// The claims did not serialize to a JSON object.
+    NotAnObject,
+    /// The signing backend failed.
+    Signing,
+}
+
+impl fmt::Display for IssueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Self::NotAnObject => "the claims must serialize to a JSON object",
+            Self::Signing => "signing the token failed",
+        })
+    }
+}
+
+impl std::error::Error for IssueError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Algorithm, KeySet, Validation, Verifier};
+
+    fn issuer() -> TokenIssuer {
+        TokenIssuer::new(SigningKey::from_secret(Algorithm::HS256, [8u8; 32]).unwrap())
+    }
+
+    #[test]
+    fn issued_token_verifies_and_carries_registered_claims() {
+        let issuer = issuer().issuer("me").audience("you");
+        let token = issuer
+            .issue(&serde_json::json!({"sub": "7", "exp": 1}))
+            .unwrap();
+        let keys = KeySet::from(issuer.signing_key().verifying_key().unwrap());
+        let verifier = Verifier::new(keys, Validation::new().issuer("me").audience("you")).unwrap();
+        let claims = verifier
+            .verify::<serde_json::Value>(token.access_token())
+            .unwrap();
+        let reg = claims.registered();
+        assert_eq!(reg.sub.as_deref(), Some("7"));
+        assert!(reg.exp.unwrap() > reg.iat.unwrap());
+        assert_eq!(reg.nbf, reg.iat);
+        assert_eq!(reg.jti.as_ref().map(String::len), Some(32));
+    }
+
+    #[test]
+    fn jti_is_unique() {
+        let a = issuer().issue(&serde_json::json!({})).unwrap();
+        let b = issuer().issue(&serde_json::json!({})).unwrap();
+        assert_ne!(a.access_token(), b.access_token());
+    }
+
+    #[test]
+    fn non_object_claims_are_refused() {
+        assert_eq!(issuer().issue(&5).unwrap_err(), IssueError::NotAnObject);
+    }
+}

@@ -1,0 +1,355 @@
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::Deserialize;
+use tower_service::Service;
+
+use super::{Authenticate, BoxError, TokenIssuer};
+use crate::body::{JsonBody, json_error};
+
+/// Default limit on the login request body: 16 KiB.
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
+
+/// A tower service that checks credentials and issues access tokens (`Error = Infallible`).
+///
+/// Mount it at any path (`/login` in the demos). Cloning is cheap (one `Arc`). See the
+/// [module docs](crate::login) for the protocol and an example.
+pub struct LoginService<A> {
+    inner: Arc<Inner<A>>,
+    body_limit: usize,
+}
+
+struct Inner<A> {
+    authenticator: A,
+    issuer: TokenIssuer,
+}
+
+impl<A> LoginService<A> {
+    /// A login service that checks credentials with `authenticator` and signs with `issuer`.
+    #[must_use]
+    pub fn new(authenticator: A, issuer: TokenIssuer) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                authenticator,
+                issuer,
+            }),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// Set the largest request body accepted (default 16 KiB); larger bodies get 413.
+    #[must_use]
+    pub fn body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = limit;
+        self
+    }
+}
+
+impl<A> Clone for LoginService<A> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            body_limit: self.body_limit,
+        }
+    }
+}
+
+impl<A> fmt::Debug for LoginService<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginService")
+            .field("authenticator", &std::any::type_name::<A>())
+            .field("issuer", &self.inner.issuer)
+            .field("body_limit", &self.body_limit)
+            .finish()
+    }
+}
+
+/// The response future of [`LoginService`].
+pub struct LoginFuture {
+    inner: Pin<Box<dyn Future<Output = Result<Response<JsonBody>, Infallible>> + Send>>,
+}
+
+impl Future for LoginFuture {
+    type Output = Result<Response<JsonBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for LoginFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginFuture").finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+impl<A, B> Service<Request<B>> for LoginService<A>
+where
+    A: Authenticate,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<JsonBody>;
+    type Error = Infallible;
+    type Future = LoginFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> LoginFuture {
+        let inner = Arc::clone(&self.inner);
+        let limit = self.body_limit;
+        LoginFuture {
+            inner: Box::pin(async move { Ok(inner.handle(req, limit).await) }),
+        }
+    }
+}
+
+impl<A: Authenticate> Inner<A> {
+    async fn handle<B>(&self, req: Request<B>, body_limit: usize) -> Response<JsonBody>
+    where
+        B: http_body::Body,
+        B::Error: Into<BoxError>,
+    {
+        if req.method() != Method::POST {
+            let mut res = json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "use POST",
+            );
+            res.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("POST"));
+            return res;
+        }
+        if !is_json(req.headers()) {
+            return json_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the credentials as Content-Type: application/json",
+            );
+        }
+        if declared_length(req.headers()).is_some_and(|n| n > body_limit) {
+            return too_large();
+        }
+        let body = match Limited::new(req.into_body(), body_limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<LengthLimitError>() => return too_large(),
+            Err(_) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "the request body could not be read",
+                );
+            }
+        };
+        let Ok(credentials) = serde_json::from_slice::<Credentials>(&body) else {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "expected a JSON object with string fields \"username\" and \"password\"",
+            );
+        };
+        match self
+            .authenticator
+            .authenticate(&credentials.username, &credentials.password)
+            .await
+        {
+            Ok(Some(claims)) => self.issue(&claims),
+            Ok(None) => json_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "the username or password is wrong",
+            ),
+            Err(_) => json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the credentials could not be checked; try again later",
+            ),
+        }
+    }
+
+    fn issue(&self, claims: &A::Claims) -> Response<JsonBody> {
+        let Ok(token) = self.issuer.issue(claims) else {
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the token could not be issued; try again later",
+            );
+        };
+        let body = serde_json::json!({
+            "access_token": token.access_token(),
+            "token_type": "Bearer",
+            "expires_in": token.expires_in(),
+        })
+        .to_string();
+        let mut res = Response::new(JsonBody::new(Bytes::from(body)));
+        let headers = res.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+        res
+    }
+}
+
+fn too_large() -> Response<JsonBody> {
+    json_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the request body is too large",
+    )
+}
+
+/// `application/json`, with optional parameters (`; charset=utf-8`), case-insensitively.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse::<usize>()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::Full;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::login::InMemoryUsers;
+    use crate::{Algorithm, SigningKey};
+
+    fn service() -> LoginService<InMemoryUsers<serde_json::Value>> {
+        let params = argon2::Params::new(1024, 1, 1, None).unwrap();
+        let users = InMemoryUsers::with_params(params)
+            .unwrap()
+            .with_user("u", "p", serde_json::json!({"sub": "1"}))
+            .unwrap();
+        let issuer =
+            TokenIssuer::new(SigningKey::from_secret(Algorithm::HS256, [4u8; 32]).unwrap());
+        LoginService::new(users, issuer)
+    }
+
+    async fn send(method: Method, ctype: Option<&str>, body: &str) -> (StatusCode, String) {
+        let mut req = Request::builder().method(method);
+        if let Some(c) = ctype {
+            req = req.header(CONTENT_TYPE, c);
+        }
+        let req = req.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+        let res = service().oneshot(req).await.unwrap();
+        let status = res.status();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    const GOOD: &str = r#"{"username":"u","password":"p"}"#;
+
+    #[tokio::test]
+    async fn good_credentials_get_a_token() {
+        let (status, body) = send(Method::POST, Some("application/json"), GOOD).await;
+        assert_eq!(status, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["token_type"], "Bearer");
+        assert_eq!(v["expires_in"], 900);
+        assert!(v["access_token"].is_string());
+    }
+
+    #[tokio::test]
+    async fn json_content_type_with_charset_is_accepted() {
+        let (status, _) = send(Method::POST, Some("Application/JSON; charset=utf-8"), GOOD).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn get_is_405() {
+        assert_eq!(
+            send(Method::GET, None, "").await.0,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+
+    #[tokio::test]
+    async fn form_body_is_415() {
+        let (status, body) = send(
+            Method::POST,
+            Some("application/x-www-form-urlencoded"),
+            "a=b",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert!(body.contains("\"error\""));
+    }
+
+    #[tokio::test]
+    async fn missing_content_type_is_415() {
+        assert_eq!(
+            send(Method::POST, None, GOOD).await.0,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+    }
+
+    #[tokio::test]
+    async fn oversized_body_is_413() {
+        let big = format!(r#"{{"username":"u","password":"{}"}}"#, "x".repeat(20_000));
+        assert_eq!(
+            send(Method::POST, Some("application/json"), &big).await.0,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_and_mistyped_bodies_are_400() {
+        for body in [
+            "{",
+            "[]",
+            "null",
+            r#"{"username":"u"}"#,
+            r#"{"username":1,"password":"p"}"#,
+            "",
+        ] {
+            let (status, _) = send(Method::POST, Some("application/json"), body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_user_and_wrong_password_get_the_same_answer() {
+        let a = send(
+            Method::POST,
+            Some("application/json"),
+            r#"{"username":"u","password":"x"}"#,
+        )
+        .await;
+        let b = send(
+            Method::POST,
+            Some("application/json"),
+            r#"{"username":"zz","password":"p"}"#,
+        )
+        .await;
+        assert_eq!(a.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(a, b);
+    }
+}

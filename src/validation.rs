@@ -1,0 +1,310 @@
+//! [`Validation`]: what a token must satisfy besides its signature, and [`Verifier`], which
+//! checks tokens against a [`KeySet`].
+//!
+//! Both are built once, when the layer is built; nothing is rebuilt per request.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_jwt_auth::{Algorithm, KeySet, Validation, Verifier, VerifyingKey};
+//!
+//! # fn main() -> Result<(), tower_jwt_auth::ConfigError> {
+//! let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, [42u8; 32])?);
+//! let validation = Validation::new()
+//!     .issuer("https://auth.example.com")
+//!     .audience("orders-api")
+//!     .leeway(Duration::from_secs(30))
+//!     .require_claim("sub");
+//! let verifier = Verifier::new(keys, validation)?;
+//! let err = verifier.verify::<serde_json::Value>("not.a.token").unwrap_err();
+//! assert_eq!(err.status(), http::StatusCode::UNAUTHORIZED);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Header};
+use serde::de::{DeserializeOwned, IgnoredAny};
+
+use crate::claims::{Claims, RegisteredClaims};
+use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+use crate::keys::KeySet;
+
+/// Default cap on the token length, checked before any decoding.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// Default clock-skew leeway for `exp` and `nbf`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
+/// Claims checks applied to every token (strict by default).
+///
+/// - `exp` is required; `nbf` is checked when present; both with a leeway (default 60 s).
+/// - Configuring an issuer or audience makes `iss` or `aud` required. A token that carries an
+///   `aud` is rejected when no audience is configured (RFC 7519 §4.1.3).
+/// - Registered claims with the wrong JSON type are rejected.
+/// - Tokens longer than [`DEFAULT_MAX_TOKEN_LEN`] are rejected before decoding.
+///
+/// See the [module docs](self) for an example.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Validation {
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    leeway: Duration,
+    required: Vec<String>,
+    max_token_len: usize,
+}
+
+impl Default for Validation {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Validation {
+    /// The strict defaults described above.
+    pub fn new() -> Self {
+        Self {
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            leeway: DEFAULT_LEEWAY,
+            required: Vec::new(),
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+        }
+    }
+
+    /// Accept tokens from this issuer (`iss`). May be called several times to accept any of them.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuers.push(issuer.into());
+        self
+    }
+
+    /// Accept tokens for this audience (`aud`). May be called several times; a token must name at
+    /// least one of them.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Clock-skew leeway for `exp` and `nbf` (whole seconds; default 60 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Require a claim to be present (any name: registered like `sub` or `jti`, or your own).
+    pub fn require_claim(mut self, name: impl Into<String>) -> Self {
+        self.required.push(name.into());
+        self
+    }
+
+    /// The longest token accepted, in bytes (default 8 KiB). Longer tokens are rejected before
+    /// any decoding.
+    pub fn max_token_len(mut self, len: usize) -> Self {
+        self.max_token_len = len;
+        self
+    }
+
+    fn for_algorithm(&self, alg: Algorithm) -> jsonwebtoken::Validation {
+        let mut v = jsonwebtoken::Validation::new(alg);
+        v.leeway = self.leeway.as_secs();
+        v.validate_exp = true;
+        v.validate_nbf = true;
+        v.validate_aud = true;
+        let mut required = vec!["exp"];
+        if !self.issuers.is_empty() {
+            v.set_issuer(&self.issuers);
+            required.push("iss");
+        }
+        if !self.audiences.is_empty() {
+            v.set_audience(&self.audiences);
+            required.push("aud");
+        }
+        v.set_required_spec_claims(&required);
+        v
+    }
+}
+
+// ===== Verifier =====
+
+struct Entry {
+    kid: Option<String>,
+    alg: Algorithm,
+    key: DecodingKey,
+    validation: jsonwebtoken::Validation,
+}
+
+struct Inner {
+    entries: Vec<Entry>,
+    /// Required claims that are registered claims (checked on the typed struct).
+    required_registered: Vec<String>,
+    /// Required claims outside the registered set (checked on the JSON object's keys).
+    required_custom: Vec<String>,
+    max_token_len: usize,
+}
+
+/// Verifies tokens against a [`KeySet`] and a [`Validation`]. Cheap to clone (one `Arc`).
+///
+/// See the [module docs](self) for an example.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+impl Verifier {
+    /// Build a verifier. Per-key validation settings are computed here, once.
+    ///
+    /// # Errors
+    ///
+    /// When the key set is empty.
+    pub fn new(keys: KeySet, validation: Validation) -> Result<Self, ConfigError> {
+        if keys.is_empty() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::NoKeys,
+                "the key set is empty: add at least one verifying key",
+            ));
+        }
+        crate::crypto::install_crypto_provider()?;
+        let entries = keys
+            .into_keys()
+            .into_iter()
+            .map(|k| {
+                let (kid, alg, key) = k.into_parts();
+                Entry {
+                    kid,
+                    alg,
+                    key,
+                    validation: validation.for_algorithm(alg),
+                }
+            })
+            .collect();
+        let probe = RegisteredClaims::default();
+        let (required_registered, required_custom) = validation
+            .required
+            .into_iter()
+            .partition(|name| probe.has(name).is_some());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                entries,
+                required_registered,
+                required_custom,
+                max_token_len: validation.max_token_len,
+            }),
+        })
+    }
+
+    /// Verify a compact JWS token and deserialize its claims into `C`.
+    ///
+    /// # Errors
+    ///
+    /// An [`AuthError`] saying why the token is not accepted.
+    pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<Claims<C>, AuthError> {
+        let inner = &*self.inner;
+        if token.len() > inner.max_token_len {
+            return Err(AuthErrorKind::TokenTooLong.into());
+        }
+        if token.bytes().filter(|b| *b == b'.').count() != 2 {
+            return Err(AuthErrorKind::Malformed.into());
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthErrorKind::Malformed)?;
+        let entry = inner.select(&header)?;
+        let data = jsonwebtoken::decode::<RegisteredClaims>(token, &entry.key, &entry.validation)
+            .map_err(|e| map_jwt_error(&e))?;
+        let registered = data.claims;
+        for name in &inner.required_registered {
+            if registered.has(name) != Some(true) {
+                return Err(AuthErrorKind::MissingClaim.into());
+            }
+        }
+        if !inner.required_custom.is_empty() {
+            let object: HashMap<String, IgnoredAny> =
+                jsonwebtoken::dangerous::insecure_decode_claims(token)
+                    .map_err(|_| AuthErrorKind::InvalidClaim)?;
+            if !inner.required_custom.iter().all(|n| object.contains_key(n)) {
+                return Err(AuthErrorKind::MissingClaim.into());
+            }
+        }
+        // The signature over these exact bytes was verified above, so reading the payload again
+        // without verification is sound.
+        let custom: C = jsonwebtoken::dangerous::insecure_decode_claims(token)
+            .map_err(|_| AuthErrorKind::InvalidClaim)?;
+        Ok(Claims::new(custom, registered))
+    }
+}
+
+impl Inner {
+    /// Pick the key for a token: by `kid` and `alg`; without a matching `kid`, the single key of
+    /// that algorithm that has no `kid`. The algorithm is only a selector: each key verifies
+    /// with the one algorithm it was loaded for.
+    fn select(&self, header: &Header) -> Result<&Entry, AuthError> {
+        if header.crit.is_some() {
+            return Err(AuthErrorKind::UnsupportedAlgorithm.into());
+        }
+        if !self.entries.iter().any(|e| e.alg == header.alg) {
+            return Err(AuthErrorKind::UnsupportedAlgorithm.into());
+        }
+        if let Some(kid) = header.kid.as_deref()
+            && let Some(e) = self
+                .entries
+                .iter()
+                .find(|e| e.alg == header.alg && e.kid.as_deref() == Some(kid))
+        {
+            return Ok(e);
+        }
+        // No kid, or a kid no key has: the single key of this algorithm that could match (any key
+        // when the token names no kid; only keys without a kid otherwise).
+        let mut candidates = self
+            .entries
+            .iter()
+            .filter(|e| e.alg == header.alg && (header.kid.is_none() || e.kid.is_none()));
+        match (candidates.next(), candidates.next()) {
+            (Some(e), None) => Ok(e),
+            _ => Err(AuthErrorKind::UnknownKey.into()),
+        }
+    }
+}
+
+fn map_jwt_error(e: &jsonwebtoken::errors::Error) -> AuthError {
+    let kind = match e.kind() {
+        JwtErrorKind::InvalidSignature
+        | JwtErrorKind::InvalidEcdsaKey
+        | JwtErrorKind::InvalidEddsaKey
+        | JwtErrorKind::InvalidRsaKey(_)
+        | JwtErrorKind::InvalidKeyFormat
+        | JwtErrorKind::Provider(_) => AuthErrorKind::InvalidSignature,
+        JwtErrorKind::ExpiredSignature => AuthErrorKind::Expired,
+        JwtErrorKind::ImmatureSignature => AuthErrorKind::NotYetValid,
+        JwtErrorKind::InvalidIssuer => AuthErrorKind::InvalidIssuer,
+        JwtErrorKind::InvalidAudience => AuthErrorKind::InvalidAudience,
+        JwtErrorKind::MissingRequiredClaim(_) => AuthErrorKind::MissingClaim,
+        JwtErrorKind::InvalidClaimFormat(_)
+        | JwtErrorKind::InvalidSubject
+        | JwtErrorKind::Json(_) => AuthErrorKind::InvalidClaim,
+        JwtErrorKind::InvalidAlgorithm | JwtErrorKind::UnsupportedAlgorithm => {
+            AuthErrorKind::UnsupportedAlgorithm
+        }
+        _ => AuthErrorKind::Malformed,
+    };
+    AuthError::new(kind)
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<_> = self
+            .inner
+            .entries
+            .iter()
+            .map(|e| (e.kid.as_deref(), e.alg))
+            .collect();
+        f.debug_struct("Verifier")
+            .field("keys", &keys)
+            .field("max_token_len", &self.inner.max_token_len)
+            .finish_non_exhaustive()
+    }
+}
