@@ -83,3 +83,15 @@ mod tests {
         super::install_crypto_provider().expect("a backend is enabled in tests");
     }
 }
+
+#[cfg(all(test, not(any(feature = "aws-lc-rs", feature = "rust-crypto"))))]
+mod no_backend_tests {
+    use crate::{Algorithm, ConfigErrorKind, VerifyingKey};
+
+    #[test]
+    fn no_backend_fails_at_construction_not_on_a_request() {
+        let err = VerifyingKey::from_secret(Algorithm::HS256, [1u8; 32]).unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::NoCryptoBackend);
+        assert!(err.to_string().contains("aws-lc-rs"));
+    }
+}

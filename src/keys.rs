@@ -446,6 +446,27 @@ impl SigningKey {
         })
     }
 
+    /// An HMAC signing key with a fresh random 32-byte secret from the operating system, for
+    /// single-process set-ups and demos (tokens do not survive a restart).
+    ///
+    /// ```
+    /// use tower_jwt_auth::{Algorithm, SigningKey};
+    /// let key = SigningKey::generate_secret(Algorithm::HS256).unwrap();
+    /// assert_eq!(key.algorithm(), Algorithm::HS256);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When `alg` is not an HMAC algorithm or no crypto backend is available.
+    #[cfg(feature = "login")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "login")))]
+    pub fn generate_secret(alg: Algorithm) -> Result<Self, ConfigError> {
+        use argon2::password_hash::rand_core::{OsRng, RngCore};
+        let mut secret = [0u8; 32];
+        OsRng.fill_bytes(&mut secret);
+        Self::from_secret(alg, secret)
+    }
+
     /// A private key in PEM form (PKCS#8 `PRIVATE KEY`; PKCS#1 `RSA PRIVATE KEY` is accepted too)
     /// for an RSA, EC or Ed25519 algorithm.
     ///
@@ -544,6 +565,7 @@ impl SigningKey {
         })
     }
 
+    #[cfg(feature = "login")]
     pub(crate) fn encoding_key(&self) -> &EncodingKey {
         &self.key
     }

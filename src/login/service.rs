@@ -158,7 +158,12 @@ impl<A: Authenticate> Inner<A> {
                 );
             }
         };
-        let Ok(credentials) = serde_json::from_slice::<Credentials>(&body) else {
+        // serde would also read a struct from a JSON array (by position): require an object.
+        let is_object = body.trim_ascii_start().first() == Some(&b'{');
+        let Some(credentials) = is_object
+            .then(|| serde_json::from_slice::<Credentials>(&body).ok())
+            .flatten()
+        else {
             return json_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",

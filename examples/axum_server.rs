@@ -1,0 +1,49 @@
+//! The seed's Flask app, done with axum: `POST /login`, `GET /protected`, `GET /health` and
+//! `GET /.well-known/jwks.json`.
+//!
+//! ```not_rust
+//! cargo run --example axum_server
+//! curl -s -X POST localhost:3000/login -H 'content-type: application/json' \
+//!      -d '{"username":"user1","password":"password1"}'
+//! curl -s localhost:3000/protected -H "authorization: Bearer $TOKEN"
+//! ```
+//!
+//! Configuration comes from environment variables; see `README.md` ("Demo servers").
+
+mod common;
+
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use common::{Demo, DemoClaims, identity, init_tracing};
+use tower_jwt_auth::Claims;
+
+async fn protected(Extension(claims): Extension<Claims<DemoClaims>>) -> Json<serde_json::Value> {
+    Json(identity(&claims))
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), common::BoxError> {
+    init_tracing();
+    let demo = Demo::from_env()?;
+
+    let app = Router::new()
+        // Only the routes above `route_layer` require a token; unknown paths still get 404.
+        .route("/protected", get(protected))
+        .route_layer(demo.layer)
+        .route_service("/login", demo.login)
+        .route_service("/.well-known/jwks.json", demo.jwks)
+        .route("/health", get(health));
+
+    let listener = tokio::net::TcpListener::bind(demo.bind).await?;
+    tracing::info!(addr = %listener.local_addr()?, "axum demo server listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

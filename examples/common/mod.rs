@@ -1,0 +1,165 @@
+//! Configuration shared by the demo servers (DESIGN §5): environment variables, the seed's two
+//! users, the claims type and the `/protected` answer.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tower_jwt_auth::login::{InMemoryUsers, LoginService, TokenIssuer};
+use tower_jwt_auth::{
+    Algorithm, JwksService, JwtAuthLayer, KeySet, SigningKey, Validation, Verifier, VerifyingKey,
+};
+
+/// The claims the demo issues and expects (besides the registered ones).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct DemoClaims {
+    pub(crate) sub: String,
+    pub(crate) username: String,
+}
+
+/// Everything a demo server needs, built from the environment.
+pub(crate) struct Demo {
+    pub(crate) bind: SocketAddr,
+    pub(crate) layer: JwtAuthLayer<DemoClaims>,
+    pub(crate) login: LoginService<InMemoryUsers<DemoClaims>>,
+    pub(crate) jwks: JwksService,
+}
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn secs(name: &str, default: u64) -> Result<Duration, BoxError> {
+    match var(name) {
+        None => Ok(Duration::from_secs(default)),
+        Some(v) => v
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{name} must be a whole number of seconds, got {v:?}").into()),
+    }
+}
+
+impl Demo {
+    /// Read `BIND_ADDR`, `JWT_ALGORITHM`, `JWT_SECRET`, `JWT_PRIVATE_KEY_FILE`,
+    /// `JWT_PUBLIC_KEY_FILE`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TTL_SECS` and `JWT_LEEWAY_SECS`.
+    pub(crate) fn from_env() -> Result<Self, BoxError> {
+        let bind: SocketAddr = var("BIND_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:3000".to_owned())
+            .parse()
+            .map_err(|e| format!("BIND_ADDR is not a socket address: {e}"))?;
+        let alg_name = var("JWT_ALGORITHM").unwrap_or_else(|| "HS256".to_owned());
+        let alg: Algorithm = alg_name.parse().map_err(|_| {
+            format!("JWT_ALGORITHM {alg_name:?} is not one of HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA")
+        })?;
+        let issuer_name = var("JWT_ISSUER");
+        let audience = var("JWT_AUDIENCE");
+        let ttl = secs("JWT_TTL_SECS", 900)?;
+        let leeway = secs("JWT_LEEWAY_SECS", 60)?;
+
+        let (signing, verifying) = if matches!(
+            alg,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+        ) {
+            let signing = match var("JWT_SECRET") {
+                Some(secret) => SigningKey::from_secret(alg, secret.as_bytes())
+                    .map_err(|e| format!("JWT_SECRET: {e}"))?,
+                None => {
+                    tracing::warn!(
+                        "JWT_SECRET is not set: using a random secret; tokens will not survive a restart"
+                    );
+                    SigningKey::generate_secret(alg)?
+                }
+            };
+            let verifying = signing.verifying_key()?;
+            (signing, verifying)
+        } else {
+            let private = var("JWT_PRIVATE_KEY_FILE").ok_or_else(|| {
+                format!("{alg_name} needs JWT_PRIVATE_KEY_FILE (a PKCS#8 PEM private key)")
+            })?;
+            let signing = SigningKey::from_pem_file(alg, &private)
+                .map_err(|e| format!("JWT_PRIVATE_KEY_FILE {private}: {e}"))?;
+            let verifying = match var("JWT_PUBLIC_KEY_FILE") {
+                Some(public) => {
+                    let key = VerifyingKey::from_pem_file(alg, &public)
+                        .map_err(|e| format!("JWT_PUBLIC_KEY_FILE {public}: {e}"))?;
+                    match signing.kid() {
+                        Some(kid) => key.with_kid(kid),
+                        None => key,
+                    }
+                }
+                None => signing.verifying_key()?,
+            };
+            (signing, verifying)
+        };
+
+        let mut validation = Validation::new().leeway(leeway);
+        let mut issuer = TokenIssuer::new(signing).ttl(ttl);
+        if let Some(iss) = &issuer_name {
+            validation = validation.issuer(iss);
+            issuer = issuer.issuer(iss);
+        }
+        if let Some(aud) = &audience {
+            validation = validation.audience(aud);
+            issuer = issuer.audience(aud);
+        }
+        let keys = KeySet::from(verifying);
+        let jwks = JwksService::new(&keys)?;
+        let layer = JwtAuthLayer::new(Verifier::new(keys, validation)?);
+
+        let users = InMemoryUsers::new()?
+            .with_user(
+                "user1",
+                "password1",
+                DemoClaims {
+                    sub: "1".into(),
+                    username: "user1".into(),
+                },
+            )?
+            .with_user(
+                "user2",
+                "password2",
+                DemoClaims {
+                    sub: "2".into(),
+                    username: "user2".into(),
+                },
+            )?;
+        let login = LoginService::new(users, issuer);
+
+        tracing::info!(
+            %bind,
+            algorithm = ?alg,
+            issuer = issuer_name.as_deref().unwrap_or("-"),
+            audience = audience.as_deref().unwrap_or("-"),
+            ttl_secs = ttl.as_secs(),
+            leeway_secs = leeway.as_secs(),
+            "configuration loaded"
+        );
+        Ok(Self {
+            bind,
+            layer,
+            login,
+            jwks,
+        })
+    }
+}
+
+/// The `/protected` answer: the caller's id (a number when `sub` is one) and username.
+pub(crate) fn identity(claims: &DemoClaims) -> serde_json::Value {
+    let id = match claims.sub.parse::<u64>() {
+        Ok(n) => serde_json::Value::from(n),
+        Err(_) => serde_json::Value::from(claims.sub.clone()),
+    };
+    serde_json::json!({ "id": id, "username": claims.username })
+}
+
+/// Log to stderr; `RUST_LOG` overrides the default `info` level.
+pub(crate) fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

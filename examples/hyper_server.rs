@@ -1,0 +1,130 @@
+//! The seed's Flask app with plain hyper 1 and hyper-util (no axum): `POST /login`,
+//! `GET /protected`, `GET /health` and `GET /.well-known/jwks.json`.
+//!
+//! ```not_rust
+//! cargo run --example hyper_server
+//! ```
+//!
+//! Configuration comes from the same environment variables as `axum_server`; see `README.md`.
+
+mod common;
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use common::{Demo, DemoClaims, identity, init_tracing};
+use http::header::{ALLOW, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tower::util::BoxCloneService;
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower_jwt_auth::Claims;
+use tower_jwt_auth::JwksService;
+use tower_jwt_auth::login::{InMemoryUsers, LoginService};
+
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(Bytes::from(value.to_string())));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+/// The `/protected` handler; `JwtAuth` has put the claims in the extensions.
+async fn protected(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(match req.extensions().get::<Claims<DemoClaims>>() {
+        Some(claims) => json(StatusCode::OK, &identity(claims)),
+        // Only reachable if the layer were missing: a server bug, not the client's fault.
+        None => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({ "error": "authentication layer missing" }),
+        ),
+    })
+}
+
+type Protected = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
+
+#[derive(Clone)]
+struct App {
+    protected: Protected,
+    login: LoginService<InMemoryUsers<DemoClaims>>,
+    jwks: JwksService,
+}
+
+impl App {
+    async fn route(self, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        let path = req.uri().path();
+        let method = req.method().clone();
+        Ok(match path {
+            "/login" => self.login.oneshot(req).await?.map(BodyExt::boxed_unsync),
+            "/protected" if method == Method::GET || method == Method::HEAD => self
+                .protected
+                .oneshot(req)
+                .await?
+                .map(BodyExt::boxed_unsync),
+            "/protected" | "/health" if method != Method::GET && method != Method::HEAD => {
+                let mut res = json(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &serde_json::json!({ "error": "method_not_allowed" }),
+                );
+                res.headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+                res.map(BodyExt::boxed_unsync)
+            }
+            "/health" => json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+                .map(BodyExt::boxed_unsync),
+            "/.well-known/jwks.json" => self.jwks.oneshot(req).await?.map(BodyExt::boxed_unsync),
+            _ => json(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({ "error": "not_found" }),
+            )
+            .map(BodyExt::boxed_unsync),
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), common::BoxError> {
+    init_tracing();
+    let demo = Demo::from_env()?;
+    let app = App {
+        protected: ServiceBuilder::new()
+            .layer(demo.layer)
+            .service_fn(protected)
+            .boxed_clone(),
+        login: demo.login,
+        jwks: demo.jwks,
+    };
+
+    let listener = tokio::net::TcpListener::bind(demo.bind).await?;
+    tracing::info!(addr = %listener.local_addr()?, "hyper demo server listening");
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::debug!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let app = app.clone();
+        let service = TowerToHyperService::new(service_fn(move |req| app.clone().route(req)));
+        tokio::spawn(async move {
+            if let Err(e) = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
