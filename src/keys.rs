@@ -29,9 +29,15 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
 use crate::crypto::install_crypto_provider;
 use crate::error::{ConfigError, ConfigErrorKind};
 
-/// Shortest HMAC secret accepted (RFC 7518 §3.2: at least the hash output size; we require 32
-/// bytes for every HS algorithm).
-const MIN_HMAC_SECRET: usize = 32;
+/// Shortest HMAC secret accepted: RFC 7518 §3.2 requires at least the hash output size
+/// (32 bytes for HS256, 48 for HS384, 64 for HS512).
+fn min_secret_len(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
+    }
+}
 
 fn invalid_key(message: &'static str, e: jsonwebtoken::errors::Error) -> ConfigError {
     ConfigError::with_source(ConfigErrorKind::InvalidKey, message, e)
@@ -54,10 +60,11 @@ fn check_secret(alg: Algorithm, secret: &[u8]) -> Result<(), ConfigError> {
             "a shared secret can only be used with HS256, HS384 or HS512",
         ));
     }
-    if secret.len() < MIN_HMAC_SECRET {
+    if secret.len() < min_secret_len(alg) {
         return Err(ConfigError::new(
             ConfigErrorKind::InvalidKey,
-            "the HMAC secret is too short: use at least 32 random bytes",
+            "the HMAC secret is too short: RFC 7518 requires at least 32 random bytes for HS256, \
+             48 for HS384 and 64 for HS512",
         ));
     }
     Ok(())
@@ -93,7 +100,8 @@ pub struct VerifyingKey {
 }
 
 impl VerifyingKey {
-    /// An HMAC key (`HS256`, `HS384` or `HS512`) from a shared secret of at least 32 bytes.
+    /// An HMAC key (`HS256`, `HS384` or `HS512`) from a shared secret at least as long as the
+    /// hash output (32, 48 or 64 bytes; RFC 7518 §3.2).
     ///
     /// ```
     /// use tower_jwt_auth::{Algorithm, VerifyingKey};
@@ -104,8 +112,8 @@ impl VerifyingKey {
     ///
     /// # Errors
     ///
-    /// When `alg` is not an HMAC algorithm, the secret is shorter than 32 bytes, or no crypto
-    /// backend is available.
+    /// When `alg` is not an HMAC algorithm, the secret is too short for it, or no crypto backend
+    /// is available.
     pub fn from_secret(alg: Algorithm, secret: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
         install_crypto_provider()?;
         check_secret(alg, secret.as_ref())?;
@@ -430,7 +438,8 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    /// An HMAC signing key from a shared secret of at least 32 bytes.
+    /// An HMAC signing key from a shared secret at least as long as the hash output (32, 48 or
+    /// 64 bytes).
     ///
     /// # Errors
     ///
@@ -446,7 +455,7 @@ impl SigningKey {
         })
     }
 
-    /// An HMAC signing key with a fresh random 32-byte secret from the operating system, for
+    /// An HMAC signing key with a fresh random 64-byte secret from the operating system, for
     /// single-process set-ups and demos (tokens do not survive a restart).
     ///
     /// ```
@@ -462,7 +471,7 @@ impl SigningKey {
     #[cfg_attr(docsrs, doc(cfg(feature = "login")))]
     pub fn generate_secret(alg: Algorithm) -> Result<Self, ConfigError> {
         use argon2::password_hash::rand_core::{OsRng, RngCore};
-        let mut secret = [0u8; 32];
+        let mut secret = [0u8; 64];
         OsRng.fill_bytes(&mut secret);
         Self::from_secret(alg, secret)
     }
@@ -592,6 +601,13 @@ mod tests {
     fn short_hmac_secret_is_refused() {
         let err = VerifyingKey::from_secret(Algorithm::HS256, b"short").unwrap_err();
         assert_eq!(err.kind(), ConfigErrorKind::InvalidKey);
+    }
+
+    #[test]
+    fn hs512_needs_a_64_byte_secret() {
+        assert!(VerifyingKey::from_secret(Algorithm::HS512, [1u8; 63]).is_err());
+        assert!(VerifyingKey::from_secret(Algorithm::HS512, [1u8; 64]).is_ok());
+        assert!(VerifyingKey::from_secret(Algorithm::HS384, [1u8; 47]).is_err());
     }
 
     #[test]

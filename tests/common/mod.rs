@@ -49,7 +49,7 @@ pub fn key_files(alg: Algorithm) -> Option<(&'static str, &'static str)> {
     })
 }
 
-pub const SECRET: &str = "integration-test-secret-of-at-least-32-bytes";
+pub const SECRET: &str = "integration-test-secret-that-is-64-bytes-long-for-hs512-0123456789";
 
 pub const ALL_ALGORITHMS: [Algorithm; 12] = [
     Algorithm::HS256,

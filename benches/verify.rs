@@ -1,0 +1,115 @@
+//! The layer's own overhead: bare `jsonwebtoken::decode` next to one request through `JwtAuth`
+//! over a no-op service, for HS256, RS256, ES256 and EdDSA.
+//!
+//! ```not_rust
+//! cargo bench --bench verify
+//! ```
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use criterion::{BatchSize, Criterion, criterion_main};
+use http::{Request, Response};
+use serde::Deserialize;
+use tower::{Layer, Service, service_fn};
+use tower_jwt_auth::login::TokenIssuer;
+use tower_jwt_auth::{Algorithm, JwtAuthLayer, KeySet, SigningKey, Validation, Verifier};
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct BenchClaims {
+    sub: String,
+    username: String,
+}
+
+fn key_file(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn signing_key(alg: Algorithm) -> SigningKey {
+    match alg {
+        Algorithm::HS256 => SigningKey::from_secret(alg, [7u8; 32]),
+        Algorithm::RS256 => SigningKey::from_pem(alg, key_file("rsa_private.pem")),
+        Algorithm::ES256 => SigningKey::from_pem(alg, key_file("ec256_private.pem")),
+        _ => SigningKey::from_pem(alg, key_file("ed25519_private.pem")),
+    }
+    .unwrap()
+}
+
+fn noop(_req: Request<()>) -> Ready<Result<Response<()>, Infallible>> {
+    ready(Ok(Response::new(())))
+}
+
+fn bench(c: &mut Criterion) {
+    for alg in [
+        Algorithm::HS256,
+        Algorithm::RS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
+    ] {
+        let signing = signing_key(alg);
+        let verifying = signing.verifying_key().unwrap();
+        let token = TokenIssuer::new(signing.clone())
+            .issue(&serde_json::json!({"sub": "1", "username": "user1"}))
+            .unwrap()
+            .access_token()
+            .to_owned();
+
+        let mut group = c.benchmark_group(format!("{alg:?}"));
+
+        // Bare jsonwebtoken with an equivalent key and validation.
+        let decoding = match alg {
+            Algorithm::HS256 => jsonwebtoken::DecodingKey::from_secret(&[7u8; 32]),
+            Algorithm::RS256 => {
+                jsonwebtoken::DecodingKey::from_rsa_pem(&key_file("rsa_public.pem")).unwrap()
+            }
+            Algorithm::ES256 => {
+                jsonwebtoken::DecodingKey::from_ec_pem(&key_file("ec256_public.pem")).unwrap()
+            }
+            _ => jsonwebtoken::DecodingKey::from_ed_pem(&key_file("ed25519_public.pem")).unwrap(),
+        };
+        let mut validation = jsonwebtoken::Validation::new(alg);
+        validation.validate_nbf = true;
+        group.bench_function("bare jsonwebtoken::decode", |b| {
+            b.iter(|| {
+                jsonwebtoken::decode::<BenchClaims>(black_box(&token), &decoding, &validation)
+                    .unwrap()
+            });
+        });
+
+        // One request through the layer; building the request is outside the measurement.
+        let verifier = Verifier::new(KeySet::from(verifying), Validation::new()).unwrap();
+        let mut svc = JwtAuthLayer::<BenchClaims>::new(verifier).layer(service_fn(noop));
+        let header = format!("Bearer {token}");
+        let mut cx = Context::from_waker(Waker::noop());
+        group.bench_function("JwtAuth request", |b| {
+            b.iter_batched(
+                || {
+                    Request::builder()
+                        .header(http::header::AUTHORIZATION, &header)
+                        .body(())
+                        .unwrap()
+                },
+                |req| {
+                    assert!(svc.poll_ready(&mut cx).is_ready());
+                    let fut = pin!(svc.call(req));
+                    match fut.poll(&mut cx) {
+                        Poll::Ready(Ok(res)) => assert_eq!(res.status(), 200),
+                        _ => panic!("the no-op service answers at once"),
+                    }
+                },
+                BatchSize::SmallInput,
+            );
+        });
+        group.finish();
+    }
+}
+
+#[allow(missing_docs)]
+mod group {
+    criterion::criterion_group!(benches, super::bench);
+}
+criterion_main!(group::benches);
