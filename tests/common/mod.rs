@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::{Algorithm, EncodingKey};
@@ -79,11 +79,25 @@ pub fn env_for(alg: Algorithm) -> Vec<(String, String)> {
     env
 }
 
-/// A demo server process, killed on drop.
+/// A demo server process, killed on drop. Dereferences to a [`Client`] for it.
 pub struct Server {
     child: Child,
+    client: Client,
+}
+
+/// An HTTP client for one server; cheap to clone and share between tasks.
+#[derive(Clone)]
+pub struct Client {
     pub addr: SocketAddr,
-    client: Client<HttpConnector, Full<Bytes>>,
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
 }
 
 fn example_path(name: &str) -> PathBuf {
@@ -133,11 +147,10 @@ impl Server {
         };
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let client = Client::builder(TokioExecutor::new()).build_http();
+        let http = HyperClient::builder(TokioExecutor::new()).build_http();
         Self {
             child,
-            addr,
-            client,
+            client: Client { addr, http },
         }
     }
 
@@ -145,9 +158,11 @@ impl Server {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+}
 
+impl Client {
     pub async fn send(&self, req: Request<Full<Bytes>>) -> Reply {
-        let res = tokio::time::timeout(Duration::from_secs(30), self.client.request(req))
+        let res = tokio::time::timeout(Duration::from_secs(30), self.http.request(req))
             .await
             .expect("the server answers in time")
             .expect("the server answers");
