@@ -41,6 +41,9 @@ pub enum AuthErrorKind {
     MissingClaim,
     /// A claim has the wrong JSON type, or the claims do not deserialize into the claims type.
     InvalidClaim,
+    /// The token's `typ` header is not the one required by
+    /// [`Validation::typ`](crate::Validation::typ).
+    InvalidType,
 }
 
 impl AuthErrorKind {
@@ -85,10 +88,11 @@ impl AuthErrorKind {
             Self::InvalidAudience => "the token audience is not accepted",
             Self::MissingClaim => "the token lacks a required claim",
             Self::InvalidClaim => "the token claims are invalid",
+            Self::InvalidType => "the token type is not accepted",
         }
     }
 
-    pub(crate) const ALL: [Self; 13] = [
+    pub(crate) const ALL: [Self; 14] = [
         Self::MissingToken,
         Self::InvalidRequest,
         Self::TokenTooLong,
@@ -102,6 +106,7 @@ impl AuthErrorKind {
         Self::InvalidAudience,
         Self::MissingClaim,
         Self::InvalidClaim,
+        Self::InvalidType,
     ];
 
     pub(crate) fn index(self) -> usize {

@@ -59,6 +59,7 @@ pub struct Validation {
     leeway: Duration,
     required: Vec<String>,
     max_token_len: usize,
+    typ: Option<String>,
 }
 
 impl Default for Validation {
@@ -76,6 +77,7 @@ impl Validation {
             leeway: DEFAULT_LEEWAY,
             required: Vec::new(),
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            typ: None,
         }
     }
 
@@ -108,6 +110,14 @@ impl Validation {
     /// any decoding.
     pub fn max_token_len(mut self, len: usize) -> Self {
         self.max_token_len = len;
+        self
+    }
+
+    /// Require the token's `typ` header to be this media type (compared case-insensitively, with
+    /// or without the `application/` prefix, RFC 7515 §4.1.9), e.g. `at+jwt` for RFC 9068 access
+    /// tokens. Without it, any `typ` (or none) is accepted.
+    pub fn typ(mut self, typ: impl Into<String>) -> Self {
+        self.typ = Some(typ.into());
         self
     }
 
@@ -147,6 +157,7 @@ struct Inner {
     /// Required claims outside the registered set (checked on the JSON object's keys).
     required_custom: Vec<String>,
     max_token_len: usize,
+    typ: Option<String>,
 }
 
 /// Verifies tokens against a [`KeySet`] and a [`Validation`]. Cheap to clone (one `Arc`).
@@ -195,6 +206,7 @@ impl Verifier {
                 required_registered,
                 required_custom,
                 max_token_len: validation.max_token_len,
+                typ: validation.typ.map(|t| strip_application(&t).to_owned()),
             }),
         })
     }
@@ -213,6 +225,12 @@ impl Verifier {
             return Err(AuthErrorKind::Malformed.into());
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthErrorKind::Malformed)?;
+        if let Some(required) = &inner.typ {
+            let typ = header.typ.as_deref().map(strip_application);
+            if !typ.is_some_and(|t| t.eq_ignore_ascii_case(required)) {
+                return Err(AuthErrorKind::InvalidType.into());
+            }
+        }
         let entry = inner.select(&header)?;
         let data = jsonwebtoken::decode::<RegisteredClaims>(token, &entry.key, &entry.validation)
             .map_err(|e| map_jwt_error(&e))?;
@@ -270,6 +288,14 @@ impl Inner {
     }
 }
 
+/// `application/at+jwt` and `at+jwt` name the same type (RFC 7515 §4.1.9).
+fn strip_application(typ: &str) -> &str {
+    match typ.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
+    }
+}
+
 fn map_jwt_error(e: &jsonwebtoken::errors::Error) -> AuthError {
     let kind = match e.kind() {
         JwtErrorKind::InvalidSignature
@@ -306,5 +332,223 @@ impl fmt::Debug for Verifier {
             .field("keys", &keys)
             .field("max_token_len", &self.inner.max_token_len)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use jsonwebtoken::EncodingKey;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::{JwksService, SigningKey, VerifyingKey};
+
+    const A: [u8; 32] = [b'a'; 32];
+    const B: [u8; 32] = [b'b'; 32];
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn sign(secret: &[u8], kid: Option<&str>, claims: &Value) -> String {
+        crate::install_crypto_provider().unwrap();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = kid.map(ToOwned::to_owned);
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    fn claims() -> Value {
+        json!({"sub": "s", "exp": now() + 60})
+    }
+
+    fn hs(secret: [u8; 32]) -> VerifyingKey {
+        VerifyingKey::from_secret(Algorithm::HS256, secret).unwrap()
+    }
+
+    fn kind(r: Result<Claims<Value>, AuthError>) -> AuthErrorKind {
+        r.unwrap_err().kind()
+    }
+
+    #[test]
+    fn empty_key_set_is_a_config_error() {
+        let err = Verifier::new(KeySet::new(), Validation::new()).unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::NoKeys);
+    }
+
+    #[test]
+    fn kid_selects_among_keys_of_one_algorithm() {
+        let keys = KeySet::new()
+            .with_key(hs(A).with_kid("a"))
+            .with_key(hs(B).with_kid("b"));
+        let v = Verifier::new(keys, Validation::new()).unwrap();
+        assert!(v.verify::<Value>(&sign(&A, Some("a"), &claims())).is_ok());
+        assert!(v.verify::<Value>(&sign(&B, Some("b"), &claims())).is_ok());
+        assert_eq!(
+            kind(v.verify(&sign(&A, Some("b"), &claims()))),
+            AuthErrorKind::InvalidSignature
+        );
+        assert_eq!(
+            kind(v.verify(&sign(&A, Some("c"), &claims()))),
+            AuthErrorKind::UnknownKey
+        );
+    }
+
+    #[test]
+    fn token_without_kid_needs_exactly_one_candidate() {
+        let two = KeySet::new()
+            .with_key(hs(A).with_kid("a"))
+            .with_key(hs(B).with_kid("b"));
+        let v = Verifier::new(two, Validation::new()).unwrap();
+        assert_eq!(
+            kind(v.verify(&sign(&A, None, &claims()))),
+            AuthErrorKind::UnknownKey
+        );
+        let one = KeySet::from(hs(A).with_kid("a"));
+        let v = Verifier::new(one, Validation::new()).unwrap();
+        assert!(v.verify::<Value>(&sign(&A, None, &claims())).is_ok());
+    }
+
+    #[test]
+    fn key_without_kid_accepts_any_kid() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+        assert!(
+            v.verify::<Value>(&sign(&A, Some("whatever"), &claims()))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn algorithm_without_a_key_is_unsupported() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims(),
+            &EncodingKey::from_secret(&[b'a'; 64]),
+        )
+        .unwrap();
+        assert_eq!(kind(v.verify(&token)), AuthErrorKind::UnsupportedAlgorithm);
+    }
+
+    #[test]
+    fn token_over_the_cap_is_not_decoded() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new().max_token_len(64)).unwrap();
+        assert_eq!(
+            kind(v.verify(&sign(&A, None, &claims()))),
+            AuthErrorKind::TokenTooLong
+        );
+    }
+
+    #[test]
+    fn required_claims_are_enforced() {
+        let validation = Validation::new().require_claim("jti").require_claim("role");
+        let v = Verifier::new(KeySet::from(hs(A)), validation).unwrap();
+        let full = json!({"exp": now() + 60, "jti": "x", "role": "admin"});
+        assert!(v.verify::<Value>(&sign(&A, None, &full)).is_ok());
+        let no_jti = json!({"exp": now() + 60, "role": "admin"});
+        assert_eq!(
+            kind(v.verify(&sign(&A, None, &no_jti))),
+            AuthErrorKind::MissingClaim
+        );
+        let no_role = json!({"exp": now() + 60, "jti": "x"});
+        assert_eq!(
+            kind(v.verify(&sign(&A, None, &no_role))),
+            AuthErrorKind::MissingClaim
+        );
+    }
+
+    #[test]
+    fn leeway_is_applied_to_exp_and_nbf() {
+        let v = Verifier::new(
+            KeySet::from(hs(A)),
+            Validation::new().leeway(Duration::from_secs(30)),
+        )
+        .unwrap();
+        let ok = json!({"exp": now() - 10, "nbf": now() + 10});
+        assert!(v.verify::<Value>(&sign(&A, None, &ok)).is_ok());
+        let expired = json!({"exp": now() - 100});
+        assert_eq!(
+            kind(v.verify(&sign(&A, None, &expired))),
+            AuthErrorKind::Expired
+        );
+        let early = json!({"exp": now() + 600, "nbf": now() + 100});
+        assert_eq!(
+            kind(v.verify(&sign(&A, None, &early))),
+            AuthErrorKind::NotYetValid
+        );
+    }
+
+    #[test]
+    fn mistyped_registered_claims_are_rejected() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+        for bad in [
+            json!({"exp": now() + 60, "iat": "yesterday"}),
+            json!({"exp": now() + 60, "jti": 7}),
+            json!({"exp": now() + 60, "sub": ["a"]}),
+            json!({"exp": now() + 60, "nbf": {}}),
+        ] {
+            assert_eq!(
+                kind(v.verify(&sign(&A, None, &bad))),
+                AuthErrorKind::InvalidClaim,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn typ_is_checked_when_configured() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new().typ("at+jwt")).unwrap();
+        let with_typ = |typ: Option<&str>| {
+            let mut header = Header::new(Algorithm::HS256);
+            header.typ = typ.map(ToOwned::to_owned);
+            jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(&A)).unwrap()
+        };
+        assert!(v.verify::<Value>(&with_typ(Some("at+jwt"))).is_ok());
+        assert!(
+            v.verify::<Value>(&with_typ(Some("application/AT+JWT")))
+                .is_ok()
+        );
+        assert_eq!(
+            kind(v.verify(&with_typ(Some("JWT")))),
+            AuthErrorKind::InvalidType
+        );
+        assert_eq!(kind(v.verify(&with_typ(None))), AuthErrorKind::InvalidType);
+    }
+
+    #[test]
+    fn crit_header_is_rejected() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(vec!["b64".into()]);
+        let token =
+            jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(&A)).unwrap();
+        assert_eq!(kind(v.verify(&token)), AuthErrorKind::UnsupportedAlgorithm);
+    }
+
+    #[test]
+    fn published_jwks_verifies_the_issuers_tokens() {
+        let pem = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/keys/ec256_private.pem"
+        ))
+        .unwrap();
+        let signing = SigningKey::from_pem(Algorithm::ES256, &pem).unwrap();
+        let published = JwksService::new(&KeySet::from(signing.verifying_key().unwrap())).unwrap();
+        let keys = KeySet::new()
+            .with_jwks(published.document().unwrap())
+            .unwrap();
+        let v = Verifier::new(keys, Validation::new()).unwrap();
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = signing.kid().map(ToOwned::to_owned);
+        assert!(header.kid.is_some());
+        let token =
+            jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_ec_pem(&pem).unwrap())
+                .unwrap();
+        let verified = v.verify::<Value>(&token).unwrap();
+        assert_eq!(verified.registered().sub.as_deref(), Some("s"));
     }
 }
