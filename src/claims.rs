@@ -34,9 +34,30 @@ pub struct RegisteredClaims {
     /// `jti`: the token's unique ID.
     #[serde(default)]
     pub jti: Option<String>,
+    /// `scope` (RFC 8693: a space-separated string; an array is accepted too).
+    #[serde(default, deserialize_with = "scopes")]
+    pub scope: Vec<String>,
+    /// `scp` (the array or string form some providers use instead of `scope`).
+    #[serde(default, deserialize_with = "scopes")]
+    pub scp: Vec<String>,
+    /// `roles` (RFC 9068 / RFC 7643: an array of strings; a space-separated string is accepted).
+    #[serde(default, deserialize_with = "scopes")]
+    pub roles: Vec<String>,
 }
 
 impl RegisteredClaims {
+    /// Whether the token grants `scope` (through `scope` or `scp`).
+    #[must_use]
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.iter().chain(&self.scp).any(|s| s == scope)
+    }
+
+    /// Whether the token carries role `role` (in `roles`).
+    #[must_use]
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
     /// Whether the registered claim `name` is present.
     pub(crate) fn has(&self, name: &str) -> Option<bool> {
         Some(match name {
@@ -73,6 +94,21 @@ fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error
             "a NumericDate must be a non-negative number",
         )),
     }
+}
+
+/// A space-separated string or an array of strings.
+fn scopes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scopes {
+        Joined(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<Scopes>::deserialize(d)? {
+        None => Vec::new(),
+        Some(Scopes::Joined(s)) => s.split_ascii_whitespace().map(str::to_owned).collect(),
+        Some(Scopes::Many(v)) => v,
+    })
 }
 
 fn audience<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -194,6 +230,17 @@ mod tests {
         assert_eq!(one.aud, ["a"]);
         assert_eq!(many.aud, ["a", "b"]);
         assert!(serde_json::from_str::<RegisteredClaims>(r#"{"aud":[1]}"#).is_err());
+    }
+
+    #[test]
+    fn scopes_and_roles_in_either_form() {
+        let c: RegisteredClaims =
+            serde_json::from_str(r#"{"scope":"read write","scp":["admin"],"roles":"ops dev"}"#)
+                .unwrap();
+        assert!(c.has_scope("read") && c.has_scope("write") && c.has_scope("admin"));
+        assert!(!c.has_scope("rea"));
+        assert!(c.has_role("ops") && c.has_role("dev"));
+        assert!(serde_json::from_str::<RegisteredClaims>(r#"{"scope":5}"#).is_err());
     }
 
     #[test]

@@ -44,6 +44,11 @@ pub enum AuthErrorKind {
     /// The token's `typ` header is not the one required by
     /// [`Validation::typ`](crate::Validation::typ).
     InvalidType,
+    /// The token is valid but does not grant what the request needs (a scope, role or other
+    /// authorization check failed): 403 `insufficient_scope`.
+    Forbidden,
+    /// No key could be obtained to verify the token (the key source is unavailable): 503.
+    KeysUnavailable,
 }
 
 impl AuthErrorKind {
@@ -52,6 +57,8 @@ impl AuthErrorKind {
     pub const fn status(self) -> StatusCode {
         match self {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -61,9 +68,45 @@ impl AuthErrorKind {
     #[must_use]
     pub const fn error_code(self) -> Option<&'static str> {
         match self {
-            Self::MissingToken => None,
+            Self::MissingToken | Self::KeysUnavailable => None,
             Self::InvalidRequest => Some("invalid_request"),
+            Self::Forbidden => Some("insufficient_scope"),
             _ => Some("invalid_token"),
+        }
+    }
+
+    /// The gRPC status code for a rejection of a gRPC request: 16 (`UNAUTHENTICATED`),
+    /// 7 (`PERMISSION_DENIED`) or 14 (`UNAVAILABLE`).
+    #[must_use]
+    pub const fn grpc_code(self) -> u8 {
+        match self {
+            Self::Forbidden => 7,
+            Self::KeysUnavailable => 14,
+            _ => 16,
+        }
+    }
+
+    /// A short machine-readable name, as used in the JSON rejection body and in tracing
+    /// events: `missing_token`, `expired`, `insufficient_scope`, …
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::InvalidRequest => "invalid_request",
+            Self::TokenTooLong => "token_too_long",
+            Self::Malformed => "malformed",
+            Self::UnsupportedAlgorithm => "unsupported_algorithm",
+            Self::UnknownKey => "unknown_key",
+            Self::InvalidSignature => "bad_signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::InvalidIssuer => "invalid_issuer",
+            Self::InvalidAudience => "invalid_audience",
+            Self::MissingClaim => "missing_claim",
+            Self::InvalidClaim => "invalid_claim",
+            Self::InvalidType => "invalid_type",
+            Self::Forbidden => "insufficient_scope",
+            Self::KeysUnavailable => "keys_unavailable",
         }
     }
 
@@ -89,10 +132,12 @@ impl AuthErrorKind {
             Self::MissingClaim => "the token lacks a required claim",
             Self::InvalidClaim => "the token claims are invalid",
             Self::InvalidType => "the token type is not accepted",
+            Self::Forbidden => "the token does not grant access to this resource",
+            Self::KeysUnavailable => "the keys to verify the token are unavailable; retry later",
         }
     }
 
-    pub(crate) const ALL: [Self; 14] = [
+    pub(crate) const ALL: [Self; 16] = [
         Self::MissingToken,
         Self::InvalidRequest,
         Self::TokenTooLong,
@@ -107,6 +152,8 @@ impl AuthErrorKind {
         Self::MissingClaim,
         Self::InvalidClaim,
         Self::InvalidType,
+        Self::Forbidden,
+        Self::KeysUnavailable,
     ];
 
     pub(crate) fn index(self) -> usize {
@@ -121,11 +168,27 @@ impl AuthErrorKind {
 #[derive(Debug, Clone)]
 pub struct AuthError {
     kind: AuthErrorKind,
+    scope: Option<std::sync::Arc<str>>,
 }
 
 impl AuthError {
     pub(crate) const fn new(kind: AuthErrorKind) -> Self {
-        Self { kind }
+        Self { kind, scope: None }
+    }
+
+    /// A 403: the token is valid but lacks `scope` (space-separated scope tokens that the
+    /// request needs; empty when the failed check is not about scopes).
+    pub(crate) fn forbidden(scope: Option<std::sync::Arc<str>>) -> Self {
+        Self {
+            kind: AuthErrorKind::Forbidden,
+            scope,
+        }
+    }
+
+    /// For [`AuthErrorKind::Forbidden`] from a scope check: the scopes the request needs.
+    #[must_use]
+    pub fn required_scope(&self) -> Option<&str> {
+        self.scope.as_deref()
     }
 
     /// What went wrong.
@@ -240,6 +303,14 @@ mod tests {
             AuthErrorKind::MissingToken.status(),
             StatusCode::UNAUTHORIZED
         );
+    }
+
+    #[test]
+    fn grpc_codes_follow_the_status() {
+        assert_eq!(AuthErrorKind::Expired.grpc_code(), 16);
+        assert_eq!(AuthErrorKind::Forbidden.grpc_code(), 7);
+        assert_eq!(AuthErrorKind::KeysUnavailable.grpc_code(), 14);
+        assert_eq!(AuthErrorKind::Forbidden.status(), StatusCode::FORBIDDEN);
     }
 
     #[test]

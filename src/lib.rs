@@ -66,6 +66,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
+pub mod authorize;
 mod body;
 mod claims;
 mod crypto;
@@ -76,7 +77,7 @@ pub mod keys;
 #[cfg_attr(docsrs, doc(cfg(feature = "login")))]
 pub mod login;
 pub mod rejection;
-mod token;
+pub mod token;
 pub mod validation;
 
 pub use auth::{JwtAuth, JwtAuthLayer};
@@ -88,5 +89,6 @@ pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 pub use jsonwebtoken::Algorithm;
 pub use jwks::JwksService;
 pub use keys::{KeySet, SigningKey, VerifyingKey};
-pub use rejection::{DefaultOnRejection, OnRejection};
+pub use rejection::{DefaultOnRejection, JsonOnRejection, OnRejection};
+pub use token::TokenSource;
 pub use validation::{Validation, Verifier};

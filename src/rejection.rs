@@ -1,5 +1,12 @@
-//! What a rejected request gets back: [`OnRejection`] and the RFC 6750 default,
-//! [`DefaultOnRejection`].
+//! What a rejected request gets back: [`OnRejection`], the RFC 6750 default
+//! [`DefaultOnRejection`] (empty body) and [`JsonOnRejection`] (JSON body).
+//!
+//! Both ready-made rejections answer gRPC requests (`content-type: application/grpc…`, but not
+//! gRPC-Web) the gRPC way: HTTP 200, `content-type: application/grpc`, `grpc-status` 16
+//! (`UNAUTHENTICATED`), 7 (`PERMISSION_DENIED`) or 14 (`UNAVAILABLE`), a short percent-encoded
+//! `grpc-message`, and no body. So one layer in front of a router serving both REST and gRPC
+//! answers each client in its own protocol. Every HTTP 401 and 403 carries the RFC 6750
+//! `WWW-Authenticate: Bearer` challenge, whatever the body.
 //!
 //! # Example: a custom rejection
 //!
@@ -10,15 +17,17 @@
 //! use http_body_util::Full;
 //! use bytes::Bytes;
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
-//! use tower_jwt_auth::{Algorithm, AuthError, JwtAuthLayer, KeySet, Validation, Verifier, VerifyingKey};
+//! use tower_jwt_auth::{Algorithm, AuthError, DefaultOnRejection, JwtAuthLayer, KeySet, Validation, Verifier, VerifyingKey};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, [1u8; 32])?);
+//! let challenges = DefaultOnRejection::new();
 //! let layer = JwtAuthLayer::<serde_json::Value>::new(Verifier::new(keys, Validation::new())?)
-//!     .on_rejection(|err: &AuthError, _req: &http::request::Parts| {
+//!     .on_rejection(move |err: &AuthError, _req: &http::request::Parts| {
 //!         Response::builder()
 //!             .status(err.status())
+//!             .header("www-authenticate", challenges.challenge(err))
 //!             .header("content-type", "text/plain")
 //!             .body(Full::new(Bytes::from(err.to_string())))
 //!             .unwrap_or_default()
@@ -33,15 +42,19 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 
-use http::header::WWW_AUTHENTICATE;
-use http::{HeaderValue, Response};
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 
+const KINDS: usize = AuthErrorKind::ALL.len();
+
 /// Builds the response for a rejected request.
 ///
-/// Implemented by [`DefaultOnRejection`] and by closures
+/// Implemented by [`DefaultOnRejection`], [`JsonOnRejection`] and by closures
 /// `Fn(&AuthError, &http::request::Parts) -> http::Response<ResBody>`. The request body has been
 /// dropped; the parts are there so the response can depend on the request (its `content-type`,
 /// say).
@@ -59,18 +72,143 @@ where
     }
 }
 
-/// The default rejection: an empty body (`ResBody: Default`), status 401 or 400, and an RFC 6750
-/// `WWW-Authenticate` challenge.
+/// Whether the request is gRPC (`application/grpc`, `application/grpc+proto`, …) and not
+/// gRPC-Web, whose clients read HTTP statuses.
+#[must_use]
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers.get(CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.len() >= 16
+            && v[..16].eq_ignore_ascii_case(b"application/grpc")
+            && !v[16..].starts_with(b"-web")
+    })
+}
+
+/// The prebuilt header values shared by the ready-made rejections.
+struct Challenges {
+    realm: Box<str>,
+    www_authenticate: [HeaderValue; KINDS],
+    grpc_status: [HeaderValue; KINDS],
+    grpc_message: [HeaderValue; KINDS],
+}
+
+fn sensitive(text: &str) -> HeaderValue {
+    let mut value = HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("Bearer"));
+    value.set_sensitive(true);
+    value
+}
+
+/// Percent-encode a gRPC message (gRPC HTTP/2 spec: bytes outside 0x20..=0x7E, and `%`).
+fn grpc_percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Challenges {
+    /// `realm` must already be checked (visible ASCII, no quotes or backslashes).
+    fn new(realm: &str) -> Self {
+        let www_authenticate = AuthErrorKind::ALL.map(|kind| match kind.error_code() {
+            None => sensitive(&format!("Bearer realm=\"{realm}\"")),
+            Some(code) => sensitive(&format!(
+                "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
+                kind.description()
+            )),
+        });
+        let grpc_status =
+            AuthErrorKind::ALL.map(|kind| HeaderValue::from(u16::from(kind.grpc_code())));
+        let grpc_message = AuthErrorKind::ALL.map(|kind| {
+            HeaderValue::from_str(&grpc_percent_encode(kind.description()))
+                .unwrap_or(HeaderValue::from_static("unauthenticated"))
+        });
+        Self {
+            realm: realm.into(),
+            www_authenticate,
+            grpc_status,
+            grpc_message,
+        }
+    }
+
+    fn challenge(&self, error: &AuthError) -> HeaderValue {
+        let kind = error.kind();
+        match error.required_scope() {
+            Some(scope) if kind == AuthErrorKind::Forbidden => sensitive(&format!(
+                "Bearer realm=\"{}\", error=\"insufficient_scope\", error_description=\"{}\", scope=\"{scope}\"",
+                self.realm,
+                kind.description()
+            )),
+            _ => self.www_authenticate[kind.index()].clone(),
+        }
+    }
+
+    /// The gRPC trailers-only response, or `None` for a non-gRPC request.
+    fn grpc<B: Default>(
+        &self,
+        error: &AuthError,
+        request: &http::request::Parts,
+    ) -> Option<Response<B>> {
+        if !is_grpc(&request.headers) {
+            return None;
+        }
+        let i = error.kind().index();
+        let mut res = Response::new(B::default());
+        let headers = res.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert("grpc-status", self.grpc_status[i].clone());
+        headers.insert("grpc-message", self.grpc_message[i].clone());
+        Some(res)
+    }
+
+    /// An HTTP response with `body`, the status and, for 401 and 403, the challenge.
+    fn http<B>(&self, error: &AuthError, body: B) -> Response<B> {
+        let mut res = Response::new(body);
+        *res.status_mut() = error.status();
+        if matches!(
+            error.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) || error.kind() == AuthErrorKind::InvalidRequest
+        {
+            res.headers_mut()
+                .insert(WWW_AUTHENTICATE, self.challenge(error));
+        }
+        res
+    }
+}
+
+fn check_realm(realm: &str) -> Result<(), ConfigError> {
+    if realm
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            ConfigErrorKind::InvalidHeaderValue,
+            "the realm must be visible ASCII without quotes or backslashes",
+        ))
+    }
+}
+
+/// The default rejection: an empty body (`ResBody: Default`), status 401, 403, 400 or 503, and an
+/// RFC 6750 `WWW-Authenticate` challenge; gRPC requests get a gRPC status instead (see the
+/// [module docs](self)).
 ///
 /// - token missing: `Bearer realm="…"` (no error attribute, RFC 6750 §3.1);
 /// - token invalid: `Bearer realm="…", error="invalid_token", error_description="…"`;
-/// - malformed request: status 400 with `error="invalid_request"`.
+/// - authorization failed: 403 with `error="insufficient_scope"` and `scope="…"`;
+/// - malformed request: 400 with `error="invalid_request"`.
 ///
 /// The description is a fixed text per [`AuthErrorKind`]; it never contains the token. The header
 /// values are built once, at construction, and marked sensitive.
 #[derive(Clone)]
 pub struct DefaultOnRejection {
-    challenges: std::sync::Arc<[HeaderValue; AuthErrorKind::ALL.len()]>,
+    challenges: Arc<Challenges>,
 }
 
 impl DefaultOnRejection {
@@ -80,7 +218,9 @@ impl DefaultOnRejection {
     /// Challenges with the default realm.
     #[must_use]
     pub fn new() -> Self {
-        Self::build(Self::DEFAULT_REALM)
+        Self {
+            challenges: Arc::new(Challenges::new(Self::DEFAULT_REALM)),
+        }
     }
 
     /// Challenges naming `realm`.
@@ -95,43 +235,17 @@ impl DefaultOnRejection {
     ///
     /// When the realm contains `"`, `\` or characters outside visible ASCII and space.
     pub fn with_realm(realm: &str) -> Result<Self, ConfigError> {
-        if !realm
-            .bytes()
-            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-        {
-            return Err(ConfigError::new(
-                ConfigErrorKind::InvalidHeaderValue,
-                "the realm must be visible ASCII without quotes or backslashes",
-            ));
-        }
-        Ok(Self::build(realm))
-    }
-
-    /// `realm` must already be checked (or be the default).
-    fn build(realm: &str) -> Self {
-        let challenges = AuthErrorKind::ALL.map(|kind| {
-            let text = match kind.error_code() {
-                None => format!("Bearer realm=\"{realm}\""),
-                Some(code) => format!(
-                    "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
-                    kind.description()
-                ),
-            };
-            let mut value =
-                HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("Bearer"));
-            value.set_sensitive(true);
-            value
-        });
-        Self {
-            challenges: std::sync::Arc::new(challenges),
-        }
+        check_realm(realm)?;
+        Ok(Self {
+            challenges: Arc::new(Challenges::new(realm)),
+        })
     }
 
     /// The `WWW-Authenticate` value this rejection sends for `error`; for custom rejections that
-    /// want to keep the RFC 6750 header.
+    /// keep the RFC 6750 header.
     #[must_use]
-    pub fn challenge(&self, error: &AuthError) -> &HeaderValue {
-        &self.challenges[error.kind().index()]
+    pub fn challenge(&self, error: &AuthError) -> HeaderValue {
+        self.challenges.challenge(error)
     }
 }
 
@@ -142,22 +256,95 @@ impl Default for DefaultOnRejection {
 }
 
 impl<ResBody: Default> OnRejection<ResBody> for DefaultOnRejection {
-    fn on_rejection(
-        &self,
-        error: &AuthError,
-        _request: &http::request::Parts,
-    ) -> Response<ResBody> {
-        let mut res = Response::new(ResBody::default());
-        *res.status_mut() = error.status();
-        res.headers_mut()
-            .insert(WWW_AUTHENTICATE, self.challenge(error).clone());
-        res
+    fn on_rejection(&self, error: &AuthError, request: &http::request::Parts) -> Response<ResBody> {
+        self.challenges
+            .grpc(error, request)
+            .unwrap_or_else(|| self.challenges.http(error, ResBody::default()))
     }
 }
 
 impl fmt::Debug for DefaultOnRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DefaultOnRejection").finish_non_exhaustive()
+        f.debug_struct("DefaultOnRejection")
+            .field("realm", &self.challenges.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Like [`DefaultOnRejection`], with a JSON body
+/// `{"error": "invalid_token", "error_description": "the token has expired"}` for body types that
+/// can be built from [`Bytes`] (axum's `Body`, `Full<Bytes>`, …).
+///
+/// `error` is the RFC 6750 code (`invalid_token`, `invalid_request`, `insufficient_scope`), or
+/// `missing_token` / `temporarily_unavailable` where RFC 6750 has none. gRPC requests still get an
+/// empty gRPC response.
+///
+/// ```
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::{BodyExt, Full};
+/// use bytes::Bytes;
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+/// use tower_jwt_auth::{Algorithm, JsonOnRejection, JwtAuthLayer, KeySet, Validation, Verifier, VerifyingKey};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, [1u8; 32])?);
+/// let layer = JwtAuthLayer::<serde_json::Value>::new(Verifier::new(keys, Validation::new())?)
+///     .on_rejection(JsonOnRejection::new());
+/// let svc = ServiceBuilder::new().layer(layer).service(service_fn(|_req: Request<()>| async {
+///     Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
+/// }));
+/// let res = svc.oneshot(Request::new(())).await?;
+/// assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+/// let body = res.into_body().collect().await?.to_bytes();
+/// assert_eq!(&body[..], br#"{"error":"missing_token","error_description":"no bearer token in the request"}"#);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct JsonOnRejection {
+    inner: DefaultOnRejection,
+}
+
+impl JsonOnRejection {
+    /// JSON rejections with the default realm.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// JSON rejections naming `realm` in the challenge.
+    ///
+    /// # Errors
+    ///
+    /// As [`DefaultOnRejection::with_realm`].
+    pub fn with_realm(realm: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            inner: DefaultOnRejection::with_realm(realm)?,
+        })
+    }
+}
+
+impl<ResBody> OnRejection<ResBody> for JsonOnRejection
+where
+    ResBody: From<Bytes> + Default,
+{
+    fn on_rejection(&self, error: &AuthError, request: &http::request::Parts) -> Response<ResBody> {
+        let challenges = &self.inner.challenges;
+        if let Some(res) = challenges.grpc(error, request) {
+            return res;
+        }
+        let kind = error.kind();
+        let code = match kind {
+            AuthErrorKind::MissingToken => "missing_token",
+            AuthErrorKind::KeysUnavailable => "temporarily_unavailable",
+            _ => kind.error_code().unwrap_or("invalid_token"),
+        };
+        let body = serde_json::json!({ "error": code, "error_description": kind.description() });
+        let mut res = challenges.http(error, ResBody::from(Bytes::from(body.to_string())));
+        res.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        res
     }
 }
 
@@ -165,9 +352,16 @@ impl fmt::Debug for DefaultOnRejection {
 mod tests {
     use super::*;
 
+    fn parts(content_type: Option<&str>) -> http::request::Parts {
+        let mut req = http::Request::builder();
+        if let Some(c) = content_type {
+            req = req.header(CONTENT_TYPE, c);
+        }
+        req.body(()).unwrap().into_parts().0
+    }
+
     fn respond(kind: AuthErrorKind) -> Response<()> {
-        let (parts, ()) = http::Request::new(()).into_parts();
-        DefaultOnRejection::new().on_rejection(&AuthError::new(kind), &parts)
+        DefaultOnRejection::new().on_rejection(&AuthError::new(kind), &parts(None))
     }
 
     #[test]
@@ -198,5 +392,66 @@ mod tests {
                 .unwrap()
                 .contains("error=\"invalid_request\"")
         );
+    }
+
+    #[test]
+    fn forbidden_names_the_scope() {
+        let err = AuthError::forbidden(Some("orders:write admin".into()));
+        let res: Response<()> = DefaultOnRejection::new().on_rejection(&err, &parts(None));
+        assert_eq!(res.status(), 403);
+        let challenge = res.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(
+            challenge.contains("error=\"insufficient_scope\""),
+            "{challenge}"
+        );
+        assert!(
+            challenge.contains("scope=\"orders:write admin\""),
+            "{challenge}"
+        );
+    }
+
+    #[test]
+    fn grpc_requests_get_a_grpc_status() {
+        for (kind, code) in [
+            (AuthErrorKind::MissingToken, "16"),
+            (AuthErrorKind::Expired, "16"),
+            (AuthErrorKind::Forbidden, "7"),
+            (AuthErrorKind::KeysUnavailable, "14"),
+        ] {
+            let res: Response<()> = DefaultOnRejection::new().on_rejection(
+                &AuthError::new(kind),
+                &parts(Some("application/grpc+proto")),
+            );
+            assert_eq!(res.status(), 200);
+            assert_eq!(res.headers()[CONTENT_TYPE], "application/grpc");
+            assert_eq!(res.headers()["grpc-status"], code);
+            assert!(!res.headers()["grpc-message"].is_empty());
+        }
+    }
+
+    #[test]
+    fn grpc_web_gets_http_statuses() {
+        let res: Response<()> = DefaultOnRejection::new().on_rejection(
+            &AuthError::new(AuthErrorKind::Expired),
+            &parts(Some("application/grpc-web+proto")),
+        );
+        assert_eq!(res.status(), 401);
+    }
+
+    #[test]
+    fn grpc_message_is_percent_encoded() {
+        assert_eq!(grpc_percent_encode("a b%c\u{e9}"), "a b%25c%C3%A9");
+    }
+
+    #[test]
+    fn json_rejection_has_a_json_body_and_the_challenge() {
+        let res: Response<Bytes> = JsonOnRejection::new()
+            .on_rejection(&AuthError::new(AuthErrorKind::Expired), &parts(None));
+        assert_eq!(res.status(), 401);
+        assert_eq!(res.headers()[CONTENT_TYPE], "application/json");
+        assert!(res.headers().contains_key(WWW_AUTHENTICATE));
+        let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(body["error"], "invalid_token");
+        assert_eq!(body["error_description"], "the token has expired");
     }
 }

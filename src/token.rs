@@ -1,43 +1,265 @@
-//! Finding the token in a request: `Authorization: Bearer <token>` (RFC 6750 §2.1).
+//! Where the token comes from: [`TokenSource`].
+//!
+//! By default only `Authorization: Bearer <token>` (RFC 6750 §2.1) is read. Other sources are
+//! opt-in and tried in the configured order:
+//!
+//! - the `Authorization` header with another scheme, e.g. `JWT <token>` (the prefix the original
+//!   Flask-JWT used, so its clients can migrate): [`TokenSource::authorization_scheme`];
+//! - any named header, with or without a prefix: [`TokenSource::header`],
+//!   [`TokenSource::header_with_prefix`];
+//! - a cookie (feature `cookie`): [`TokenSource::cookie`];
+//! - a query parameter: [`TokenSource::query`]. **Tokens in URLs leak** into access logs,
+//!   proxies and browser history (RFC 6750 §2.3); use this only where nothing else works
+//!   (e.g. WebSocket or `EventSource` clients that cannot set headers).
+//!
+//! A request that carries two *different* credentials (in two sources, or twice in one source)
+//! is malformed: 400 `invalid_request`. A source that is present but empty, or a header with
+//! another scheme, counts as "no token".
+//!
+//! # Example
+//!
+//! ```
+//! use http::{Request, Response, StatusCode};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_jwt_auth::{Algorithm, JwtAuthLayer, KeySet, TokenSource, Validation, Verifier, VerifyingKey};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, [1u8; 32])?);
+//! let layer = JwtAuthLayer::<serde_json::Value>::new(Verifier::new(keys, Validation::new())?)
+//!     .token_sources([TokenSource::bearer(), TokenSource::authorization_scheme("JWT")?]);
+//! let svc = ServiceBuilder::new().layer(layer).service(service_fn(|_req: Request<()>| async {
+//!     Ok::<_, std::convert::Infallible>(Response::new(()))
+//! }));
+//! let req = Request::builder().header("authorization", "JWT not-a-valid-token").body(())?;
+//! let res = svc.oneshot(req).await?;
+//! // The token was found (and rejected as invalid), not reported missing.
+//! assert!(res.headers()["www-authenticate"].to_str()?.contains("invalid_token"));
+//! # Ok(())
+//! # }
+//! ```
 
-use http::HeaderMap;
+use std::borrow::Cow;
+
 use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderName, Uri};
 
-use crate::error::{AuthError, AuthErrorKind};
+use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 
-/// Extract the bearer token.
-///
-/// - no `Authorization` header, another scheme (`Basic …`) or an empty token: `Ok(None)`
-///   (RFC 6750 §3.1: the request lacks authentication information);
-/// - several `Authorization` headers, or a credential with more than one token: `InvalidRequest`;
-/// - bytes that are not visible ASCII are left to the verifier, which rejects them as malformed.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
+/// One place a token may be found. See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct TokenSource {
+    kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Header {
+        name: HeaderName,
+        prefix: Option<Box<str>>,
+    },
+    #[cfg(feature = "cookie")]
+    Cookie(Box<str>),
+    Query(Box<str>),
+}
+
+impl TokenSource {
+    /// `Authorization: Bearer <token>`, the scheme matched case-insensitively. The default.
+    #[must_use]
+    pub fn bearer() -> Self {
+        Self {
+            kind: Kind::Header {
+                name: AUTHORIZATION,
+                prefix: Some("Bearer".into()),
+            },
+        }
+    }
+
+    /// `Authorization: <scheme> <token>`, e.g. `JWT` (Flask-JWT), matched case-insensitively.
+    ///
+    /// # Errors
+    ///
+    /// When `scheme` is empty or not an HTTP token (letters, digits and `!#$%&'*+-.^_|~`).
+    pub fn authorization_scheme(scheme: &str) -> Result<Self, ConfigError> {
+        Self::header_with_prefix(AUTHORIZATION.as_str(), scheme)
+    }
+
+    /// The whole value of header `name` is the token (e.g. `X-Auth-Token: <token>`).
+    ///
+    /// # Errors
+    ///
+    /// When `name` is not a valid header name.
+    pub fn header(name: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            kind: Kind::Header {
+                name: header_name(name)?,
+                prefix: None,
+            },
+        })
+    }
+
+    /// Header `name` holds `<prefix> <token>`; the prefix is matched case-insensitively, and a
+    /// value with another prefix counts as no token.
+    ///
+    /// # Errors
+    ///
+    /// When `name` is not a valid header name, or `prefix` is empty or not an HTTP token.
+    pub fn header_with_prefix(name: &str, prefix: &str) -> Result<Self, ConfigError> {
+        let is_token = !prefix.is_empty()
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_|~".contains(&b));
+        if !is_token {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidHeaderValue,
+                "the prefix must be an HTTP token such as `Bearer` or `JWT` (no spaces)",
+            ));
+        }
+        Ok(Self {
+            kind: Kind::Header {
+                name: header_name(name)?,
+                prefix: Some(prefix.into()),
+            },
+        })
+    }
+
+    /// The value of cookie `name` (feature `cookie`).
+    #[cfg(feature = "cookie")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
+    #[must_use]
+    pub fn cookie(name: &str) -> Self {
+        Self {
+            kind: Kind::Cookie(name.into()),
+        }
+    }
+
+    /// Query parameter `name` (percent-decoded). Tokens in URLs leak into logs: see the
+    /// [module docs](self).
+    #[must_use]
+    pub fn query(name: &str) -> Self {
+        Self {
+            kind: Kind::Query(name.into()),
+        }
+    }
+
+    /// The token this source finds in the request, if any.
+    fn find<'a>(&self, headers: &'a HeaderMap, uri: &'a Uri) -> Found<'a> {
+        match &self.kind {
+            Kind::Header { name, prefix } => from_header(headers, name, prefix.as_deref()),
+            #[cfg(feature = "cookie")]
+            Kind::Cookie(name) => from_cookie(headers, name),
+            Kind::Query(name) => from_query(uri, name),
+        }
+    }
+}
+
+fn header_name(name: &str) -> Result<HeaderName, ConfigError> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+        ConfigError::with_source(
+            ConfigErrorKind::InvalidHeaderValue,
+            "not a valid HTTP header name",
+            e,
+        )
+    })
+}
+
+type Found<'a> = Result<Option<Cow<'a, str>>, AuthError>;
+
+fn invalid_request<T>() -> Result<T, AuthError> {
+    Err(AuthErrorKind::InvalidRequest.into())
+}
+
+fn from_header<'a>(headers: &'a HeaderMap, name: &HeaderName, prefix: Option<&str>) -> Found<'a> {
+    let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(AuthErrorKind::InvalidRequest.into());
+        return invalid_request();
     }
     let bytes = value.as_bytes();
-    let (scheme, rest) = match bytes.iter().position(|b| *b == b' ') {
-        Some(i) => (&bytes[..i], &bytes[i..]),
-        None => (bytes, &[][..]),
+    let rest = match prefix {
+        None => bytes,
+        Some(prefix) => {
+            let (scheme, rest) = match bytes.iter().position(|b| *b == b' ') {
+                Some(i) => (&bytes[..i], &bytes[i..]),
+                None => (bytes, &[][..]),
+            };
+            if !scheme.eq_ignore_ascii_case(prefix.as_bytes()) {
+                return Ok(None);
+            }
+            rest
+        }
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        return Ok(None);
-    }
     let token = rest.trim_ascii();
     if token.is_empty() {
         return Ok(None);
     }
     if token.iter().any(|b| *b == b' ' || *b == b'\t') {
-        return Err(AuthErrorKind::InvalidRequest.into());
+        return invalid_request();
     }
     match std::str::from_utf8(token) {
-        Ok(t) => Ok(Some(t)),
+        Ok(t) => Ok(Some(Cow::Borrowed(t))),
         Err(_) => Err(AuthErrorKind::Malformed.into()),
     }
+}
+
+#[cfg(feature = "cookie")]
+fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Found<'a> {
+    let mut found: Option<&'a str> = None;
+    // HTTP/2 may split cookies over several `Cookie` headers.
+    for value in headers.get_all(http::header::COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for cookie in cookie::Cookie::split_parse(text).flatten() {
+            if cookie.name_raw() != Some(name) {
+                continue;
+            }
+            let Some(v) = cookie.value_raw().filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            match found {
+                Some(previous) if previous != v => return invalid_request(),
+                _ => found = Some(v),
+            }
+        }
+    }
+    Ok(found.map(Cow::Borrowed))
+}
+
+fn from_query<'a>(uri: &'a Uri, name: &str) -> Found<'a> {
+    let Some(query) = uri.query() else {
+        return Ok(None);
+    };
+    let mut found: Option<Cow<'a, str>> = None;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if key != name || value.is_empty() {
+            continue;
+        }
+        match &found {
+            Some(previous) if *previous != value => return invalid_request(),
+            _ => found = Some(value),
+        }
+    }
+    Ok(found)
+}
+
+/// Find the token in the request: each source in order; two different credentials are an
+/// invalid request.
+pub(crate) fn find_token<'a>(
+    sources: &[TokenSource],
+    headers: &'a HeaderMap,
+    uri: &'a Uri,
+) -> Found<'a> {
+    let mut found: Option<Cow<'a, str>> = None;
+    for source in sources {
+        if let Some(token) = source.find(headers, uri)? {
+            match &found {
+                Some(previous) if *previous != token => return invalid_request(),
+                _ => found = Some(token),
+            }
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -46,63 +268,69 @@ mod tests {
 
     use super::*;
 
-    fn headers(values: &[&[u8]]) -> HeaderMap {
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
         let mut h = HeaderMap::new();
-        for v in values {
-            h.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(v).unwrap(),
+            );
         }
         h
     }
 
-    fn kind(r: Result<Option<&str>, AuthError>) -> AuthErrorKind {
+    fn bearer(values: &[&[u8]]) -> Result<Option<String>, AuthErrorKind> {
+        let pairs: Vec<(&str, &[u8])> = values.iter().map(|v| ("authorization", *v)).collect();
+        let h = headers(&pairs);
+        let uri = Uri::from_static("/");
+        find_token(&[TokenSource::bearer()], &h, &uri)
+            .map(|t| t.map(Cow::into_owned))
+            .map_err(|e| e.kind())
+    }
+
+    fn kind(r: Found<'_>) -> AuthErrorKind {
         r.unwrap_err().kind()
     }
 
     #[test]
     fn bearer_token_is_found() {
         assert_eq!(
-            bearer_token(&headers(&[b"Bearer abc.def.ghi"])).unwrap(),
+            bearer(&[b"Bearer abc.def.ghi"]).unwrap().as_deref(),
             Some("abc.def.ghi")
         );
     }
 
     #[test]
     fn scheme_is_case_insensitive() {
-        assert_eq!(bearer_token(&headers(&[b"bEaReR t"])).unwrap(), Some("t"));
+        assert_eq!(bearer(&[b"bEaReR t"]).unwrap().as_deref(), Some("t"));
     }
 
     #[test]
     fn token_case_is_kept() {
-        assert_eq!(
-            bearer_token(&headers(&[b"Bearer AbC"])).unwrap(),
-            Some("AbC")
-        );
+        assert_eq!(bearer(&[b"Bearer AbC"]).unwrap().as_deref(), Some("AbC"));
     }
 
     #[test]
     fn missing_header_is_no_token() {
-        assert_eq!(bearer_token(&HeaderMap::new()).unwrap(), None);
+        assert_eq!(bearer(&[]).unwrap(), None);
     }
 
     #[test]
     fn other_scheme_is_no_token() {
-        assert_eq!(
-            bearer_token(&headers(&[b"Basic dXNlcjpwYXNz"])).unwrap(),
-            None
-        );
-        assert_eq!(bearer_token(&headers(&[b"Bearerx t"])).unwrap(), None);
+        assert_eq!(bearer(&[b"Basic dXNlcjpwYXNz"]).unwrap(), None);
+        assert_eq!(bearer(&[b"Bearerx t"]).unwrap(), None);
     }
 
     #[test]
     fn empty_token_is_no_token() {
-        assert_eq!(bearer_token(&headers(&[b"Bearer"])).unwrap(), None);
-        assert_eq!(bearer_token(&headers(&[b"Bearer   "])).unwrap(), None);
+        assert_eq!(bearer(&[b"Bearer"]).unwrap(), None);
+        assert_eq!(bearer(&[b"Bearer   "]).unwrap(), None);
     }
 
     #[test]
     fn two_tokens_are_an_invalid_request() {
         assert_eq!(
-            kind(bearer_token(&headers(&[b"Bearer a b"]))),
+            bearer(&[b"Bearer a b"]).unwrap_err(),
             AuthErrorKind::InvalidRequest
         );
     }
@@ -110,7 +338,7 @@ mod tests {
     #[test]
     fn two_headers_are_an_invalid_request() {
         assert_eq!(
-            kind(bearer_token(&headers(&[b"Bearer a", b"Bearer b"]))),
+            bearer(&[b"Bearer a", b"Bearer b"]).unwrap_err(),
             AuthErrorKind::InvalidRequest
         );
     }
@@ -118,8 +346,93 @@ mod tests {
     #[test]
     fn non_utf8_token_is_malformed() {
         assert_eq!(
-            kind(bearer_token(&headers(&[b"Bearer \xff\xfe"]))),
+            bearer(&[b"Bearer \xff\xfe"]).unwrap_err(),
             AuthErrorKind::Malformed
+        );
+    }
+
+    #[test]
+    fn flask_jwt_scheme_is_read() {
+        let h = headers(&[("authorization", b"JWT tok")]);
+        let uri = Uri::from_static("/");
+        let sources = [
+            TokenSource::bearer(),
+            TokenSource::authorization_scheme("JWT").unwrap(),
+        ];
+        assert_eq!(
+            find_token(&sources, &h, &uri).unwrap().as_deref(),
+            Some("tok")
+        );
+    }
+
+    #[test]
+    fn named_header_without_prefix() {
+        let h = headers(&[("x-auth-token", b"tok")]);
+        let uri = Uri::from_static("/");
+        let sources = [TokenSource::header("X-Auth-Token").unwrap()];
+        assert_eq!(
+            find_token(&sources, &h, &uri).unwrap().as_deref(),
+            Some("tok")
+        );
+    }
+
+    #[test]
+    fn query_parameter_is_percent_decoded() {
+        let uri = Uri::from_static("/ws?x=1&access_token=a%2Eb");
+        let sources = [TokenSource::query("access_token")];
+        assert_eq!(
+            find_token(&sources, &HeaderMap::new(), &uri)
+                .unwrap()
+                .as_deref(),
+            Some("a.b")
+        );
+    }
+
+    #[test]
+    fn different_tokens_in_two_sources_are_an_invalid_request() {
+        let h = headers(&[("authorization", b"Bearer one")]);
+        let uri = Uri::from_static("/?access_token=two");
+        let sources = [TokenSource::bearer(), TokenSource::query("access_token")];
+        assert_eq!(
+            kind(find_token(&sources, &h, &uri)),
+            AuthErrorKind::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn the_same_token_in_two_sources_is_fine() {
+        let h = headers(&[("authorization", b"Bearer one")]);
+        let uri = Uri::from_static("/?access_token=one");
+        let sources = [TokenSource::bearer(), TokenSource::query("access_token")];
+        assert_eq!(
+            find_token(&sources, &h, &uri).unwrap().as_deref(),
+            Some("one")
+        );
+    }
+
+    #[test]
+    fn bad_configuration_is_refused() {
+        assert!(TokenSource::authorization_scheme("two words").is_err());
+        assert!(TokenSource::header("bad header").is_err());
+    }
+
+    #[cfg(feature = "cookie")]
+    #[test]
+    fn cookie_is_read_across_cookie_headers() {
+        let h = headers(&[
+            ("cookie", b"a=1; theme=dark"),
+            ("cookie", b"access_token=tok"),
+        ]);
+        let uri = Uri::from_static("/");
+        let sources = [TokenSource::cookie("access_token")];
+        assert_eq!(
+            find_token(&sources, &h, &uri).unwrap().as_deref(),
+            Some("tok")
+        );
+        let twice = headers(&[("cookie", b"access_token=a; access_token=b")]);
+        assert_eq!(
+            kind(find_token(&sources, &twice, &uri)),
+            AuthErrorKind::InvalidRequest
         );
     }
 }

@@ -1,16 +1,19 @@
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use http::header::ACCESS_CONTROL_REQUEST_METHOD;
+use http::{Method, Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
+use super::layer::Settings;
 use super::{JwtAuthLayer, ResponseFuture};
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::rejection::{DefaultOnRejection, OnRejection};
-use crate::token::bearer_token;
+use crate::token::find_token;
 use crate::validation::Verifier;
 
 /// Middleware that authenticates requests with a JWT bearer token.
@@ -22,6 +25,7 @@ use crate::validation::Verifier;
 pub struct JwtAuth<S, C, R = DefaultOnRejection> {
     inner: S,
     verifier: Verifier,
+    settings: Arc<Settings>,
     on_rejection: R,
     _claims: PhantomData<fn() -> C>,
 }
@@ -29,7 +33,7 @@ pub struct JwtAuth<S, C, R = DefaultOnRejection> {
 impl<S, C> JwtAuth<S, C> {
     /// Wrap `inner`, verifying with `verifier` and rejecting with [`DefaultOnRejection`].
     pub fn new(inner: S, verifier: Verifier) -> Self {
-        Self::from_parts(inner, verifier, DefaultOnRejection::new())
+        Self::from_parts(inner, verifier, Arc::default(), DefaultOnRejection::new())
     }
 
     /// A [`JwtAuthLayer`] for this middleware.
@@ -39,10 +43,16 @@ impl<S, C> JwtAuth<S, C> {
 }
 
 impl<S, C, R> JwtAuth<S, C, R> {
-    pub(crate) fn from_parts(inner: S, verifier: Verifier, on_rejection: R) -> Self {
+    pub(crate) fn from_parts(
+        inner: S,
+        verifier: Verifier,
+        settings: Arc<Settings>,
+        on_rejection: R,
+    ) -> Self {
         Self {
             inner,
             verifier,
+            settings,
             on_rejection,
             _claims: PhantomData,
         }
@@ -68,9 +78,19 @@ impl<S, C, R> JwtAuth<S, C, R>
 where
     C: DeserializeOwned,
 {
-    fn authenticate<B>(&self, req: &Request<B>) -> Result<Claims<C>, AuthError> {
-        match bearer_token(req.headers())? {
-            Some(token) => self.verifier.verify(token),
+    /// `Ok(None)`: let the request through without claims (optional mode without a token, or a
+    /// CORS preflight when allowed).
+    fn authenticate<B>(&self, req: &Request<B>) -> Result<Option<Claims<C>>, AuthError> {
+        let settings = &*self.settings;
+        if settings.cors_preflight
+            && req.method() == Method::OPTIONS
+            && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            return Ok(None);
+        }
+        match find_token(&settings.sources, req.headers(), req.uri())? {
+            Some(token) => self.verifier.verify(&token).map(Some),
+            None if settings.optional => Ok(None),
             None => Err(AuthErrorKind::MissingToken.into()),
         }
     }
@@ -93,10 +113,21 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         match self.authenticate(&req) {
             Ok(claims) => {
-                req.extensions_mut().insert(claims);
+                // Always set (or clear) the claims, so none can come from elsewhere.
+                match claims {
+                    Some(claims) => req.extensions_mut().insert(claims),
+                    None => req.extensions_mut().remove::<Claims<C>>(),
+                };
                 ResponseFuture::inner(self.inner.call(req))
             }
             Err(error) => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(
+                    target: "tower_jwt_auth",
+                    kind = error.kind().as_str(),
+                    status = error.status().as_u16(),
+                    "request rejected"
+                );
                 // The inner service is not called; whatever its `poll_ready` reserved stays with
                 // it until its next call or drop, as the `Service` contract allows.
                 let (parts, _body) = req.into_parts();
@@ -111,6 +142,7 @@ impl<S: Clone, C, R: Clone> Clone for JwtAuth<S, C, R> {
         Self {
             inner: self.inner.clone(),
             verifier: self.verifier.clone(),
+            settings: Arc::clone(&self.settings),
             on_rejection: self.on_rejection.clone(),
             _claims: PhantomData,
         }
@@ -245,6 +277,76 @@ mod tests {
             .unwrap();
         assert_eq!(res.status(), StatusCode::IM_A_TEAPOT);
         assert_eq!(res.body(), "nope: no bearer token in the request");
+    }
+
+    fn optional_service()
+    -> impl tower::Service<Request<()>, Response = Response<String>, Error = Infallible> {
+        ServiceBuilder::new()
+            .layer(JwtAuthLayer::<TestClaims>::new(verifier()).optional())
+            .service_fn(echo)
+    }
+
+    #[tokio::test]
+    async fn optional_mode_lets_a_request_without_token_through_without_claims() {
+        let res = optional_service().oneshot(Request::new(())).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.body(), "");
+    }
+
+    #[tokio::test]
+    async fn optional_mode_still_rejects_a_bad_token() {
+        let res = optional_service()
+            .oneshot(request("bad.to.ken"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn optional_mode_inserts_claims_for_a_good_token() {
+        let t = token(&serde_json::json!({"sub": "carol", "exp": now() + 60}));
+        let res = optional_service().oneshot(request(&t)).await.unwrap();
+        assert_eq!(res.body(), "carol");
+    }
+
+    #[tokio::test]
+    async fn claims_set_elsewhere_are_removed_in_optional_mode() {
+        let mut req = Request::new(());
+        req.extensions_mut().insert(Claims::new(
+            TestClaims {
+                sub: "forged".into(),
+            },
+            crate::RegisteredClaims::default(),
+        ));
+        let res = optional_service().oneshot(req).await.unwrap();
+        assert_eq!(res.body(), "");
+    }
+
+    #[tokio::test]
+    async fn cors_preflight_passes_only_when_allowed() {
+        let preflight = || {
+            Request::builder()
+                .method(http::Method::OPTIONS)
+                .header(http::header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+                .body(())
+                .unwrap()
+        };
+        let res = service().oneshot(preflight()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let allowed = ServiceBuilder::new()
+            .layer(JwtAuthLayer::<TestClaims>::new(verifier()).allow_cors_preflight())
+            .service_fn(echo);
+        let res = allowed.clone().oneshot(preflight()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        // A plain OPTIONS (not a preflight) still needs a token.
+        let plain = Request::builder()
+            .method(http::Method::OPTIONS)
+            .body(())
+            .unwrap();
+        assert_eq!(
+            allowed.oneshot(plain).await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,441 @@
+//! Authorization after authentication: scopes, roles and predicates over the verified claims.
+//!
+//! These layers run **inside** a [`JwtAuthLayer`](crate::JwtAuthLayer) with the same claims type
+//! `C`, and read the [`Claims<C>`] it inserted. A request whose claims fail the check gets **403**
+//! with an RFC 6750 `insufficient_scope` challenge (and `scope="…"` for scope checks); a gRPC
+//! request gets status 7 (`PERMISSION_DENIED`). A request without claims (no token in optional
+//! mode) gets 401.
+//!
+//! Use them on a whole stack, a sub-router or a single route:
+//!
+//! - [`require_scope`]: every listed scope must be in `scope` (space-separated) or `scp`;
+//! - [`require_any_role`] / [`require_all_roles`]: over the `roles` array;
+//! - [`authorize`]: any predicate over [`Claims<C>`].
+//!
+//! # Example
+//!
+//! ```
+//! use http::{Request, Response, StatusCode, header::AUTHORIZATION};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_jwt_auth::authorize::require_scope;
+//! use tower_jwt_auth::login::TokenIssuer;
+//! use tower_jwt_auth::{Algorithm, JwtAuthLayer, KeySet, SigningKey, Validation, Verifier};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! type MyClaims = serde_json::Value;
+//! let signing = SigningKey::from_secret(Algorithm::HS256, [1u8; 32])?;
+//! let verifier = Verifier::new(KeySet::from(signing.verifying_key()?), Validation::new())?;
+//! let svc = ServiceBuilder::new()
+//!     .layer(JwtAuthLayer::<MyClaims>::new(verifier))
+//!     .layer(require_scope::<MyClaims>("orders:write"))
+//!     .service(service_fn(|_req: Request<()>| async {
+//!         Ok::<_, std::convert::Infallible>(Response::new(()))
+//!     }));
+//!
+//! let token = TokenIssuer::new(signing).issue(&serde_json::json!({"sub": "1", "scope": "orders:read"}))?;
+//! let req = Request::builder()
+//!     .header(AUTHORIZATION, format!("Bearer {}", token.access_token()))
+//!     .body(())?;
+//! let res = svc.oneshot(req).await?;
+//! assert_eq!(res.status(), StatusCode::FORBIDDEN);
+//! assert!(res.headers()["www-authenticate"].to_str()?.contains(r#"scope="orders:write""#));
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+pub use crate::auth::ResponseFuture;
+use crate::claims::Claims;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::rejection::{DefaultOnRejection, OnRejection};
+
+/// A check over verified claims, run by [`Authorize`].
+pub trait ClaimsCheck<C> {
+    /// `Ok(())` to let the request through; `Err` (usually a 403) to reject it.
+    ///
+    /// # Errors
+    ///
+    /// The rejection to send.
+    fn check(&self, claims: &Claims<C>) -> Result<(), AuthError>;
+}
+
+/// Every listed scope is required. Built by [`require_scope`].
+#[derive(Clone, Debug)]
+pub struct RequireScope {
+    scopes: Arc<[String]>,
+    joined: Arc<str>,
+}
+
+impl<C> ClaimsCheck<C> for RequireScope {
+    fn check(&self, claims: &Claims<C>) -> Result<(), AuthError> {
+        let registered = claims.registered();
+        if self.scopes.iter().all(|s| registered.has_scope(s)) {
+            Ok(())
+        } else {
+            Err(AuthError::forbidden(Some(Arc::clone(&self.joined))))
+        }
+    }
+}
+
+/// Any or all of the listed roles are required. Built by [`require_any_role`] and
+/// [`require_all_roles`].
+#[derive(Clone, Debug)]
+pub struct RequireRoles {
+    roles: Arc<[String]>,
+    all: bool,
+}
+
+impl<C> ClaimsCheck<C> for RequireRoles {
+    fn check(&self, claims: &Claims<C>) -> Result<(), AuthError> {
+        let registered = claims.registered();
+        let ok = if self.all {
+            self.roles.iter().all(|r| registered.has_role(r))
+        } else {
+            self.roles.iter().any(|r| registered.has_role(r))
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(AuthError::forbidden(None))
+        }
+    }
+}
+
+/// A predicate over the claims. Built by [`authorize`].
+#[derive(Clone)]
+pub struct Predicate<F> {
+    f: F,
+}
+
+impl<C, F> ClaimsCheck<C> for Predicate<F>
+where
+    F: Fn(&Claims<C>) -> bool,
+{
+    fn check(&self, claims: &Claims<C>) -> Result<(), AuthError> {
+        if (self.f)(claims) {
+            Ok(())
+        } else {
+            Err(AuthError::forbidden(None))
+        }
+    }
+}
+
+impl<F> fmt::Debug for Predicate<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Predicate")
+            .field("f", &std::any::type_name::<F>())
+            .finish()
+    }
+}
+
+/// Require every scope in `scopes` (space-separated, e.g. `"orders:read orders:write"`).
+///
+/// See the [module docs](self) for an example.
+pub fn require_scope<C>(scopes: &str) -> AuthorizeLayer<C, RequireScope> {
+    let list: Vec<String> = scopes.split_ascii_whitespace().map(str::to_owned).collect();
+    let joined: Arc<str> = list.join(" ").into();
+    AuthorizeLayer::new(RequireScope {
+        scopes: list.into(),
+        joined,
+    })
+}
+
+/// Require at least one of `roles` in the token's `roles` claim.
+pub fn require_any_role<C, I>(roles: I) -> AuthorizeLayer<C, RequireRoles>
+where
+    I: IntoIterator,
+    I::Item: Into<String>,
+{
+    AuthorizeLayer::new(RequireRoles {
+        roles: roles.into_iter().map(Into::into).collect(),
+        all: false,
+    })
+}
+
+/// Require every one of `roles` in the token's `roles` claim.
+pub fn require_all_roles<C, I>(roles: I) -> AuthorizeLayer<C, RequireRoles>
+where
+    I: IntoIterator,
+    I::Item: Into<String>,
+{
+    AuthorizeLayer::new(RequireRoles {
+        roles: roles.into_iter().map(Into::into).collect(),
+        all: true,
+    })
+}
+
+/// Require `predicate(&claims)` to hold.
+///
+/// ```
+/// use tower_jwt_auth::Claims;
+/// use tower_jwt_auth::authorize::authorize;
+///
+/// #[derive(serde::Deserialize)]
+/// struct MyClaims { tenant: String }
+///
+/// let layer = authorize(|claims: &Claims<MyClaims>| claims.tenant == "acme");
+/// # let _ = layer;
+/// ```
+pub fn authorize<C, F>(predicate: F) -> AuthorizeLayer<C, Predicate<F>>
+where
+    F: Fn(&Claims<C>) -> bool,
+{
+    AuthorizeLayer::new(Predicate { f: predicate })
+}
+
+/// Applies [`Authorize`]: checks the verified claims with `P`.
+///
+/// See the [module docs](self) for an example.
+#[must_use]
+pub struct AuthorizeLayer<C, P, R = DefaultOnRejection> {
+    check: P,
+    on_rejection: R,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C, P> AuthorizeLayer<C, P> {
+    /// A layer running `check`, rejecting with [`DefaultOnRejection`].
+    pub fn new(check: P) -> Self {
+        Self {
+            check,
+            on_rejection: DefaultOnRejection::new(),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C, P, R> AuthorizeLayer<C, P, R> {
+    /// Replace the rejection hook.
+    pub fn on_rejection<R2>(self, on_rejection: R2) -> AuthorizeLayer<C, P, R2> {
+        AuthorizeLayer {
+            check: self.check,
+            on_rejection,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<S, C, P: Clone, R: Clone> Layer<S> for AuthorizeLayer<C, P, R> {
+    type Service = Authorize<S, C, P, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authorize {
+            inner,
+            check: self.check.clone(),
+            on_rejection: self.on_rejection.clone(),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C, P: Clone, R: Clone> Clone for AuthorizeLayer<C, P, R> {
+    fn clone(&self) -> Self {
+        Self {
+            check: self.check.clone(),
+            on_rejection: self.on_rejection.clone(),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C, P: fmt::Debug, R> fmt::Debug for AuthorizeLayer<C, P, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizeLayer")
+            .field("check", &self.check)
+            .field("claims", &std::any::type_name::<C>())
+            .field("on_rejection", &std::any::type_name::<R>())
+            .finish()
+    }
+}
+
+/// Middleware that checks verified claims; built by [`AuthorizeLayer`].
+///
+/// The check is synchronous: `poll_ready` forwards to the inner service, and `call` uses that
+/// same instance. See the [module docs](self) for an example.
+pub struct Authorize<S, C, P, R = DefaultOnRejection> {
+    inner: S,
+    check: P,
+    on_rejection: R,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<S, C, P, R> Authorize<S, C, P, R> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consume the middleware, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, C, P, R, ReqBody, ResBody> Service<Request<ReqBody>> for Authorize<S, C, P, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    C: Send + Sync + 'static,
+    P: ClaimsCheck<C>,
+    R: OnRejection<ResBody>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let verdict = match req.extensions().get::<Claims<C>>() {
+            Some(claims) => self.check.check(claims),
+            None => Err(AuthErrorKind::MissingToken.into()),
+        };
+        match verdict {
+            Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+            Err(error) => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(
+                    target: "tower_jwt_auth",
+                    kind = error.kind().as_str(),
+                    status = error.status().as_u16(),
+                    "request rejected"
+                );
+                let (parts, _body) = req.into_parts();
+                ResponseFuture::rejected(self.on_rejection.on_rejection(&error, &parts))
+            }
+        }
+    }
+}
+
+impl<S: Clone, C, P: Clone, R: Clone> Clone for Authorize<S, C, P, R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            check: self.check.clone(),
+            on_rejection: self.on_rejection.clone(),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<S: fmt::Debug, C, P: fmt::Debug, R> fmt::Debug for Authorize<S, C, P, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authorize")
+            .field("inner", &self.inner)
+            .field("check", &self.check)
+            .field("claims", &std::any::type_name::<C>())
+            .field("on_rejection", &std::any::type_name::<R>())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http::StatusCode;
+    use http::header::WWW_AUTHENTICATE;
+    use tower::{ServiceBuilder, ServiceExt};
+    use tower_test::mock;
+
+    use super::*;
+    use crate::RegisteredClaims;
+
+    fn claims(json: &str) -> Claims<()> {
+        let registered: RegisteredClaims = serde_json::from_str(json).unwrap();
+        Claims::new((), registered)
+    }
+
+    async fn run<P>(layer: AuthorizeLayer<(), P>, claims: Option<Claims<()>>) -> Response<()>
+    where
+        P: ClaimsCheck<()> + Clone,
+    {
+        let mut req = Request::new(());
+        if let Some(c) = claims {
+            req.extensions_mut().insert(c);
+        }
+        ServiceBuilder::new()
+            .layer(layer)
+            .service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) })
+            .oneshot(req)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn scope_present_passes() {
+        let res = run(require_scope("a b"), Some(claims(r#"{"scope":"b c a"}"#))).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn missing_scope_is_403_with_scope_in_challenge() {
+        let res = run(require_scope("a  b"), Some(claims(r#"{"scp":["a"]}"#))).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let challenge = res.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(
+            challenge.contains(r#"error="insufficient_scope""#),
+            "{challenge}"
+        );
+        assert!(challenge.contains(r#"scope="a b""#), "{challenge}");
+    }
+
+    #[tokio::test]
+    async fn any_and_all_roles() {
+        let c = || Some(claims(r#"{"roles":["ops"]}"#));
+        assert_eq!(
+            run(require_any_role(["dev", "ops"]), c()).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            run(require_all_roles(["dev", "ops"]), c()).await.status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+
+    #[tokio::test]
+    async fn predicate_decides() {
+        let layer = authorize(|c: &Claims<()>| c.registered().sub.as_deref() == Some("1"));
+        assert_eq!(
+            run(layer.clone(), Some(claims(r#"{"sub":"1"}"#)))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            run(layer, Some(claims(r#"{"sub":"2"}"#))).await.status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+
+    #[tokio::test]
+    async fn no_claims_is_401() {
+        let res = run(require_scope("a"), None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn poll_ready_is_forwarded_to_inner() {
+        let (mut svc, mut handle) =
+            mock::spawn_layer::<Request<()>, Response<()>, _>(require_scope::<()>("a"));
+        handle.allow(0);
+        assert!(svc.poll_ready().is_pending());
+        handle.allow(1);
+        assert!(svc.poll_ready().is_ready());
+    }
+}
