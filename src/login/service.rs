@@ -5,10 +5,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Buf, BufMut, Bytes};
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use serde::Deserialize;
 use tower_service::Service;
 
@@ -17,6 +17,44 @@ use crate::body::{JsonBody, json_error};
 
 /// Default limit on the login request body: 16 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
+
+/// How much of an oversized body is read and thrown away before answering 413. Answering while
+/// the client is still sending makes the server close a connection with unread data, which many
+/// clients see as a reset instead of the 413; past this bound that is the lesser evil.
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+
+enum BodyError {
+    TooLarge,
+    Read,
+}
+
+/// Read at most `limit` bytes; drain (and discard) an oversized body up to [`DRAIN_LIMIT`].
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BodyError>
+where
+    B: http_body::Body,
+{
+    let mut body = std::pin::pin!(body);
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Read)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.remaining());
+        if seen > DRAIN_LIMIT {
+            return Err(BodyError::TooLarge);
+        }
+        if seen <= limit {
+            buf.put(data);
+        }
+    }
+    if seen > limit {
+        Err(BodyError::TooLarge)
+    } else {
+        Ok(buf.into())
+    }
+}
 
 /// A tower service that checks credentials and issues access tokens (`Error = Infallible`).
 ///
@@ -125,7 +163,6 @@ impl<A: Authenticate> Inner<A> {
     async fn handle<B>(&self, req: Request<B>, body_limit: usize) -> Response<JsonBody>
     where
         B: http_body::Body,
-        B::Error: Into<BoxError>,
     {
         if req.method() != Method::POST {
             let mut res = json_error(
@@ -144,13 +181,13 @@ impl<A: Authenticate> Inner<A> {
                 "send the credentials as Content-Type: application/json",
             );
         }
-        if declared_length(req.headers()).is_some_and(|n| n > body_limit) {
+        if declared_length(req.headers()).is_some_and(|n| n > DRAIN_LIMIT) {
             return too_large();
         }
-        let body = match Limited::new(req.into_body(), body_limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<LengthLimitError>() => return too_large(),
-            Err(_) => {
+        let body = match read_body(req.into_body(), body_limit).await {
+            Ok(bytes) => bytes,
+            Err(BodyError::TooLarge) => return too_large(),
+            Err(BodyError::Read) => {
                 return json_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_request",
@@ -323,6 +360,50 @@ mod tests {
             send(Method::POST, Some("application/json"), &big).await.0,
             StatusCode::PAYLOAD_TOO_LARGE
         );
+    }
+
+    /// A body of `left` 1 KiB chunks with no declared length.
+    struct Chunks {
+        left: usize,
+    }
+
+    impl http_body::Body for Chunks {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+            if self.left == 0 {
+                return Poll::Ready(None);
+            }
+            self.left -= 1;
+            Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![
+                b'x';
+                1024
+            ])))))
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_streamed_body_is_drained_and_413() {
+        let req = Request::post("/")
+            .header(CONTENT_TYPE, "application/json")
+            .body(Chunks { left: 40 })
+            .unwrap();
+        let res = service().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn endless_body_stops_at_the_drain_limit() {
+        let req = Request::post("/")
+            .header(CONTENT_TYPE, "application/json")
+            .body(Chunks { left: usize::MAX })
+            .unwrap();
+        let res = service().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 
     #[tokio::test]
