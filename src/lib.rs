@@ -67,6 +67,9 @@
 
 pub mod auth;
 pub mod authorize;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 mod body;
 mod claims;
 mod crypto;

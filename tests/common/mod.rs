@@ -147,10 +147,9 @@ impl Server {
         };
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let http = HyperClient::builder(TokioExecutor::new()).build_http();
         Self {
             child,
-            client: Client { addr, http },
+            client: Client::new(addr),
         }
     }
 
@@ -161,6 +160,14 @@ impl Server {
 }
 
 impl Client {
+    /// A client for a server already listening on `addr` (an in-process test server).
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            http: HyperClient::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
     pub async fn send(&self, req: Request<Full<Bytes>>) -> Reply {
         let res = tokio::time::timeout(Duration::from_secs(30), self.http.request(req))
             .await
