@@ -28,7 +28,7 @@ async fn health() -> Json<serde_json::Value> {
 #[tokio::main]
 async fn main() -> Result<(), common::BoxError> {
     init_tracing();
-    let demo = Demo::from_env()?;
+    let demo = Demo::from_env("127.0.0.1:3000")?;
 
     let app = Router::new()
         // Only the routes above `route_layer` require a token; unknown paths still get 404.

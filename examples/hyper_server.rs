@@ -93,7 +93,7 @@ impl App {
 #[tokio::main]
 async fn main() -> Result<(), common::BoxError> {
     init_tracing();
-    let demo = Demo::from_env()?;
+    let demo = Demo::from_env("127.0.0.1:3000")?;
     let app = App {
         protected: ServiceBuilder::new()
             .layer(demo.layer)

@@ -1,6 +1,9 @@
 //! Configuration shared by the demo servers (DESIGN §5): environment variables, the seed's two
 //! users, the claims type and the `/protected` answer.
 
+// Each demo uses a different part of this module (the gRPC demo serves no /login, say).
+#![allow(dead_code)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -44,9 +47,10 @@ fn secs(name: &str, default: u64) -> Result<Duration, BoxError> {
 impl Demo {
     /// Read `BIND_ADDR`, `JWT_ALGORITHM`, `JWT_SECRET`, `JWT_PRIVATE_KEY_FILE`,
     /// `JWT_PUBLIC_KEY_FILE`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TTL_SECS` and `JWT_LEEWAY_SECS`.
-    pub(crate) fn from_env() -> Result<Self, BoxError> {
+    /// `default_bind` is used when `BIND_ADDR` is unset.
+    pub(crate) fn from_env(default_bind: &str) -> Result<Self, BoxError> {
         let bind: SocketAddr = var("BIND_ADDR")
-            .unwrap_or_else(|| "127.0.0.1:3000".to_owned())
+            .unwrap_or_else(|| default_bind.to_owned())
             .parse()
             .map_err(|e| format!("BIND_ADDR is not a socket address: {e}"))?;
         let alg_name = var("JWT_ALGORITHM").unwrap_or_else(|| "HS256".to_owned());

@@ -169,7 +169,7 @@ mod tests {
     use http::{Request, Response, StatusCode};
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
     use serde::Deserialize;
-    use tower::{ServiceBuilder, ServiceExt};
+    use tower::{Layer, ServiceBuilder, ServiceExt};
     use tower_test::mock;
 
     use super::*;
@@ -383,6 +383,46 @@ mod tests {
         assert!(req.extensions().get::<Claims<TestClaims>>().is_some());
         send.send_response(Response::new(String::new()));
         assert_eq!(fut.await.unwrap().status(), StatusCode::OK);
+    }
+
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn rejection_emits_one_debug_event_without_the_token() {
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let t = token(&serde_json::json!({"sub": "secret-subject", "exp": now() - 3600}));
+        tracing::subscriber::with_default(subscriber, || {
+            let mut svc =
+                JwtAuthLayer::<TestClaims>::new(verifier()).layer(tower::service_fn(echo));
+            drop(tower::Service::call(&mut svc, request(&t)));
+        });
+        let output = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(output.lines().count(), 1, "{output}");
+        assert!(output.contains("DEBUG"), "{output}");
+        assert!(output.contains("kind=\"expired\""), "{output}");
+        assert!(
+            !output.contains(&t) && !output.contains("secret-subject"),
+            "{output}"
+        );
     }
 
     #[test]

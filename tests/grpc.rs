@@ -1,0 +1,164 @@
+//! gRPC over real HTTP/2 with a tonic client: the tonic demo server (health service and
+//! `demo.v1.Whoami`), and one layer in front of a router serving both REST and gRPC.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use http::StatusCode;
+use jsonwebtoken::{Algorithm, Header};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_prost::ProstCodec;
+
+/// The client side of `demo.v1.Whoami`, as a client generated from the proto would define it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct WhoamiRequest {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct WhoamiReply {
+    #[prost(string, tag = "1")]
+    username: String,
+    #[prost(string, tag = "2")]
+    subject: String,
+}
+
+async fn channel(addr: std::net::SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .expect("gRPC connection")
+}
+
+fn with_token<T>(message: T, token: Option<&str>) -> Request<T> {
+    let mut req = Request::new(message);
+    if let Some(t) = token {
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    req
+}
+
+async fn health(channel: &Channel, token: Option<&str>) -> Result<i32, tonic::Status> {
+    let mut client = HealthClient::new(channel.clone());
+    let req = with_token(
+        HealthCheckRequest {
+            service: String::new(),
+        },
+        token,
+    );
+    client.check(req).await.map(|r| r.into_inner().status)
+}
+
+async fn whoami(channel: &Channel, token: Option<&str>) -> Result<WhoamiReply, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.expect("channel ready");
+    let req = with_token(WhoamiRequest {}, token);
+    let path = PathAndQuery::from_static("/demo.v1.Whoami/Get");
+    grpc.unary(req, path, ProstCodec::default())
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+fn mint(claims: &serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &encoding_key(Algorithm::HS256),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tonic_demo_requires_a_valid_token() {
+    let server = Server::start("tonic_server", &env_for(Algorithm::HS256));
+    let ch = channel(server.addr).await;
+
+    let status = health(&ch, None).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    // A gRPC-native rejection (grpc-status 16 with our message), not a mapped HTTP 401.
+    assert_eq!(status.message(), "no bearer token in the request");
+
+    let status = health(&ch, Some("not.a.token")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    let mut expired = standard_claims();
+    expired["exp"] = serde_json::json!(now() - 3600);
+    let status = health(&ch, Some(&mint(&expired))).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("expired"), "{}", status.message());
+
+    let good = mint(&standard_claims());
+    assert_eq!(
+        health(&ch, Some(&good)).await.unwrap(),
+        ServingStatus::Serving as i32
+    );
+
+    let reply = whoami(&ch, Some(&good)).await.unwrap();
+    assert_eq!(reply.username, "user1");
+    assert_eq!(reply.subject, "1");
+    assert_eq!(
+        whoami(&ch, None).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tonic_demo_accepts_tokens_from_the_axum_demo_login() {
+    let env = env_for(Algorithm::EdDSA);
+    let issuer = Server::start("axum_server", &env);
+    let grpc = Server::start("tonic_server", &env);
+    let token = issuer.token().await;
+    let ch = channel(grpc.addr).await;
+    assert_eq!(whoami(&ch, Some(&token)).await.unwrap().username, "user1");
+}
+
+/// One layer in front of a router that serves REST and gRPC: each client gets its own protocol.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_layer_answers_rest_and_grpc_each_in_kind() {
+    use axum::Router;
+    use axum::routing::get;
+    use tower_jwt_auth::{JwtAuthLayer, KeySet, Validation, Verifier, VerifyingKey};
+
+    let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, SECRET).unwrap());
+    let layer =
+        JwtAuthLayer::<serde_json::Value>::new(Verifier::new(keys, Validation::new()).unwrap());
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let grpc_routes = tonic::service::Routes::new(health_service).into_axum_router();
+    let app = Router::new()
+        .route("/rest", get(|| async { "rest ok" }))
+        .merge(grpc_routes)
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let rest = Client::new(addr);
+    rest.get("/rest", &[])
+        .await
+        .assert_unauthorized("REST without token");
+    let good = mint(&standard_claims());
+    let reply = rest
+        .get("/rest", &[("authorization", &format!("Bearer {good}"))])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+
+    let ch = channel(addr).await;
+    let status = health(&ch, None).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(status.message(), "no bearer token in the request");
+    assert_eq!(
+        health(&ch, Some(&good)).await.unwrap(),
+        ServingStatus::Serving as i32
+    );
+}
