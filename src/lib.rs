@@ -49,7 +49,12 @@
 //! ```
 //!
 //! With axum, attach the layer with `Router::route_layer` (not `layer`), so unknown paths still
-//! answer 404; the `examples/` folder has complete hyper and axum servers.
+//! answer 404; with tonic, with `Server::builder().layer(..)`. gRPC requests get gRPC statuses
+//! (see [`rejection`]). The `examples/` folder has complete hyper, axum and tonic servers.
+//!
+//! More in the modules: [`token`] (where tokens are read: header, cookie, query),
+//! [`authorize`] (scopes, roles and predicates, 403), [`rejection`] (RFC 6750, JSON and gRPC
+//! responses, custom closures), [`validation`] (issuer, audience, leeway, required claims).
 //!
 //! # Feature flags
 //!
@@ -58,6 +63,9 @@
 //! | `aws-lc-rs` | yes | jsonwebtoken crypto backend aws-lc-rs (fastest on our benchmarks) |
 //! | `rust-crypto` | no | pure-Rust RustCrypto backend; if both are on, aws-lc-rs is used |
 //! | `login` | yes | [`login::LoginService`], [`login::TokenIssuer`], argon2id [`login::InMemoryUsers`] |
+//! | `axum` | no | `Claims<C>` and `Option<Claims<C>>` as axum extractors (the `axum` module) |
+//! | `cookie` | no | `TokenSource::cookie` |
+//! | `tracing` | no | one `debug` event per rejection, with its kind and never the token |
 //!
 //! Exactly one crypto backend is used; see [`install_crypto_provider`].
 //!
