@@ -162,3 +162,45 @@ async fn one_layer_answers_rest_and_grpc_each_in_kind() {
         ServingStatus::Serving as i32
     );
 }
+
+/// A failed authorization check is `PERMISSION_DENIED` for a gRPC client.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_scope_check_is_permission_denied() {
+    use tonic::transport::Server as GrpcServer;
+    use tonic::transport::server::TcpIncoming;
+    use tower_jwt_auth::authorize::require_scope;
+    use tower_jwt_auth::{JwtAuthLayer, KeySet, Validation, Verifier, VerifyingKey};
+
+    type C = serde_json::Value;
+    let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, SECRET).unwrap());
+    let auth = JwtAuthLayer::<C>::new(Verifier::new(keys, Validation::new()).unwrap());
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        GrpcServer::builder()
+            .layer(auth)
+            .layer(require_scope::<C>("health:read"))
+            .add_service(health_service)
+            .serve_with_incoming(TcpIncoming::from(listener)),
+    );
+    let ch = channel(addr).await;
+
+    let mut claims = standard_claims();
+    claims["scope"] = serde_json::json!("other");
+    let status = health(&ch, Some(&mint(&claims))).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    claims["scope"] = serde_json::json!("other health:read");
+    assert_eq!(
+        health(&ch, Some(&mint(&claims))).await.unwrap(),
+        ServingStatus::Serving as i32
+    );
+    assert_eq!(
+        health(&ch, None).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+}
