@@ -302,8 +302,8 @@ impl VerifyingKey {
         self.kid.as_deref()
     }
 
-    pub(crate) fn into_parts(self) -> (Option<String>, Algorithm, DecodingKey) {
-        (self.kid, self.alg, self.key)
+    pub(crate) fn decoding_key(&self) -> &DecodingKey {
+        &self.key
     }
 
     /// The public JWK of this key; `None` for HMAC keys, which are secret.
@@ -399,8 +399,32 @@ impl KeySet {
         self.keys.iter()
     }
 
-    pub(crate) fn into_keys(self) -> Vec<VerifyingKey> {
-        self.keys
+    /// Whether any key verifies `alg`.
+    pub(crate) fn has_algorithm(&self, alg: Algorithm) -> bool {
+        self.keys.iter().any(|k| k.alg == alg)
+    }
+
+    /// Pick the key for a token: by `kid` and `alg`; without a matching `kid`, the single key of
+    /// that algorithm that could match (any key when the token names no `kid`, only keys without
+    /// a `kid` otherwise). The algorithm is only a selector: each key verifies with the one
+    /// algorithm it was loaded for.
+    pub(crate) fn select(&self, alg: Algorithm, kid: Option<&str>) -> Option<&VerifyingKey> {
+        if let Some(kid) = kid
+            && let Some(k) = self
+                .keys
+                .iter()
+                .find(|k| k.alg == alg && k.kid.as_deref() == Some(kid))
+        {
+            return Some(k);
+        }
+        let mut candidates = self
+            .keys
+            .iter()
+            .filter(|k| k.alg == alg && (kid.is_none() || k.kid.is_none()));
+        match (candidates.next(), candidates.next()) {
+            (Some(k), None) => Some(k),
+            _ => None,
+        }
     }
 }
 

@@ -88,6 +88,7 @@ pub mod keys;
 #[cfg_attr(docsrs, doc(cfg(feature = "login")))]
 pub mod login;
 pub mod rejection;
+pub mod source;
 pub mod token;
 pub mod validation;
 
@@ -101,5 +102,6 @@ pub use jsonwebtoken::Algorithm;
 pub use jwks::JwksService;
 pub use keys::{KeySet, SigningKey, VerifyingKey};
 pub use rejection::{DefaultOnRejection, JsonOnRejection, OnRejection};
+pub use source::KeySource;
 pub use token::TokenSource;
 pub use validation::{Validation, Verifier};

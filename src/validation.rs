@@ -25,16 +25,19 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::claims::{Claims, RegisteredClaims};
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 use crate::keys::KeySet;
+use crate::source::{KeySource, StaticKeys};
 
 /// Default cap on the token length, checked before any decoding.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -143,15 +146,26 @@ impl Validation {
 
 // ===== Verifier =====
 
-struct Entry {
-    kid: Option<String>,
-    alg: Algorithm,
-    key: DecodingKey,
-    validation: jsonwebtoken::Validation,
-}
+/// Every JWS algorithm, in a fixed order: the index into the per-algorithm validation table.
+const ALGORITHMS: [Algorithm; 12] = [
+    Algorithm::HS256,
+    Algorithm::HS384,
+    Algorithm::HS512,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
 
 struct Inner {
-    entries: Vec<Entry>,
+    source: Box<dyn KeySource>,
+    /// jsonwebtoken's settings for each algorithm (same order as [`ALGORITHMS`]), built once.
+    validations: Vec<jsonwebtoken::Validation>,
     /// Required claims that are registered claims (checked on the typed struct).
     required_registered: Vec<String>,
     /// Required claims outside the registered set (checked on the JSON object's keys).
@@ -160,7 +174,13 @@ struct Inner {
     typ: Option<String>,
 }
 
-/// Verifies tokens against a [`KeySet`] and a [`Validation`]. Cheap to clone (one `Arc`).
+/// The result of starting a verification: done now, or waiting for a key refresh.
+pub(crate) enum Verification<C> {
+    Done(Result<Claims<C>, AuthError>),
+    Pending(Pin<Box<dyn Future<Output = Result<Claims<C>, AuthError>> + Send>>),
+}
+
+/// Verifies tokens against a key source and a [`Validation`]. Cheap to clone (one `Arc`).
 ///
 /// See the [module docs](self) for an example.
 #[derive(Clone)]
@@ -169,7 +189,7 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// Build a verifier. Per-key validation settings are computed here, once.
+    /// A verifier for a static key set. Validation settings are computed here, once.
     ///
     /// # Errors
     ///
@@ -181,19 +201,22 @@ impl Verifier {
                 "the key set is empty: add at least one verifying key",
             ));
         }
+        Self::with_source(StaticKeys(Arc::new(keys)), validation)
+    }
+
+    /// A verifier for any [`KeySource`] (a remote JWKS, say).
+    ///
+    /// # Errors
+    ///
+    /// When no crypto backend is available.
+    pub fn with_source(
+        source: impl KeySource,
+        validation: Validation,
+    ) -> Result<Self, ConfigError> {
         crate::crypto::install_crypto_provider()?;
-        let entries = keys
-            .into_keys()
-            .into_iter()
-            .map(|k| {
-                let (kid, alg, key) = k.into_parts();
-                Entry {
-                    kid,
-                    alg,
-                    key,
-                    validation: validation.for_algorithm(alg),
-                }
-            })
+        let validations = ALGORITHMS
+            .iter()
+            .map(|alg| validation.for_algorithm(*alg))
             .collect();
         let probe = RegisteredClaims::default();
         let (required_registered, required_custom) = validation
@@ -202,7 +225,8 @@ impl Verifier {
             .partition(|name| probe.has(name).is_some());
         Ok(Self {
             inner: Arc::new(Inner {
-                entries,
+                source: Box::new(source),
+                validations,
                 required_registered,
                 required_custom,
                 max_token_len: validation.max_token_len,
@@ -211,40 +235,109 @@ impl Verifier {
         })
     }
 
-    /// Verify a compact JWS token and deserialize its claims into `C`.
+    /// Verify a compact JWS token with the keys in memory and deserialize its claims into `C`.
+    ///
+    /// This never waits for a key refresh: a token naming a key the source has not fetched yet
+    /// is rejected with [`AuthErrorKind::UnknownKey`]. The layer uses the refreshing path.
     ///
     /// # Errors
     ///
     /// An [`AuthError`] saying why the token is not accepted.
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<Claims<C>, AuthError> {
+        let header = self.inner.header(token)?;
+        let keys = self.inner.source.current();
+        let keys = keys.as_deref().ok_or(AuthErrorKind::KeysUnavailable)?;
+        self.inner.verify_with(token, &header, keys)
+    }
+
+    /// Verify with the keys in memory, or start one refresh of the key source on a miss.
+    pub(crate) fn start<C>(&self, token: &str) -> Verification<C>
+    where
+        C: DeserializeOwned + Send + 'static,
+    {
         let inner = &*self.inner;
-        if token.len() > inner.max_token_len {
+        let header = match inner.header(token) {
+            Ok(h) => h,
+            Err(e) => return Verification::Done(Err(e)),
+        };
+        let current = inner.source.current();
+        if let Some(keys) = &current
+            && keys.select(header.alg, header.kid.as_deref()).is_some()
+        {
+            return Verification::Done(inner.verify_with(token, &header, keys));
+        }
+        let Some(refresh) = inner.source.refresh(header.kid.as_deref()) else {
+            return Verification::Done(match current {
+                Some(keys) => inner.verify_with(token, &header, &keys),
+                None => Err(AuthErrorKind::KeysUnavailable.into()),
+            });
+        };
+        let this = self.clone();
+        let token = token.to_owned();
+        Verification::Pending(Box::pin(async move {
+            match refresh.await.or(current) {
+                Some(keys) => this.inner.verify_with(&token, &header, &keys),
+                None => Err(AuthErrorKind::KeysUnavailable.into()),
+            }
+        }))
+    }
+}
+
+impl Inner {
+    /// The checks that need no key: length, shape, header, `crit`, `typ`.
+    fn header(&self, token: &str) -> Result<Header, AuthError> {
+        if token.len() > self.max_token_len {
             return Err(AuthErrorKind::TokenTooLong.into());
         }
         if token.bytes().filter(|b| *b == b'.').count() != 2 {
             return Err(AuthErrorKind::Malformed.into());
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthErrorKind::Malformed)?;
-        if let Some(required) = &inner.typ {
+        if header.crit.is_some() {
+            return Err(AuthErrorKind::UnsupportedAlgorithm.into());
+        }
+        if let Some(required) = &self.typ {
             let typ = header.typ.as_deref().map(strip_application);
             if !typ.is_some_and(|t| t.eq_ignore_ascii_case(required)) {
                 return Err(AuthErrorKind::InvalidType.into());
             }
         }
-        let entry = inner.select(&header)?;
-        let data = jsonwebtoken::decode::<RegisteredClaims>(token, &entry.key, &entry.validation)
+        Ok(header)
+    }
+
+    fn verify_with<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        header: &Header,
+        keys: &KeySet,
+    ) -> Result<Claims<C>, AuthError> {
+        let Some(key) = keys.select(header.alg, header.kid.as_deref()) else {
+            return Err(if keys.has_algorithm(header.alg) {
+                AuthErrorKind::UnknownKey
+            } else {
+                AuthErrorKind::UnsupportedAlgorithm
+            }
+            .into());
+        };
+        let alg = key.algorithm();
+        let validation = ALGORITHMS
+            .iter()
+            .position(|a| *a == alg)
+            .and_then(|i| self.validations.get(i))
+            .ok_or(AuthErrorKind::UnsupportedAlgorithm)?;
+        let data = jsonwebtoken::decode::<RegisteredClaims>(token, key.decoding_key(), validation)
             .map_err(|e| map_jwt_error(&e))?;
         let registered = data.claims;
-        for name in &inner.required_registered {
+        for name in &self.required_registered {
             if registered.has(name) != Some(true) {
                 return Err(AuthErrorKind::MissingClaim.into());
             }
         }
-        if !inner.required_custom.is_empty() {
+        if !self.required_custom.is_empty() {
             let object: HashMap<String, IgnoredAny> =
                 jsonwebtoken::dangerous::insecure_decode_claims(token)
                     .map_err(|_| AuthErrorKind::InvalidClaim)?;
-            if !inner.required_custom.iter().all(|n| object.contains_key(n)) {
+            if !self.required_custom.iter().all(|n| object.contains_key(n)) {
                 return Err(AuthErrorKind::MissingClaim.into());
             }
         }
@@ -253,38 +346,6 @@ impl Verifier {
         let custom: C = jsonwebtoken::dangerous::insecure_decode_claims(token)
             .map_err(|_| AuthErrorKind::InvalidClaim)?;
         Ok(Claims::new(custom, registered))
-    }
-}
-
-impl Inner {
-    /// Pick the key for a token: by `kid` and `alg`; without a matching `kid`, the single key of
-    /// that algorithm that has no `kid`. The algorithm is only a selector: each key verifies
-    /// with the one algorithm it was loaded for.
-    fn select(&self, header: &Header) -> Result<&Entry, AuthError> {
-        if header.crit.is_some() {
-            return Err(AuthErrorKind::UnsupportedAlgorithm.into());
-        }
-        if !self.entries.iter().any(|e| e.alg == header.alg) {
-            return Err(AuthErrorKind::UnsupportedAlgorithm.into());
-        }
-        if let Some(kid) = header.kid.as_deref()
-            && let Some(e) = self
-                .entries
-                .iter()
-                .find(|e| e.alg == header.alg && e.kid.as_deref() == Some(kid))
-        {
-            return Ok(e);
-        }
-        // No kid, or a kid no key has: the single key of this algorithm that could match (any key
-        // when the token names no kid; only keys without a kid otherwise).
-        let mut candidates = self
-            .entries
-            .iter()
-            .filter(|e| e.alg == header.alg && (header.kid.is_none() || e.kid.is_none()));
-        match (candidates.next(), candidates.next()) {
-            (Some(e), None) => Ok(e),
-            _ => Err(AuthErrorKind::UnknownKey.into()),
-        }
     }
 }
 
@@ -322,12 +383,11 @@ fn map_jwt_error(e: &jsonwebtoken::errors::Error) -> AuthError {
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys: Vec<_> = self
-            .inner
-            .entries
-            .iter()
-            .map(|e| (e.kid.as_deref(), e.alg))
-            .collect();
+        let keys: Option<Vec<_>> = self.inner.source.current().map(|set| {
+            set.iter()
+                .map(|k| (k.kid().map(ToOwned::to_owned), k.algorithm()))
+                .collect()
+        });
         f.debug_struct("Verifier")
             .field("keys", &keys)
             .field("max_token_len", &self.inner.max_token_len)

@@ -14,7 +14,7 @@ use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::rejection::{DefaultOnRejection, OnRejection};
 use crate::token::find_token;
-use crate::validation::Verifier;
+use crate::validation::{Verification, Verifier};
 
 /// Middleware that authenticates requests with a JWT bearer token.
 ///
@@ -78,33 +78,63 @@ impl<S, C, R> JwtAuth<S, C, R>
 where
     C: DeserializeOwned,
 {
-    /// `Ok(None)`: let the request through without claims (optional mode without a token, or a
-    /// CORS preflight when allowed).
-    fn authenticate<B>(&self, req: &Request<B>) -> Result<Option<Claims<C>>, AuthError> {
+    /// `Done(Ok(None))`: let the request through without claims (optional mode without a token,
+    /// or a CORS preflight when allowed).
+    fn authenticate<B>(&self, req: &Request<B>) -> Outcome<C>
+    where
+        C: Send + 'static,
+    {
         let settings = &*self.settings;
         if settings.cors_preflight
             && req.method() == Method::OPTIONS
             && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
         {
-            return Ok(None);
+            return Outcome::Done(Ok(None));
         }
-        match find_token(&settings.sources, req.headers(), req.uri())? {
-            Some(token) => self.verifier.verify(&token).map(Some),
-            None if settings.optional => Ok(None),
-            None => Err(AuthErrorKind::MissingToken.into()),
+        match find_token(&settings.sources, req.headers(), req.uri()) {
+            Err(e) => Outcome::Done(Err(e)),
+            Ok(Some(token)) => match self.verifier.start(&token) {
+                Verification::Done(result) => Outcome::Done(result.map(Some)),
+                Verification::Pending(future) => Outcome::Pending(future),
+            },
+            Ok(None) if settings.optional => Outcome::Done(Ok(None)),
+            Ok(None) => Outcome::Done(Err(AuthErrorKind::MissingToken.into())),
         }
     }
 }
 
+enum Outcome<C> {
+    Done(Result<Option<Claims<C>>, AuthError>),
+    Pending(ClaimsFuture<C>),
+}
+
+type ClaimsFuture<C> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Claims<C>, AuthError>> + Send>>;
+
+fn trace_rejection(error: &AuthError) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "tower_jwt_auth",
+        kind = error.kind().as_str(),
+        status = error.status().as_u16(),
+        "request rejected"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = error;
+}
+
 impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, R>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
     C: DeserializeOwned + Send + Sync + 'static,
-    R: OnRejection<ResBody>,
+    R: OnRejection<ResBody> + Clone + Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -112,7 +142,7 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         match self.authenticate(&req) {
-            Ok(claims) => {
+            Outcome::Done(Ok(claims)) => {
                 // Always set (or clear) the claims, so none can come from elsewhere.
                 match claims {
                     Some(claims) => req.extensions_mut().insert(claims),
@@ -120,14 +150,29 @@ where
                 };
                 ResponseFuture::inner(self.inner.call(req))
             }
-            Err(error) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(
-                    target: "tower_jwt_auth",
-                    kind = error.kind().as_str(),
-                    status = error.status().as_u16(),
-                    "request rejected"
-                );
+            Outcome::Pending(verification) => {
+                // The inner service is called later, from the future: move the instance that
+                // `poll_ready` made ready into it and leave a clone in its place. See "Be careful
+                // when cloning inner services" in the `tower::Service` docs.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let on_rejection = self.on_rejection.clone();
+                ResponseFuture::refreshing(Box::pin(async move {
+                    match verification.await {
+                        Ok(claims) => {
+                            req.extensions_mut().insert(claims);
+                            inner.call(req).await
+                        }
+                        Err(error) => {
+                            trace_rejection(&error);
+                            let (parts, _body) = req.into_parts();
+                            Ok(on_rejection.on_rejection(&error, &parts))
+                        }
+                    }
+                }))
+            }
+            Outcome::Done(Err(error)) => {
+                trace_rejection(&error);
                 // The inner service is not called; whatever its `poll_ready` reserved stays with
                 // it until its next call or drop, as the `Service` contract allows.
                 let (parts, _body) = req.into_parts();
@@ -174,6 +219,7 @@ mod tests {
 
     use super::*;
     use crate::{KeySet, Validation, VerifyingKey};
+    use std::sync::Arc;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
@@ -425,8 +471,88 @@ mod tests {
         );
     }
 
+    /// A key source that has no keys until its first refresh, which yields once before answering.
+    #[derive(Clone)]
+    struct LazySource {
+        keys: Option<Arc<crate::KeySet>>,
+        fetched: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl crate::KeySource for LazySource {
+        fn current(&self) -> Option<Arc<crate::KeySet>> {
+            (self.fetched.load(std::sync::atomic::Ordering::SeqCst) > 0)
+                .then(|| self.keys.clone())
+                .flatten()
+        }
+
+        fn refresh(&self, _kid: Option<&str>) -> Option<crate::source::KeyFuture> {
+            let this = self.clone();
+            Some(Box::pin(async move {
+                tokio::task::yield_now().await;
+                this.fetched
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                this.keys.clone()
+            }))
+        }
+    }
+
+    fn lazy_verifier(
+        keys: Option<crate::KeySet>,
+    ) -> (Verifier, Arc<std::sync::atomic::AtomicUsize>) {
+        let fetched = Arc::default();
+        let source = LazySource {
+            keys: keys.map(Arc::new),
+            fetched: Arc::clone(&fetched),
+        };
+        (
+            Verifier::with_source(source, Validation::new()).unwrap(),
+            fetched,
+        )
+    }
+
+    #[tokio::test]
+    async fn refresh_path_calls_the_instance_that_was_polled_ready() {
+        let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, SECRET).unwrap());
+        let (verifier, fetched) = lazy_verifier(Some(keys));
+        // The mock panics if a clone that was not polled ready is called.
+        let (mut svc, mut handle) = mock::spawn_layer::<Request<()>, Response<String>, _>(
+            JwtAuthLayer::<TestClaims>::new(verifier),
+        );
+        handle.allow(1);
+        assert!(svc.poll_ready().is_ready());
+        let t = token(&serde_json::json!({"sub": "dave", "exp": now() + 60}));
+        let fut = tokio::spawn(svc.call(request(&t)));
+        let (req, send) = handle.next_request().await.unwrap();
+        assert_eq!(
+            req.extensions().get::<Claims<TestClaims>>().unwrap().sub,
+            "dave"
+        );
+        send.send_response(Response::new("ok".to_owned()));
+        assert_eq!(fut.await.unwrap().unwrap().body(), "ok");
+        assert_eq!(fetched.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // The next request is served from memory.
+        handle.allow(1);
+        assert!(svc.poll_ready().is_ready());
+        let fut = tokio::spawn(svc.call(request(&t)));
+        let (_req, send) = handle.next_request().await.unwrap();
+        send.send_response(Response::new(String::new()));
+        fut.await.unwrap().unwrap();
+        assert_eq!(fetched.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn no_keys_at_all_is_503() {
+        let (verifier, _) = lazy_verifier(None);
+        let svc = ServiceBuilder::new()
+            .layer(JwtAuthLayer::<TestClaims>::new(verifier))
+            .service_fn(echo);
+        let t = token(&serde_json::json!({"sub": "erin", "exp": now() + 60}));
+        let res = svc.oneshot(request(&t)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
     #[test]
-    fn types_are_send_and_sync() {
+    fn types_are_send_and_sync_and_the_future_is_send() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<JwtAuthLayer<TestClaims>>();
         assert_send_sync::<
@@ -436,8 +562,14 @@ mod tests {
             >,
         >();
         assert_send_sync::<Claims<TestClaims>>();
-        assert_send_sync::<
-            ResponseFuture<std::future::Ready<Result<Response<String>, Infallible>>, String>,
+        // Futures need to be `Send` (not `Sync`) for multi-threaded executors.
+        fn assert_send<T: Send>() {}
+        assert_send::<
+            ResponseFuture<
+                std::future::Ready<Result<Response<String>, Infallible>>,
+                String,
+                Infallible,
+            >,
         >();
     }
 }

@@ -1,0 +1,49 @@
+//! [`KeySource`]: where a [`Verifier`](crate::Verifier) gets its keys.
+//!
+//! A key source answers from memory on every request ([`KeySource::current`]: no lock, no I/O,
+//! no allocation beyond an `Arc` clone). Only when the token names a key that is not in memory
+//! does the verifier ask [`KeySource::refresh`], which may go to the network; the request then
+//! waits for that one refresh. A static [`KeySet`] never refreshes.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::keys::KeySet;
+
+/// A future resolving to a fresh key set, or `None` when no keys could be had.
+pub type KeyFuture = Pin<Box<dyn Future<Output = Option<Arc<KeySet>>> + Send + 'static>>;
+
+/// A source of verifying keys, with a synchronous fast path and an asynchronous path taken only
+/// on a miss.
+///
+/// Implemented by the static key set (through [`Verifier::new`](crate::Verifier::new)) and, with
+/// the `remote-jwks` feature, by the remote JWKS source.
+pub trait KeySource: Send + Sync + 'static {
+    /// The keys in memory now, or `None` when there are none yet (a remote set not fetched yet:
+    /// requests then get 503 unless a refresh brings keys).
+    ///
+    /// Called on every request: it must not block, lock or do I/O.
+    fn current(&self) -> Option<Arc<KeySet>>;
+
+    /// No key in [`current`](KeySource::current) matches the token (whose `kid` is given). Return
+    /// a future for a fresh set when a refresh is allowed now (sources should rate-limit this
+    /// and share one fetch between concurrent callers), or `None` to reject at once.
+    ///
+    /// `kid` comes from an unverified token: never put it into a URL or a log line.
+    fn refresh(&self, kid: Option<&str>) -> Option<KeyFuture>;
+}
+
+/// A fixed key set: always current, never refreshed.
+#[derive(Debug)]
+pub(crate) struct StaticKeys(pub(crate) Arc<KeySet>);
+
+impl KeySource for StaticKeys {
+    fn current(&self) -> Option<Arc<KeySet>> {
+        Some(Arc::clone(&self.0))
+    }
+
+    fn refresh(&self, _kid: Option<&str>) -> Option<KeyFuture> {
+        None
+    }
+}
