@@ -237,6 +237,10 @@ pub enum ConfigErrorKind {
     InvalidHeaderValue,
     /// A key file could not be read.
     Io,
+    /// A URL (JWKS, OpenID issuer) is not an absolute http(s) URL, or TLS could not be set up.
+    InvalidUrl,
+    /// No key set could be obtained in time from a remote source.
+    KeysUnavailable,
 }
 
 /// A configuration error, returned when building keys, verifiers, issuers and services.

@@ -368,11 +368,21 @@ impl KeySet {
             ConfigError::with_source(ConfigErrorKind::InvalidJwk, "not a valid JWK Set", e)
         })?;
         let before = self.keys.len();
-        self.keys.extend(
-            set.keys
-                .iter()
-                .filter_map(|jwk| VerifyingKey::from_parsed_jwk(jwk).ok()),
-        );
+        self.keys.extend(set.keys.iter().filter_map(|jwk| {
+            match VerifyingKey::from_parsed_jwk(jwk) {
+                Ok(key) => Some(key),
+                Err(_e) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(
+                        target: "tower_jwt_auth",
+                        kid = jwk.common.key_id.as_deref().unwrap_or("-"),
+                        reason = %_e,
+                        "JWK skipped"
+                    );
+                    None
+                }
+            }
+        }));
         if self.keys.len() == before {
             return Err(ConfigError::new(
                 ConfigErrorKind::NoKeys,

@@ -88,6 +88,9 @@ pub mod keys;
 #[cfg_attr(docsrs, doc(cfg(feature = "login")))]
 pub mod login;
 pub mod rejection;
+#[cfg(feature = "remote-jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
+pub mod remote;
 pub mod source;
 pub mod token;
 pub mod validation;
