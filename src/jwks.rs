@@ -12,6 +12,7 @@ use tower_service::Service;
 use crate::body::JsonBody;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keys::KeySet;
+use crate::ring::KeyRing;
 
 /// Serves the public half of a key set as `{"keys": [...]}`, for other services to verify with.
 ///
@@ -35,7 +36,33 @@ use crate::keys::KeySet;
 /// ```
 #[derive(Clone, Debug)]
 pub struct JwksService {
-    document: Option<Bytes>,
+    source: Source,
+}
+
+#[derive(Clone, Debug)]
+enum Source {
+    Fixed(Option<Bytes>),
+    Ring(KeyRing),
+}
+
+fn document(keys: &KeySet) -> Result<Option<Bytes>, ConfigError> {
+    let mut jwks = Vec::new();
+    for key in keys.iter() {
+        if let Some(jwk) = key.public_jwk()? {
+            jwks.push(jwk);
+        }
+    }
+    if jwks.is_empty() {
+        return Ok(None);
+    }
+    let json = serde_json::to_vec(&serde_json::json!({ "keys": jwks })).map_err(|e| {
+        ConfigError::with_source(
+            ConfigErrorKind::InvalidJwk,
+            "could not serialize the JWK Set",
+            e,
+        )
+    })?;
+    Ok(Some(Bytes::from(json)))
 }
 
 impl JwksService {
@@ -45,31 +72,27 @@ impl JwksService {
     ///
     /// When a public key cannot be exported as a JWK.
     pub fn new(keys: &KeySet) -> Result<Self, ConfigError> {
-        let mut jwks = Vec::new();
-        for key in keys.iter() {
-            if let Some(jwk) = key.public_jwk()? {
-                jwks.push(jwk);
-            }
-        }
-        let document = if jwks.is_empty() {
-            None
-        } else {
-            let json = serde_json::to_vec(&serde_json::json!({ "keys": jwks })).map_err(|e| {
-                ConfigError::with_source(
-                    ConfigErrorKind::InvalidJwk,
-                    "could not serialize the JWK Set",
-                    e,
-                )
-            })?;
-            Some(Bytes::from(json))
-        };
-        Ok(Self { document })
+        Ok(Self {
+            source: Source::Fixed(document(keys)?),
+        })
     }
 
-    /// The JWK Set document, or `None` when there is no public key to publish.
+    /// Publish the keys of a [`KeyRing`] as they are at each request: keys waiting to sign,
+    /// the signer, and replaced keys within their retention.
     #[must_use]
-    pub fn document(&self) -> Option<&[u8]> {
-        self.document.as_deref()
+    pub fn from_key_ring(ring: KeyRing) -> Self {
+        Self {
+            source: Source::Ring(ring),
+        }
+    }
+
+    /// The JWK Set document now, or `None` when there is no public key to publish.
+    #[must_use]
+    pub fn document(&self) -> Option<Bytes> {
+        match &self.source {
+            Source::Fixed(doc) => doc.clone(),
+            Source::Ring(ring) => document(&ring.published()).ok().flatten(),
+        }
     }
 
     fn respond(&self, method: &Method) -> Response<JsonBody> {
@@ -83,7 +106,7 @@ impl JwksService {
                 .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
             return res;
         }
-        let Some(doc) = &self.document else {
+        let Some(doc) = self.document() else {
             return crate::body::json_error(
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -93,7 +116,7 @@ impl JwksService {
         let body = if method == Method::HEAD {
             JsonBody::default()
         } else {
-            JsonBody::new(doc.clone())
+            JsonBody::new(doc)
         };
         let mut res = Response::new(body);
         res.headers_mut().insert(

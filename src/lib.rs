@@ -5,7 +5,9 @@
 //!   inner service with its decoded, typed [`Claims<C>`] in the request extensions.
 //! - [`login::LoginService`] (feature `login`) checks a username and password through your
 //!   [`login::Authenticate`] hook and issues signed tokens.
-//! - [`JwksService`] publishes the public keys as a JWK Set so other services can verify.
+//! - [`JwksService`] publishes the public keys as a JWK Set so other services can verify, and
+//!   [`KeyRing`] rotates the issuer's signing keys; resource servers verify with a
+//!   [`KeySource`] such as `remote::RemoteJwks` (feature `remote-jwks`).
 //!
 //! Keys are pinned to one algorithm when loaded ([`VerifyingKey`], [`SigningKey`]), so the
 //! token header can never choose a weaker algorithm, and `alg: none` never verifies.
@@ -63,6 +65,7 @@
 //! | `aws-lc-rs` | yes | jsonwebtoken crypto backend aws-lc-rs (fastest on our benchmarks) |
 //! | `rust-crypto` | no | pure-Rust RustCrypto backend; if both are on, aws-lc-rs is used |
 //! | `login` | yes | [`login::LoginService`], [`login::TokenIssuer`], argon2id [`login::InMemoryUsers`] |
+//! | `remote-jwks` | yes | `remote::RemoteJwks`: keys fetched from a JWKS URL (tokio, hyper-util, rustls) |
 //! | `axum` | no | `Claims<C>` and `Option<Claims<C>>` as axum extractors (the `axum` module) |
 //! | `cookie` | no | `TokenSource::cookie` |
 //! | `tracing` | no | one `debug` event per rejection, with its kind and never the token |
@@ -91,6 +94,7 @@ pub mod rejection;
 #[cfg(feature = "remote-jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 pub mod remote;
+pub mod ring;
 pub mod source;
 pub mod token;
 pub mod validation;
@@ -105,6 +109,7 @@ pub use jsonwebtoken::Algorithm;
 pub use jwks::JwksService;
 pub use keys::{KeySet, SigningKey, VerifyingKey};
 pub use rejection::{DefaultOnRejection, JsonOnRejection, OnRejection};
+pub use ring::KeyRing;
 pub use source::KeySource;
 pub use token::TokenSource;
 pub use validation::{Validation, Verifier};

@@ -198,16 +198,7 @@ impl RemoteJwksBuilder {
     /// arrived in time.
     pub async fn build_and_wait(self, timeout: Duration) -> Result<RemoteJwks, ConfigError> {
         let jwks = self.build()?;
-        let mut rx = jwks.shared.generation.subscribe();
-        let wait = async {
-            while jwks.shared.keys.load().is_none() {
-                if rx.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(timeout, wait).await;
-        if jwks.shared.keys.load().is_none() {
+        if !jwks.wait_for_keys(timeout).await {
             return Err(ConfigError::new(
                 ConfigErrorKind::KeysUnavailable,
                 "no key set arrived from the JWKS URL in time: check the URL and that the key \
@@ -328,6 +319,21 @@ impl RemoteJwks {
         let mut builder = Self::builder(&doc.jwks_uri)?;
         builder.fetcher = Some(fetcher);
         Ok(builder)
+    }
+
+    /// Wait up to `timeout` for a key set; `true` once one is in memory. The source keeps
+    /// trying in the background either way.
+    pub async fn wait_for_keys(&self, timeout: Duration) -> bool {
+        let mut rx = self.shared.generation.subscribe();
+        let wait = async {
+            while self.shared.keys.load().is_none() {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(timeout, wait).await;
+        self.shared.keys.load().is_some()
     }
 
     /// The keys in memory now (`None` before the first successful fetch).

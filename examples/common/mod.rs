@@ -30,11 +30,11 @@ pub(crate) struct Demo {
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-fn var(name: &str) -> Option<String> {
+pub(crate) fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn secs(name: &str, default: u64) -> Result<Duration, BoxError> {
+pub(crate) fn secs(name: &str, default: u64) -> Result<Duration, BoxError> {
     match var(name) {
         None => Ok(Duration::from_secs(default)),
         Some(v) => v

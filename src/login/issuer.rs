@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::keys::SigningKey;
+use crate::ring::KeyRing;
 
 /// Default access-token lifetime: 15 minutes.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(900);
@@ -30,8 +31,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(900);
 #[derive(Clone)]
 #[must_use]
 pub struct TokenIssuer {
-    key: SigningKey,
-    header: Header,
+    ring: KeyRing,
     issuer: Option<String>,
     audience: Option<String>,
     ttl: Duration,
@@ -40,11 +40,14 @@ pub struct TokenIssuer {
 impl TokenIssuer {
     /// An issuer signing with `key`, with a 15-minute lifetime and no `iss`/`aud`.
     pub fn new(key: SigningKey) -> Self {
-        let mut header = Header::new(key.algorithm());
-        header.kid = key.kid().map(ToOwned::to_owned);
+        Self::with_key_ring(KeyRing::new(key))
+    }
+
+    /// An issuer signing with the current key of `ring`, which can be rotated while the issuer
+    /// runs (see [`KeyRing`]).
+    pub fn with_key_ring(ring: KeyRing) -> Self {
         Self {
-            key,
-            header,
+            ring,
             issuer: None,
             audience: None,
             ttl: DEFAULT_TTL,
@@ -69,10 +72,16 @@ impl TokenIssuer {
         self
     }
 
-    /// The signing key.
+    /// The key that signs now.
     #[must_use]
-    pub fn signing_key(&self) -> &SigningKey {
-        &self.key
+    pub fn signing_key(&self) -> SigningKey {
+        self.ring.signing_key()
+    }
+
+    /// The key ring.
+    #[must_use]
+    pub fn key_ring(&self) -> &KeyRing {
+        &self.ring
     }
 
     /// Sign a token carrying `claims` (which must serialize to a JSON object) plus the registered
@@ -100,7 +109,10 @@ impl TokenIssuer {
             self.issuer.as_deref(),
             self.audience.as_deref(),
         );
-        let access_token = jsonwebtoken::encode(&self.header, &map, self.key.encoding_key())
+        let key = self.ring.signing_key();
+        let mut header = Header::new(key.algorithm());
+        header.kid = key.kid().map(ToOwned::to_owned);
+        let access_token = jsonwebtoken::encode(&header, &map, key.encoding_key())
             .map_err(|_| IssueError::Signing)?;
         Ok(IssuedToken {
             access_token,
@@ -132,7 +144,7 @@ fn insert_registered(
 impl fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenIssuer")
-            .field("key", &self.key)
+            .field("ring", &self.ring)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("ttl", &self.ttl)

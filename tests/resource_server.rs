@@ -1,0 +1,152 @@
+//! Two nodes: the issuer (`axum_server`, or an in-process issuer with a key ring) and
+//! `resource_server`, which verifies with the issuer's JWKS. Real processes, real HTTP.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use common::*;
+use http::StatusCode;
+use jsonwebtoken::{Algorithm, Header};
+use tower_jwt_auth::login::{InMemoryUsers, LoginService, TokenIssuer};
+use tower_jwt_auth::{JwksService, KeyRing, SigningKey};
+
+fn resource_env(jwks_url: &str) -> Vec<(String, String)> {
+    vec![
+        ("JWKS_URL".to_owned(), jwks_url.to_owned()),
+        ("JWKS_COOLDOWN_MS".to_owned(), "300".to_owned()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resource_server_accepts_issuer_tokens_even_after_the_issuer_stops() {
+    let issuer = Server::start("axum_server", &env_for(Algorithm::RS256));
+    let resource = Server::start(
+        "resource_server",
+        &resource_env(&issuer.url("/.well-known/jwks.json")),
+    );
+    let token = issuer.token().await;
+    let reply = resource.protected(&token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({"id": 1, "username": "user1"})
+    );
+    resource
+        .get("/protected", &[])
+        .await
+        .assert_unauthorized("no token");
+    assert_eq!(resource.get("/health", &[]).await.status, StatusCode::OK);
+
+    drop(issuer);
+    let reply = resource.protected(&token).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "after the issuer stopped: {}",
+        reply.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn random_kid_flood_costs_a_bounded_number_of_fetches() {
+    // A key endpoint that counts its fetches, serving the issuer's real key.
+    let signing = SigningKey::from_pem(Algorithm::RS256, read_key("rsa_private.pem")).unwrap();
+    let document = JwksService::new(&signing.verifying_key().unwrap().into())
+        .unwrap()
+        .document()
+        .unwrap();
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&fetches);
+    let app = Router::new().route(
+        "/jwks.json",
+        get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let document = document.clone();
+            async move { document }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let resource = Server::start("resource_server", &resource_env(&url));
+    let started = std::time::Instant::now();
+    let key = encoding_key(Algorithm::RS256);
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let client = Client::clone(&resource);
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(format!("random-{i}"));
+        let token = jsonwebtoken::encode(&header, &standard_claims(), &key).unwrap();
+        tasks.push(tokio::spawn(async move {
+            client.protected(&token).await.status
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::UNAUTHORIZED);
+    }
+    let windows = started.elapsed().as_millis() / 300 + 1;
+    let refreshes = fetches.load(Ordering::SeqCst) - 1;
+    assert!(
+        refreshes as u128 <= windows,
+        "{refreshes} fetches in {windows} cooldown windows"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_on_the_issuer_is_followed_without_restart() {
+    // An in-process issuer whose key ring rotates; the resource server is a separate process.
+    let first = SigningKey::from_pem(Algorithm::EdDSA, read_key("ed25519_private.pem")).unwrap();
+    let second = SigningKey::from_pem(Algorithm::EdDSA, read_key("ed25519_b_private.pem")).unwrap();
+    let ring = KeyRing::new(first.clone()).rotation_delay(Duration::from_millis(200));
+    let users = InMemoryUsers::new()
+        .unwrap()
+        .with_user(
+            "user1",
+            "password1",
+            serde_json::json!({"sub": "1", "username": "user1"}),
+        )
+        .unwrap();
+    let login = LoginService::new(users, TokenIssuer::with_key_ring(ring.clone()));
+    let app = Router::new().route_service("/login", login).route_service(
+        "/.well-known/jwks.json",
+        JwksService::from_key_ring(ring.clone()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = Client::new(listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let resource = Server::start(
+        "resource_server",
+        &resource_env(&issuer.url("/.well-known/jwks.json")),
+    );
+    let old_token = issuer.token().await;
+    assert_eq!(
+        jsonwebtoken::decode_header(&old_token)
+            .unwrap()
+            .kid
+            .as_deref(),
+        first.kid()
+    );
+    assert_eq!(resource.protected(&old_token).await.status, StatusCode::OK);
+
+    ring.rotate(second.clone());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let new_token = issuer.token().await;
+    assert_eq!(
+        jsonwebtoken::decode_header(&new_token)
+            .unwrap()
+            .kid
+            .as_deref(),
+        second.kid()
+    );
+    let reply = resource.protected(&new_token).await;
+    assert_eq!(reply.status, StatusCode::OK, "new key: {}", reply.text());
+    // Tokens signed with the replaced key stay valid during the retention.
+    assert_eq!(resource.protected(&old_token).await.status, StatusCode::OK);
+}
