@@ -214,7 +214,7 @@ mod tests {
     use http::{Request, Response, StatusCode};
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
     use serde::Deserialize;
-    use tower::{Layer, ServiceBuilder, ServiceExt};
+    use tower::{ServiceBuilder, ServiceExt};
     use tower_test::mock;
 
     use super::*;
@@ -457,6 +457,7 @@ mod tests {
             .finish();
         let t = token(&serde_json::json!({"sub": "secret-subject", "exp": now() - 3600}));
         tracing::subscriber::with_default(subscriber, || {
+            use tower::Layer;
             let mut svc =
                 JwtAuthLayer::<TestClaims>::new(verifier()).layer(tower::service_fn(echo));
             drop(tower::Service::call(&mut svc, request(&t)));
