@@ -1,0 +1,81 @@
+//! Feature `tracing`: one debug event per rejection, with its kind and never the token or a
+//! claim value. Its own test binary, because it installs a global subscriber.
+
+#![cfg(feature = "tracing")]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::{SECRET, now};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use tower::{ServiceBuilder, ServiceExt};
+use tower_jwt_auth::{JwtAuthLayer, KeySet, Validation, Verifier, VerifyingKey};
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn each_rejection_is_one_debug_event_without_secrets() {
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, SECRET).unwrap());
+    let layer =
+        JwtAuthLayer::<serde_json::Value>::new(Verifier::new(keys, Validation::new()).unwrap());
+    let svc = ServiceBuilder::new()
+        .layer(layer)
+        .service_fn(|_req: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(()))
+        });
+    let claims = serde_json::json!({"sub": "secret-subject", "exp": now() - 3600});
+    let expired = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let with_token = http::Request::builder()
+        .header("authorization", format!("Bearer {expired}"))
+        .body(())
+        .unwrap();
+    assert_eq!(svc.clone().oneshot(with_token).await.unwrap().status(), 401);
+    assert_eq!(
+        svc.oneshot(http::Request::new(())).await.unwrap().status(),
+        401
+    );
+
+    let output = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let events: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("tower_jwt_auth"))
+        .collect();
+    assert_eq!(events.len(), 2, "{output}");
+    assert!(events.iter().all(|l| l.contains("DEBUG")), "{output}");
+    assert!(events[0].contains("kind=\"expired\""), "{output}");
+    assert!(events[1].contains("kind=\"missing_token\""), "{output}");
+    assert!(
+        !output.contains(&expired) && !output.contains("secret-subject"),
+        "{output}"
+    );
+    assert!(
+        !output.contains(" INFO ") && !output.contains(" WARN "),
+        "{output}"
+    );
+}
