@@ -219,7 +219,6 @@ mod tests {
 
     use super::*;
     use crate::{KeySet, Validation, VerifyingKey};
-    use std::sync::Arc;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
