@@ -269,20 +269,7 @@ pub struct Authorize<S, C, P, R = DefaultOnRejection> {
 }
 
 impl<S, C, P, R> Authorize<S, C, P, R> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Consume the middleware, returning the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    define_inner_service_accessors!();
 }
 
 impl<S, C, P, R, ReqBody, ResBody> Service<Request<ReqBody>> for Authorize<S, C, P, R>

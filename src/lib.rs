@@ -76,6 +76,9 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[macro_use]
+mod macros;
+
 pub mod auth;
 pub mod authorize;
 #[cfg(feature = "axum")]
