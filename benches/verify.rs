@@ -1,5 +1,6 @@
 //! The layer's own overhead: bare `jsonwebtoken::decode` next to one request through `JwtAuth`
-//! over a no-op service, for HS256, RS256, ES256 and EdDSA.
+//! over a no-op service (verified-token cache off, and with a hot cache), for HS256, RS256,
+//! ES256 and EdDSA; and the cost of one login check (argon2id with the default parameters).
 //!
 //! ```not_rust
 //! cargo bench --bench verify
@@ -16,7 +17,9 @@ use http::{Request, Response};
 use serde::Deserialize;
 use tower::{Layer, Service, service_fn};
 use tower_jwt_auth::login::TokenIssuer;
-use tower_jwt_auth::{Algorithm, JwtAuthLayer, KeySet, SigningKey, Validation, Verifier};
+use tower_jwt_auth::{
+    Algorithm, JwtAuthLayer, KeySet, SigningKey, TokenCache, Validation, Verifier,
+};
 
 #[derive(Deserialize)]
 #[allow(dead_code)]
@@ -82,34 +85,68 @@ fn bench(c: &mut Criterion) {
 
         // One request through the layer; building the request is outside the measurement.
         let verifier = Verifier::new(KeySet::from(verifying), Validation::new()).unwrap();
-        let mut svc = JwtAuthLayer::<BenchClaims>::new(verifier).layer(service_fn(noop));
         let header = format!("Bearer {token}");
-        let mut cx = Context::from_waker(Waker::noop());
-        group.bench_function("JwtAuth request", |b| {
-            b.iter_batched(
-                || {
-                    Request::builder()
-                        .header(http::header::AUTHORIZATION, &header)
-                        .body(())
-                        .unwrap()
-                },
-                |req| {
-                    assert!(svc.poll_ready(&mut cx).is_ready());
-                    let fut = pin!(svc.call(req));
-                    match fut.poll(&mut cx) {
-                        Poll::Ready(Ok(res)) => assert_eq!(res.status(), 200),
-                        _ => panic!("the no-op service answers at once"),
-                    }
-                },
-                BatchSize::SmallInput,
-            );
-        });
+        for (name, cache) in [
+            ("JwtAuth request, cache off", TokenCache::disabled()),
+            ("JwtAuth request, hot cache", TokenCache::new()),
+        ] {
+            let layer = JwtAuthLayer::<BenchClaims>::new(verifier.clone()).token_cache(cache);
+            let mut svc = layer.layer(service_fn(noop));
+            let mut cx = Context::from_waker(Waker::noop());
+            group.bench_function(name, |b| {
+                b.iter_batched(
+                    || {
+                        Request::builder()
+                            .header(http::header::AUTHORIZATION, &header)
+                            .body(())
+                            .unwrap()
+                    },
+                    |req| {
+                        assert!(svc.poll_ready(&mut cx).is_ready());
+                        let fut = pin!(svc.call(req));
+                        match fut.poll(&mut cx) {
+                            Poll::Ready(Ok(res)) => assert_eq!(res.status(), 200),
+                            _ => panic!("the no-op service answers at once"),
+                        }
+                    },
+                    BatchSize::SmallInput,
+                );
+            });
+        }
         group.finish();
     }
 }
 
+fn login(c: &mut Criterion) {
+    use tower_jwt_auth::login::{Authenticate, InMemoryUsers};
+    let users = InMemoryUsers::new()
+        .unwrap()
+        .with_user("user1", "password1", ())
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("login (argon2id m=19456 KiB, t=2, p=1)");
+    group.sample_size(20);
+    group.bench_function("right password", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(users.authenticate("user1", "password1"))
+                .unwrap()
+        });
+    });
+    group.bench_function("unknown user", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(users.authenticate("nobody", "password1"))
+                .unwrap()
+        });
+    });
+    group.finish();
+}
+
 #[allow(missing_docs)]
 mod group {
-    criterion::criterion_group!(benches, super::bench);
+    criterion::criterion_group!(benches, super::bench, super::login);
 }
 criterion_main!(group::benches);

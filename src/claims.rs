@@ -173,6 +173,14 @@ impl<C> Claims<C> {
     }
 }
 
+#[cfg(test)]
+impl<C> Claims<C> {
+    /// Whether both share one allocation (a cache hit hands out the cached claims).
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
 impl<C> Clone for Claims<C> {
     fn clone(&self) -> Self {
         Self {

@@ -85,6 +85,7 @@ pub mod authorize;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 mod body;
+pub mod cache;
 mod claims;
 mod crypto;
 pub mod error;
@@ -104,6 +105,7 @@ pub mod validation;
 
 pub use auth::{JwtAuth, JwtAuthLayer};
 pub use body::JsonBody;
+pub use cache::TokenCache;
 pub use claims::{Claims, RegisteredClaims};
 pub use crypto::install_crypto_provider;
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};

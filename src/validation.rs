@@ -172,6 +172,7 @@ struct Inner {
     required_custom: Vec<String>,
     max_token_len: usize,
     typ: Option<String>,
+    leeway: u64,
 }
 
 /// The result of starting a verification: done now, or waiting for a key refresh.
@@ -231,6 +232,7 @@ impl Verifier {
                 required_custom,
                 max_token_len: validation.max_token_len,
                 typ: validation.typ.map(|t| strip_application(&t).to_owned()),
+                leeway: validation.leeway.as_secs(),
             }),
         })
     }
@@ -250,8 +252,19 @@ impl Verifier {
         self.inner.verify_with(token, &header, keys)
     }
 
-    /// Verify with the keys in memory, or start one refresh of the key source on a miss.
-    pub(crate) fn start<C>(&self, token: &str) -> Verification<C>
+    /// The keys in memory now.
+    pub(crate) fn current_keys(&self) -> Option<Arc<KeySet>> {
+        self.inner.source.current()
+    }
+
+    /// The clock-skew leeway, in seconds.
+    pub(crate) fn leeway(&self) -> u64 {
+        self.inner.leeway
+    }
+
+    /// Verify with `current` (the keys in memory), or start one refresh of the key source on a
+    /// miss.
+    pub(crate) fn start<C>(&self, token: &str, current: Option<Arc<KeySet>>) -> Verification<C>
     where
         C: DeserializeOwned + Send + 'static,
     {
@@ -260,7 +273,6 @@ impl Verifier {
             Ok(h) => h,
             Err(e) => return Verification::Done(Err(e)),
         };
-        let current = inner.source.current();
         if let Some(keys) = &current
             && keys.select(header.alg, header.kid.as_deref()).is_some()
         {

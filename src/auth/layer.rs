@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::JwtAuth;
+use crate::cache::{Cache, TokenCache};
 use crate::rejection::DefaultOnRejection;
 use crate::token::TokenSource;
 use crate::validation::Verifier;
@@ -38,16 +39,20 @@ impl Default for Settings {
 pub struct JwtAuthLayer<C, R = DefaultOnRejection> {
     verifier: Verifier,
     settings: Arc<Settings>,
+    cache: Option<Arc<Cache<C>>>,
     on_rejection: R,
     _claims: PhantomData<fn() -> C>,
 }
 
 impl<C> JwtAuthLayer<C> {
-    /// A layer that verifies with `verifier` and rejects with [`DefaultOnRejection`].
+    /// A layer that verifies with `verifier`, rejects with [`DefaultOnRejection`] and
+    /// remembers verified tokens in a [`TokenCache`] with the default bounds.
     pub fn new(verifier: Verifier) -> Self {
+        let cache = TokenCache::new().build(verifier.leeway()).map(Arc::new);
         Self {
             verifier,
             settings: Arc::default(),
+            cache,
             on_rejection: DefaultOnRejection::new(),
             _claims: PhantomData,
         }
@@ -60,9 +65,17 @@ impl<C, R> JwtAuthLayer<C, R> {
         JwtAuthLayer {
             verifier: self.verifier,
             settings: self.settings,
+            cache: self.cache,
             on_rejection,
             _claims: PhantomData,
         }
+    }
+
+    /// Configure the verified-token cache ([`TokenCache::disabled`] turns it off). See
+    /// [`TokenCache`] for what it does and why it is safe.
+    pub fn token_cache(mut self, cache: TokenCache) -> Self {
+        self.cache = cache.build(self.verifier.leeway()).map(Arc::new);
+        self
     }
 
     /// Where to look for the token, in order (default: only `Authorization: Bearer`). See
@@ -108,6 +121,7 @@ impl<S, C, R: Clone> Layer<S> for JwtAuthLayer<C, R> {
             inner,
             self.verifier.clone(),
             Arc::clone(&self.settings),
+            self.cache.clone(),
             self.on_rejection.clone(),
         )
     }
@@ -118,6 +132,7 @@ impl<C, R: Clone> Clone for JwtAuthLayer<C, R> {
         Self {
             verifier: self.verifier.clone(),
             settings: Arc::clone(&self.settings),
+            cache: self.cache.clone(),
             on_rejection: self.on_rejection.clone(),
             _claims: PhantomData,
         }
@@ -129,6 +144,7 @@ impl<C, R> fmt::Debug for JwtAuthLayer<C, R> {
         f.debug_struct("JwtAuthLayer")
             .field("verifier", &self.verifier)
             .field("settings", &self.settings)
+            .field("token_cache", &self.cache.is_some())
             .field("claims", &std::any::type_name::<C>())
             .field("on_rejection", &std::any::type_name::<R>())
             .finish()

@@ -10,6 +10,7 @@ use tower_service::Service;
 
 use super::layer::Settings;
 use super::{JwtAuthLayer, ResponseFuture};
+use crate::cache::{Cache, TokenCache};
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::rejection::{DefaultOnRejection, OnRejection};
@@ -26,6 +27,7 @@ pub struct JwtAuth<S, C, R = DefaultOnRejection> {
     inner: S,
     verifier: Verifier,
     settings: Arc<Settings>,
+    cache: Option<Arc<Cache<C>>>,
     on_rejection: R,
     _claims: PhantomData<fn() -> C>,
 }
@@ -33,7 +35,14 @@ pub struct JwtAuth<S, C, R = DefaultOnRejection> {
 impl<S, C> JwtAuth<S, C> {
     /// Wrap `inner`, verifying with `verifier` and rejecting with [`DefaultOnRejection`].
     pub fn new(inner: S, verifier: Verifier) -> Self {
-        Self::from_parts(inner, verifier, Arc::default(), DefaultOnRejection::new())
+        let cache = TokenCache::new().build(verifier.leeway()).map(Arc::new);
+        Self::from_parts(
+            inner,
+            verifier,
+            Arc::default(),
+            cache,
+            DefaultOnRejection::new(),
+        )
     }
 
     /// A [`JwtAuthLayer`] for this middleware.
@@ -47,12 +56,14 @@ impl<S, C, R> JwtAuth<S, C, R> {
         inner: S,
         verifier: Verifier,
         settings: Arc<Settings>,
+        cache: Option<Arc<Cache<C>>>,
         on_rejection: R,
     ) -> Self {
         Self {
             inner,
             verifier,
             settings,
+            cache,
             on_rejection,
             _claims: PhantomData,
         }
@@ -80,10 +91,24 @@ where
         }
         match find_token(&settings.sources, req.headers(), req.uri()) {
             Err(e) => Outcome::Done(Err(e)),
-            Ok(Some(token)) => match self.verifier.start(&token) {
-                Verification::Done(result) => Outcome::Done(result.map(Some)),
-                Verification::Pending(future) => Outcome::Pending(future),
-            },
+            Ok(Some(token)) => {
+                let keys = self.verifier.current_keys();
+                if let Some(cache) = &self.cache
+                    && let Some(claims) = cache.get(&token, keys.as_ref())
+                {
+                    return Outcome::Done(Ok(Some(claims)));
+                }
+                match self.verifier.start(&token, keys.clone()) {
+                    Verification::Done(Ok(claims)) => {
+                        if let (Some(cache), Some(keys)) = (&self.cache, keys) {
+                            cache.insert(&token, &claims, keys);
+                        }
+                        Outcome::Done(Ok(Some(claims)))
+                    }
+                    Verification::Done(Err(e)) => Outcome::Done(Err(e)),
+                    Verification::Pending(future) => Outcome::Pending(future),
+                }
+            }
             Ok(None) if settings.optional => Outcome::Done(Ok(None)),
             Ok(None) => Outcome::Done(Err(AuthErrorKind::MissingToken.into())),
         }
@@ -175,6 +200,7 @@ impl<S: Clone, C, R: Clone> Clone for JwtAuth<S, C, R> {
             inner: self.inner.clone(),
             verifier: self.verifier.clone(),
             settings: Arc::clone(&self.settings),
+            cache: self.cache.clone(),
             on_rejection: self.on_rejection.clone(),
             _claims: PhantomData,
         }
@@ -415,6 +441,126 @@ mod tests {
         assert!(req.extensions().get::<Claims<TestClaims>>().is_some());
         send.send_response(Response::new(String::new()));
         assert_eq!(fut.await.unwrap().status(), StatusCode::OK);
+    }
+
+    type Recording = JwtAuth<
+        tower::util::BoxCloneService<Request<()>, Response<String>, Infallible>,
+        TestClaims,
+    >;
+    type Seen = Arc<std::sync::Mutex<Vec<Claims<TestClaims>>>>;
+
+    /// Calls the layer over a handler that records the claims it receives.
+    async fn call_recording(svc: &mut Recording, token: &str) -> StatusCode {
+        let ready = tower::ServiceExt::ready(&mut *svc).await.unwrap();
+        ready.call(request(token)).await.unwrap().status()
+    }
+
+    fn recording_service(verifier: Verifier, seen: Seen) -> Recording {
+        let inner = tower::service_fn(move |req: Request<()>| {
+            if let Some(c) = req.extensions().get::<Claims<TestClaims>>() {
+                seen.lock().unwrap().push(c.clone());
+            }
+            std::future::ready(Ok(Response::new(String::new())))
+        });
+        JwtAuth::new(tower::util::BoxCloneService::new(inner), verifier)
+    }
+
+    #[tokio::test]
+    async fn a_repeated_token_is_served_from_the_cache() {
+        let seen: Seen = Arc::default();
+        let mut svc = recording_service(verifier(), Arc::clone(&seen));
+        let t = token(&serde_json::json!({"sub": "frank", "exp": now() + 60}));
+        assert_eq!(call_recording(&mut svc, &t).await, StatusCode::OK);
+        assert_eq!(call_recording(&mut svc, &t).await, StatusCode::OK);
+        let seen = seen.lock().unwrap();
+        assert!(
+            seen[0].same_as(&seen[1]),
+            "the second request reused the cached claims"
+        );
+    }
+
+    #[tokio::test]
+    async fn distinct_tokens_never_share_an_entry_and_tampered_ones_never_hit() {
+        let seen: Seen = Arc::default();
+        let mut svc = recording_service(verifier(), Arc::clone(&seen));
+        let a = token(&serde_json::json!({"sub": "a", "exp": now() + 60}));
+        let b = token(&serde_json::json!({"sub": "b", "exp": now() + 60}));
+        assert_eq!(call_recording(&mut svc, &a).await, StatusCode::OK);
+        assert_eq!(call_recording(&mut svc, &b).await, StatusCode::OK);
+        let mut tampered = a.clone();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        assert_eq!(
+            call_recording(&mut svc, &tampered).await,
+            StatusCode::UNAUTHORIZED
+        );
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].sub, "a");
+        assert_eq!(seen[1].sub, "b");
+        assert_eq!(
+            svc.cache.as_ref().unwrap().len(),
+            2,
+            "the tampered token was not cached"
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_and_expired_tokens_are_not_cached() {
+        let seen: Seen = Arc::default();
+        let mut svc = recording_service(verifier(), Arc::clone(&seen));
+        let expired = token(&serde_json::json!({"sub": "a", "exp": now() - 3600}));
+        assert_eq!(
+            call_recording(&mut svc, &expired).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            call_recording(&mut svc, "x.y.z").await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(svc.cache.as_ref().unwrap().len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_cached_token_expires_with_its_exp() {
+        let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, SECRET).unwrap());
+        let no_leeway = Validation::new().leeway(std::time::Duration::ZERO);
+        let seen: Seen = Arc::default();
+        let mut svc = recording_service(Verifier::new(keys, no_leeway).unwrap(), Arc::clone(&seen));
+        let t = token(&serde_json::json!({"sub": "g", "exp": now() + 1}));
+        assert_eq!(call_recording(&mut svc, &t).await, StatusCode::OK);
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert_eq!(call_recording(&mut svc, &t).await, StatusCode::UNAUTHORIZED);
+    }
+
+    /// A source whose key set can be replaced (a rotation that drops the old key).
+    #[derive(Clone)]
+    struct Swappable(Arc<std::sync::Mutex<Arc<KeySet>>>);
+
+    impl crate::KeySource for Swappable {
+        fn current(&self) -> Option<Arc<KeySet>> {
+            Some(Arc::clone(&self.0.lock().unwrap()))
+        }
+
+        fn refresh(&self, _kid: Option<&str>) -> Option<crate::source::KeyFuture> {
+            None
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_set_change_invalidates_cached_tokens() {
+        let old = Arc::new(KeySet::from(
+            VerifyingKey::from_secret(Algorithm::HS256, SECRET).unwrap(),
+        ));
+        let source = Swappable(Arc::new(std::sync::Mutex::new(old)));
+        let verifier = Verifier::with_source(source.clone(), Validation::new()).unwrap();
+        let seen: Seen = Arc::default();
+        let mut svc = recording_service(verifier, Arc::clone(&seen));
+        let t = token(&serde_json::json!({"sub": "h", "exp": now() + 60}));
+        assert_eq!(call_recording(&mut svc, &t).await, StatusCode::OK);
+        let other = VerifyingKey::from_secret(Algorithm::HS256, [9u8; 32]).unwrap();
+        *source.0.lock().unwrap() = Arc::new(KeySet::from(other));
+        assert_eq!(call_recording(&mut svc, &t).await, StatusCode::UNAUTHORIZED);
     }
 
     #[test]
