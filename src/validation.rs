@@ -23,15 +23,18 @@
 //! # }
 //! ```
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
-use jsonwebtoken::{Algorithm, Header};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::claims::{Claims, RegisteredClaims};
@@ -123,49 +126,14 @@ impl Validation {
         self.typ = Some(typ.into());
         self
     }
-
-    fn for_algorithm(&self, alg: Algorithm) -> jsonwebtoken::Validation {
-        let mut v = jsonwebtoken::Validation::new(alg);
-        v.leeway = self.leeway.as_secs();
-        v.validate_exp = true;
-        v.validate_nbf = true;
-        v.validate_aud = true;
-        let mut required = vec!["exp"];
-        if !self.issuers.is_empty() {
-            v.set_issuer(&self.issuers);
-            required.push("iss");
-        }
-        if !self.audiences.is_empty() {
-            v.set_audience(&self.audiences);
-            required.push("aud");
-        }
-        v.set_required_spec_claims(&required);
-        v
-    }
 }
 
 // ===== Verifier =====
 
-/// Every JWS algorithm, in a fixed order: the index into the per-algorithm validation table.
-const ALGORITHMS: [Algorithm; 12] = [
-    Algorithm::HS256,
-    Algorithm::HS384,
-    Algorithm::HS512,
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
-
 struct Inner {
     source: Box<dyn KeySource>,
-    /// jsonwebtoken's settings for each algorithm (same order as [`ALGORITHMS`]), built once.
-    validations: Vec<jsonwebtoken::Validation>,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
     /// Required claims that are registered claims (checked on the typed struct).
     required_registered: Vec<String>,
     /// Required claims outside the registered set (checked on the JSON object's keys).
@@ -179,6 +147,51 @@ struct Inner {
 pub(crate) enum Verification<C> {
     Done(Result<Claims<C>, AuthError>),
     Pending(Pin<Box<dyn Future<Output = Result<Claims<C>, AuthError>> + Send>>),
+}
+
+/// The protected header: only what verification needs. Unknown members (`jwk`, `jku`, `x5u`,
+/// `x5c`, …) are ignored: keys never come from the token.
+#[derive(Deserialize)]
+struct JoseHeader<'a> {
+    alg: Algorithm,
+    #[serde(default, borrow)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    typ: Option<Cow<'a, str>>,
+    #[serde(default)]
+    crit: Option<IgnoredAny>,
+}
+
+/// A compact JWS split into its parts (exactly three).
+struct Parts<'t> {
+    /// `header.payload`, the signed bytes.
+    message: &'t str,
+    payload: &'t str,
+    signature: &'t str,
+}
+
+impl<'t> Parts<'t> {
+    fn split(token: &'t str) -> Option<(Self, &'t str)> {
+        let (message, signature) = token.rsplit_once('.')?;
+        let (header, payload) = message.split_once('.')?;
+        if payload.contains('.') {
+            return None;
+        }
+        Some((
+            Self {
+                message,
+                payload,
+                signature,
+            },
+            header,
+        ))
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Verifies tokens against a key source and a [`Validation`]. Cheap to clone (one `Arc`).
@@ -215,10 +228,6 @@ impl Verifier {
         validation: Validation,
     ) -> Result<Self, ConfigError> {
         crate::crypto::install_crypto_provider()?;
-        let validations = ALGORITHMS
-            .iter()
-            .map(|alg| validation.for_algorithm(*alg))
-            .collect();
         let probe = RegisteredClaims::default();
         let (required_registered, required_custom) = validation
             .required
@@ -227,7 +236,8 @@ impl Verifier {
         Ok(Self {
             inner: Arc::new(Inner {
                 source: Box::new(source),
-                validations,
+                issuers: validation.issuers,
+                audiences: validation.audiences,
                 required_registered,
                 required_custom,
                 max_token_len: validation.max_token_len,
@@ -246,10 +256,15 @@ impl Verifier {
     ///
     /// An [`AuthError`] saying why the token is not accepted.
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<Claims<C>, AuthError> {
-        let header = self.inner.header(token)?;
-        let keys = self.inner.source.current();
-        let keys = keys.as_deref().ok_or(AuthErrorKind::KeysUnavailable)?;
-        self.inner.verify_with(token, &header, keys)
+        let inner = &*self.inner;
+        let (parts, header_b64) = inner.split(token)?;
+        let header_bytes = decode_b64(header_b64)?;
+        let header = inner.header(&header_bytes)?;
+        let keys = inner
+            .source
+            .current()
+            .ok_or(AuthErrorKind::KeysUnavailable)?;
+        inner.verify_with(&parts, header.alg, header.kid.as_deref(), &keys)
     }
 
     /// The keys in memory now.
@@ -269,42 +284,63 @@ impl Verifier {
         C: DeserializeOwned + Send + 'static,
     {
         let inner = &*self.inner;
-        let header = match inner.header(token) {
+        let parsed = inner.split(token).and_then(|(parts, header_b64)| {
+            let bytes = decode_b64(header_b64)?;
+            Ok((parts, bytes))
+        });
+        let (parts, header_bytes) = match parsed {
+            Ok(p) => p,
+            Err(e) => return Verification::Done(Err(e)),
+        };
+        let header = match inner.header(&header_bytes) {
             Ok(h) => h,
             Err(e) => return Verification::Done(Err(e)),
         };
+        let (alg, kid) = (header.alg, header.kid.as_deref());
         if let Some(keys) = &current
-            && keys.select(header.alg, header.kid.as_deref()).is_some()
+            && keys.select(alg, kid).is_some()
         {
-            return Verification::Done(inner.verify_with(token, &header, keys));
+            return Verification::Done(inner.verify_with(&parts, alg, kid, keys));
         }
-        let Some(refresh) = inner.source.refresh(header.kid.as_deref()) else {
+        let Some(refresh) = inner.source.refresh(kid) else {
             return Verification::Done(match current {
-                Some(keys) => inner.verify_with(token, &header, &keys),
+                Some(keys) => inner.verify_with(&parts, alg, kid, &keys),
                 None => Err(AuthErrorKind::KeysUnavailable.into()),
             });
         };
+        // The slow path owns what it needs.
         let this = self.clone();
         let token = token.to_owned();
+        let kid = kid.map(ToOwned::to_owned);
         Verification::Pending(Box::pin(async move {
-            match refresh.await.or(current) {
-                Some(keys) => this.inner.verify_with(&token, &header, &keys),
-                None => Err(AuthErrorKind::KeysUnavailable.into()),
-            }
+            let Some(keys) = refresh.await.or(current) else {
+                return Err(AuthErrorKind::KeysUnavailable.into());
+            };
+            let (parts, _) = this.inner.split(&token)?;
+            this.inner.verify_with(&parts, alg, kid.as_deref(), &keys)
         }))
     }
 }
 
+fn decode_b64(segment: &str) -> Result<Vec<u8>, AuthError> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| AuthErrorKind::Malformed.into())
+}
+
 impl Inner {
-    /// The checks that need no key: length, shape, header, `crit`, `typ`.
-    fn header(&self, token: &str) -> Result<Header, AuthError> {
+    /// Length and shape, before any decoding.
+    fn split<'t>(&self, token: &'t str) -> Result<(Parts<'t>, &'t str), AuthError> {
         if token.len() > self.max_token_len {
             return Err(AuthErrorKind::TokenTooLong.into());
         }
-        if token.bytes().filter(|b| *b == b'.').count() != 2 {
-            return Err(AuthErrorKind::Malformed.into());
-        }
-        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthErrorKind::Malformed)?;
+        Parts::split(token).ok_or_else(|| AuthErrorKind::Malformed.into())
+    }
+
+    /// The header checks that need no key: JSON shape, `alg`, `crit`, `typ`.
+    fn header<'h>(&self, bytes: &'h [u8]) -> Result<JoseHeader<'h>, AuthError> {
+        let header: JoseHeader<'h> =
+            serde_json::from_slice(bytes).map_err(|_| AuthErrorKind::Malformed)?;
         if header.crit.is_some() {
             return Err(AuthErrorKind::UnsupportedAlgorithm.into());
         }
@@ -319,45 +355,88 @@ impl Inner {
 
     fn verify_with<C: DeserializeOwned>(
         &self,
-        token: &str,
-        header: &Header,
+        parts: &Parts<'_>,
+        alg: Algorithm,
+        kid: Option<&str>,
         keys: &KeySet,
     ) -> Result<Claims<C>, AuthError> {
-        let Some(key) = keys.select(header.alg, header.kid.as_deref()) else {
-            return Err(if keys.has_algorithm(header.alg) {
+        let Some(key) = keys.select(alg, kid) else {
+            return Err(if keys.has_algorithm(alg) {
                 AuthErrorKind::UnknownKey
             } else {
                 AuthErrorKind::UnsupportedAlgorithm
             }
             .into());
         };
-        let alg = key.algorithm();
-        let validation = ALGORITHMS
-            .iter()
-            .position(|a| *a == alg)
-            .and_then(|i| self.validations.get(i))
-            .ok_or(AuthErrorKind::UnsupportedAlgorithm)?;
-        let data = jsonwebtoken::decode::<RegisteredClaims>(token, key.decoding_key(), validation)
-            .map_err(|e| map_jwt_error(&e))?;
-        let registered = data.claims;
-        for name in &self.required_registered {
-            if registered.has(name) != Some(true) {
-                return Err(AuthErrorKind::MissingClaim.into());
-            }
+        // The key's own algorithm, never the token's: they are equal here, by selection.
+        let valid = jsonwebtoken::crypto::verify(
+            parts.signature,
+            parts.message.as_bytes(),
+            key.decoding_key(),
+            key.algorithm(),
+        )
+        .map_err(|_| AuthErrorKind::InvalidSignature)?;
+        if !valid {
+            return Err(AuthErrorKind::InvalidSignature.into());
         }
+        // Signed, so from here on the payload is what the issuer wrote.
+        let payload = decode_b64(parts.payload)?;
+        if payload.trim_ascii_start().first() != Some(&b'{') {
+            return Err(AuthErrorKind::InvalidClaim.into());
+        }
+        let registered: RegisteredClaims =
+            serde_json::from_slice(&payload).map_err(|_| AuthErrorKind::InvalidClaim)?;
+        self.validate(&registered)?;
         if !self.required_custom.is_empty() {
             let object: HashMap<String, IgnoredAny> =
-                jsonwebtoken::dangerous::insecure_decode_claims(token)
-                    .map_err(|_| AuthErrorKind::InvalidClaim)?;
+                serde_json::from_slice(&payload).map_err(|_| AuthErrorKind::InvalidClaim)?;
             if !self.required_custom.iter().all(|n| object.contains_key(n)) {
                 return Err(AuthErrorKind::MissingClaim.into());
             }
         }
-        // The signature over these exact bytes was verified above, so reading the payload again
-        // without verification is sound.
-        let custom: C = jsonwebtoken::dangerous::insecure_decode_claims(token)
-            .map_err(|_| AuthErrorKind::InvalidClaim)?;
+        let custom: C =
+            serde_json::from_slice(&payload).map_err(|_| AuthErrorKind::InvalidClaim)?;
         Ok(Claims::new(custom, registered))
+    }
+
+    /// Time, issuer, audience and required registered claims.
+    fn validate(&self, claims: &RegisteredClaims) -> Result<(), AuthError> {
+        let now = unix_now();
+        let exp = claims.exp.ok_or(AuthErrorKind::MissingClaim)?;
+        if exp < now.saturating_sub(self.leeway) {
+            return Err(AuthErrorKind::Expired.into());
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(self.leeway))
+        {
+            return Err(AuthErrorKind::NotYetValid.into());
+        }
+        if !self.issuers.is_empty() {
+            match &claims.iss {
+                None => return Err(AuthErrorKind::MissingClaim.into()),
+                Some(iss) if !self.issuers.contains(iss) => {
+                    return Err(AuthErrorKind::InvalidIssuer.into());
+                }
+                Some(_) => {}
+            }
+        }
+        if self.audiences.is_empty() {
+            // RFC 7519 §4.1.3: a token for an audience we do not claim to be must be rejected.
+            if !claims.aud.is_empty() {
+                return Err(AuthErrorKind::InvalidAudience.into());
+            }
+        } else if claims.aud.is_empty() {
+            return Err(AuthErrorKind::MissingClaim.into());
+        } else if !claims.aud.iter().any(|a| self.audiences.contains(a)) {
+            return Err(AuthErrorKind::InvalidAudience.into());
+        }
+        for name in &self.required_registered {
+            if claims.has(name) != Some(true) {
+                return Err(AuthErrorKind::MissingClaim.into());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -367,30 +446,6 @@ fn strip_application(typ: &str) -> &str {
         Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
         _ => typ,
     }
-}
-
-fn map_jwt_error(e: &jsonwebtoken::errors::Error) -> AuthError {
-    let kind = match e.kind() {
-        JwtErrorKind::InvalidSignature
-        | JwtErrorKind::InvalidEcdsaKey
-        | JwtErrorKind::InvalidEddsaKey
-        | JwtErrorKind::InvalidRsaKey(_)
-        | JwtErrorKind::InvalidKeyFormat
-        | JwtErrorKind::Provider(_) => AuthErrorKind::InvalidSignature,
-        JwtErrorKind::ExpiredSignature => AuthErrorKind::Expired,
-        JwtErrorKind::ImmatureSignature => AuthErrorKind::NotYetValid,
-        JwtErrorKind::InvalidIssuer => AuthErrorKind::InvalidIssuer,
-        JwtErrorKind::InvalidAudience => AuthErrorKind::InvalidAudience,
-        JwtErrorKind::MissingRequiredClaim(_) => AuthErrorKind::MissingClaim,
-        JwtErrorKind::InvalidClaimFormat(_)
-        | JwtErrorKind::InvalidSubject
-        | JwtErrorKind::Json(_) => AuthErrorKind::InvalidClaim,
-        JwtErrorKind::InvalidAlgorithm | JwtErrorKind::UnsupportedAlgorithm => {
-            AuthErrorKind::UnsupportedAlgorithm
-        }
-        _ => AuthErrorKind::Malformed,
-    };
-    AuthError::new(kind)
 }
 
 impl fmt::Debug for Verifier {
@@ -411,7 +466,7 @@ impl fmt::Debug for Verifier {
 mod tests {
     use std::time::{SystemTime, UNIX_EPOCH};
 
-    use jsonwebtoken::EncodingKey;
+    use jsonwebtoken::{EncodingKey, Header};
     use serde_json::{Value, json};
 
     use super::*;
