@@ -18,7 +18,7 @@ use serde::Deserialize;
 use tower::{Layer, Service, service_fn};
 use tower_jwt_auth::login::TokenIssuer;
 use tower_jwt_auth::{
-    Algorithm, JwtAuthLayer, KeySet, SigningKey, TokenCache, Validation, Verifier,
+    Algorithm, JwtAuthLayer, KeySet, SigningKey, TokenCache, Validation, Verifier, VerifyingKey,
 };
 
 #[derive(Deserialize)]
@@ -54,7 +54,13 @@ fn bench(c: &mut Criterion) {
         Algorithm::EdDSA,
     ] {
         let signing = signing_key(alg);
-        let verifying = signing.verifying_key().unwrap();
+        // The same key material on both sides: a PEM public key (or the secret).
+        let verifying = match alg {
+            Algorithm::HS256 => signing.verifying_key().unwrap(),
+            Algorithm::RS256 => VerifyingKey::from_pem(alg, key_file("rsa_public.pem")).unwrap(),
+            Algorithm::ES256 => VerifyingKey::from_pem(alg, key_file("ec256_public.pem")).unwrap(),
+            _ => VerifyingKey::from_pem(alg, key_file("ed25519_public.pem")).unwrap(),
+        };
         let token = TokenIssuer::new(signing.clone())
             .issue(&serde_json::json!({"sub": "1", "username": "user1"}))
             .unwrap()
