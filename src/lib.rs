@@ -75,6 +75,9 @@
 //! [tower]: https://docs.rs/tower
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// `deny` in Cargo.toml (so a test may count allocations with a global allocator); the library
+// itself forbids unsafe code outright.
+#![forbid(unsafe_code)]
 
 #[macro_use]
 mod macros;
