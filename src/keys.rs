@@ -489,6 +489,35 @@ impl SigningKey {
         })
     }
 
+    /// An HMAC signing key from a secret shorter than RFC 7518 requires (but not empty), for
+    /// compatibility with an existing deployment whose secret cannot change at once.
+    ///
+    /// **Prefer [`SigningKey::from_secret`].** A short HMAC secret can be brute-forced offline
+    /// from any token it signed; rotate to a secret of at least 32/48/64 random bytes
+    /// (HS256/384/512) as soon as you can.
+    ///
+    /// # Errors
+    ///
+    /// When `alg` is not an HMAC algorithm, the secret is empty, or no crypto backend is
+    /// available.
+    pub fn from_short_secret(
+        alg: Algorithm,
+        secret: impl AsRef<[u8]>,
+    ) -> Result<Self, ConfigError> {
+        install_crypto_provider()?;
+        if alg.family() != AlgorithmFamily::Hmac || secret.as_ref().is_empty() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidKey,
+                "a shared secret must be non-empty and used with HS256, HS384 or HS512",
+            ));
+        }
+        Ok(Self {
+            kid: None,
+            alg,
+            key: EncodingKey::from_secret(secret.as_ref()),
+        })
+    }
+
     /// An HMAC signing key with a fresh random 64-byte secret from the operating system, for
     /// single-process set-ups and demos (tokens do not survive a restart).
     ///
@@ -642,6 +671,15 @@ mod tests {
         assert!(VerifyingKey::from_secret(Algorithm::HS512, [1u8; 63]).is_err());
         assert!(VerifyingKey::from_secret(Algorithm::HS512, [1u8; 64]).is_ok());
         assert!(VerifyingKey::from_secret(Algorithm::HS384, [1u8; 47]).is_err());
+    }
+
+    #[test]
+    fn short_secret_needs_the_explicit_constructor() {
+        assert!(SigningKey::from_secret(Algorithm::HS256, b"short").is_err());
+        let key = SigningKey::from_short_secret(Algorithm::HS256, b"short").unwrap();
+        assert_eq!(key.verifying_key().unwrap().algorithm(), Algorithm::HS256);
+        assert!(SigningKey::from_short_secret(Algorithm::HS256, b"").is_err());
+        assert!(SigningKey::from_short_secret(Algorithm::ES256, b"short").is_err());
     }
 
     #[test]

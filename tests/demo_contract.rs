@@ -345,3 +345,31 @@ async fn bearer_scheme_is_case_insensitive_and_malformed_credentials_are_400() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_short_secret_still_starts_the_demo() {
+    for name in SERVERS {
+        let env = vec![
+            ("JWT_ALGORITHM".to_owned(), "HS256".to_owned()),
+            ("JWT_SECRET".to_owned(), "secret".to_owned()),
+        ];
+        let server = Server::start(name, &env);
+        let token = server.token().await;
+        assert_eq!(
+            server.protected(&token).await.status,
+            StatusCode::OK,
+            "{name}"
+        );
+        let mine = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &standard_claims(),
+            &jsonwebtoken::EncodingKey::from_secret(b"secret"),
+        )
+        .unwrap();
+        assert_eq!(
+            server.protected(&mine).await.status,
+            StatusCode::OK,
+            "{name}"
+        );
+    }
+}

@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tower_jwt_auth::login::{InMemoryUsers, LoginService, TokenIssuer};
 use tower_jwt_auth::{
-    Algorithm, JwksService, JwtAuthLayer, KeySet, SigningKey, Validation, Verifier, VerifyingKey,
+    Algorithm, ConfigErrorKind, JwksService, JwtAuthLayer, KeySet, SigningKey, Validation,
+    Verifier, VerifyingKey,
 };
 
 /// The claims the demo issues and expects (besides the registered ones).
@@ -67,8 +68,19 @@ impl Demo {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
         ) {
             let signing = match var("JWT_SECRET") {
-                Some(secret) => SigningKey::from_secret(alg, secret.as_bytes())
-                    .map_err(|e| format!("JWT_SECRET: {e}"))?,
+                Some(secret) => match SigningKey::from_secret(alg, secret.as_bytes()) {
+                    Ok(key) => key,
+                    Err(e) if e.kind() == ConfigErrorKind::InvalidKey => {
+                        tracing::warn!(
+                            "JWT_SECRET is shorter than RFC 7518 requires for {alg_name} \
+                             (32/48/64 bytes for HS256/384/512): accepted for compatibility, \
+                             but it can be brute-forced; use a long random secret"
+                        );
+                        SigningKey::from_short_secret(alg, secret.as_bytes())
+                            .map_err(|e| format!("JWT_SECRET: {e}"))?
+                    }
+                    Err(e) => return Err(format!("JWT_SECRET: {e}").into()),
+                },
                 None => {
                     tracing::warn!(
                         "JWT_SECRET is not set: using a random secret; tokens will not survive a restart"

@@ -119,6 +119,9 @@ fn example_path(name: &str) -> PathBuf {
 impl Server {
     /// Start example `name` with the given environment and wait until it listens.
     pub fn start(name: &str, env: &[(String, String)]) -> Self {
+        // Tests mint tokens with jsonwebtoken directly: select its crypto backend first (with
+        // both backends compiled in, jsonwebtoken alone would panic).
+        tower_jwt_auth::install_crypto_provider().unwrap();
         let mut cmd = Command::new(example_path(name));
         cmd.env_clear()
             .env("BIND_ADDR", "127.0.0.1:0")
