@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Fuzz the three targets in fuzz/ (token extraction + verification, the login body, JWK parsing).
+#
+#   scripts/fuzz.sh            # 10 minutes per target
+#   scripts/fuzz.sh 30         # 30 seconds per target (what .ci/run does)
+#
+# cargo-fuzz passes unstable rustc flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them
+# (no nightly is needed). Without a sanitizer (`--sanitizer none`), panics and aborts are the
+# findings. A crash leaves its input in fuzz/artifacts/<target>/ and fails this script.
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+seconds="${1:-600}"
+export RUSTC_BOOTSTRAP=1
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
+fi
+for target in verify login_body jwks; do
+    mkdir -p "corpus/$target"
+    cargo fuzz run --sanitizer none -O "$target" "corpus/$target" "seeds/$target" -- \
+        -max_total_time="$seconds" -max_len=12000
+done
