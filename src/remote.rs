@@ -162,13 +162,17 @@ impl RemoteJwksBuilder {
     ///
     /// # Errors
     ///
-    /// When the default https client cannot be set up, or no crypto backend is available.
-    ///
-    /// # Panics
-    ///
-    /// Outside a tokio runtime (the background task needs one).
+    /// When called outside a tokio runtime (the background task needs one), the default https
+    /// client cannot be set up, or no crypto backend is available.
     pub fn build(self) -> Result<RemoteJwks, ConfigError> {
         crate::crypto::install_crypto_provider()?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+            ConfigError::with_source(
+                ConfigErrorKind::KeysUnavailable,
+                "RemoteJwks needs a tokio runtime: build it inside one (e.g. in #[tokio::main])",
+                e,
+            )
+        })?;
         let fetcher = match self.fetcher {
             Some(f) => f,
             None => default_fetcher()?,
@@ -186,7 +190,7 @@ impl RemoteJwksBuilder {
             state: Mutex::new(State::default()),
             generation,
         });
-        tokio::spawn(background(Arc::downgrade(&shared)));
+        runtime.spawn(background(Arc::downgrade(&shared)));
         Ok(RemoteJwks { shared })
     }
 
@@ -368,9 +372,11 @@ impl KeySource for RemoteJwks {
                 {
                     return None;
                 }
+                // Outside a tokio runtime there is nothing to fetch with: reject, never panic.
+                let runtime = tokio::runtime::Handle::try_current().ok()?;
                 state.in_flight = true;
                 state.last_attempt = Some(now);
-                tokio::spawn(fetch_now(Arc::clone(shared)));
+                runtime.spawn(fetch_now(Arc::clone(shared)));
             }
             shared.generation.subscribe()
         };
@@ -587,6 +593,15 @@ mod tests {
         assert_eq!(max_age(v("no-store").as_ref()), Some(Duration::ZERO));
         assert_eq!(max_age(v("public").as_ref()), None);
         assert_eq!(max_age(None), None);
+    }
+
+    #[test]
+    fn building_outside_a_runtime_is_an_error_not_a_panic() {
+        let err = RemoteJwks::builder("http://127.0.0.1:9/jwks.json")
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::KeysUnavailable);
     }
 
     #[test]
