@@ -56,7 +56,7 @@ use tower_service::Service;
 pub use crate::auth::ResponseFuture;
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::rejection::{DefaultOnRejection, OnRejection};
+use crate::rejection::{DefaultOnRejection, OnRejection, trace_rejection};
 
 /// A check over verified claims, run by [`Authorize`].
 pub trait ClaimsCheck<C> {
@@ -295,13 +295,7 @@ where
         match verdict {
             Ok(()) => ResponseFuture::inner(self.inner.call(req)),
             Err(error) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(
-                    target: "tower_jwt_auth",
-                    kind = error.kind().as_str(),
-                    status = error.status().as_u16(),
-                    "request rejected"
-                );
+                trace_rejection(&error);
                 let (parts, _body) = req.into_parts();
                 ResponseFuture::rejected(self.on_rejection.on_rejection(&error, &parts))
             }

@@ -72,6 +72,19 @@ where
     }
 }
 
+/// One `debug` event per rejection (feature `tracing`): its kind and status, never the token.
+pub(crate) fn trace_rejection(error: &AuthError) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "tower_jwt_auth",
+        kind = error.kind().as_str(),
+        status = error.status().as_u16(),
+        "request rejected"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = error;
+}
+
 /// Whether the request is gRPC (`application/grpc`, `application/grpc+proto`, …) and not
 /// gRPC-Web, whose clients read HTTP statuses.
 #[must_use]

@@ -13,7 +13,7 @@ use super::{JwtAuthLayer, ResponseFuture};
 use crate::cache::{Cache, TokenCache};
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::rejection::{DefaultOnRejection, OnRejection};
+use crate::rejection::{DefaultOnRejection, OnRejection, trace_rejection};
 use crate::token::find_token;
 use crate::validation::{Verification, Verifier};
 
@@ -122,18 +122,6 @@ enum Outcome<C> {
 
 type ClaimsFuture<C> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Claims<C>, AuthError>> + Send>>;
-
-fn trace_rejection(error: &AuthError) {
-    #[cfg(feature = "tracing")]
-    tracing::debug!(
-        target: "tower_jwt_auth",
-        kind = error.kind().as_str(),
-        status = error.status().as_u16(),
-        "request rejected"
-    );
-    #[cfg(not(feature = "tracing"))]
-    let _ = error;
-}
 
 impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, R>
 where
