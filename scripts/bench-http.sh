@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# End-to-end comparison: the same small axum app (benches/compare) with no authentication, with
+# tower-jwt-auth (cache on and off) and with a hand-rolled from_fn + jsonwebtoken middleware,
+# driven by wrk with one token repeated. Configurations are interleaved and repeated; the server
+# runs on CPU 0 and wrk on CPU 1. Reports requests/s, p99 and server CPU µs per request (from
+# /proc/<pid>/stat), medians over the rounds, as a Markdown table.
+#
+#   scripts/bench-http.sh [seconds-per-run] [rounds]      # default 8 s, 3 rounds
+#
+# Needs wrk (apt-get install wrk), taskset, and python3 with PyJWT (pip install pyjwt cryptography).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-8}"
+rounds="${2:-3}"
+port=3990
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+(cd benches/compare && cargo build --release -q)
+bin="$CARGO_TARGET_DIR/release/compare"
+hz=$(getconf CLK_TCK)
+
+token() {
+    python3 - "$1" <<'PY'
+import sys, time, jwt
+alg = sys.argv[1]
+keys = {"HS256": None, "RS256": "rsa_private.pem", "ES256": "ec256_private.pem", "EdDSA": "ed25519_private.pem"}
+key = b"bench-secret-that-is-64-bytes-long-for-every-hs-variant-01234567" if keys[alg] is None \
+    else open("tests/keys/" + keys[alg]).read()
+now = int(time.time())
+print(jwt.encode({"sub": "1", "username": "user1", "iat": now, "exp": now + 3600}, key, algorithm=alg))
+PY
+}
+
+configs=(
+    "none HS256 on"
+    "ours HS256 on" "ours HS256 off" "fromfn HS256 on"
+    "ours RS256 on" "ours RS256 off" "fromfn RS256 on"
+    "ours ES256 on" "ours ES256 off"
+    "ours EdDSA on" "ours EdDSA off"
+)
+declare -A TOKENS
+for alg in HS256 RS256 ES256 EdDSA; do TOKENS[$alg]=$(token "$alg"); done
+results=$(mktemp)
+
+for round in $(seq "$rounds"); do
+    for config in "${configs[@]}"; do
+        read -r mode alg cache <<<"$config"
+        MODE=$mode ALG=$alg CACHE=$cache BIND_ADDR=127.0.0.1:$port taskset -c 0 "$bin" &
+        server=$!
+        for _ in $(seq 50); do curl -s -o /dev/null "127.0.0.1:$port/protected" && break; sleep 0.1; done
+        check=$(curl -s -H "Authorization: Bearer ${TOKENS[$alg]}" "127.0.0.1:$port/protected")
+        [ "$check" = '{"id":1,"username":"user1"}' ] || { echo "bad answer from $config: $check" >&2; exit 1; }
+        before=$(awk '{print $14 + $15}' "/proc/$server/stat")
+        out=$(taskset -c 1 wrk -t1 -c32 -d"${secs}s" --latency -H "Authorization: Bearer ${TOKENS[$alg]}" \
+            "http://127.0.0.1:$port/protected")
+        after=$(awk '{print $14 + $15}' "/proc/$server/stat")
+        kill "$server"; wait "$server" 2>/dev/null || true
+        requests=$(awk '/requests in/ {print $1}' <<<"$out")
+        non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out"); non2xx=${non2xx:-0}
+        [ "$non2xx" = 0 ] || { echo "$config: $non2xx non-2xx answers" >&2; exit 1; }
+        rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+        p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+        cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$requests" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
+        echo "$mode $alg $cache $rps $p99 $cpu_us" >> "$results"
+        echo "round $round: $config: $rps req/s, p99 $p99, $cpu_us µs CPU/request" >&2
+    done
+done
+
+python3 - "$results" <<'PY'
+import sys, statistics
+rows = {}
+for line in open(sys.argv[1]):
+    mode, alg, cache, rps, p99, cpu = line.split()
+    rows.setdefault((mode, alg, cache), []).append((float(rps), p99, float(cpu)))
+base = statistics.median(r[2] for r in rows[("none", "HS256", "on")])
+names = {"none": "no authentication", "ours": "tower-jwt-auth", "fromfn": "hand-rolled from_fn + jsonwebtoken"}
+print("| app | alg | token cache | requests/s | p99 | server CPU µs/request | over no auth |")
+print("|---|---|---|---|---|---|---|")
+for (mode, alg, cache), runs in rows.items():
+    cpu = statistics.median(r[2] for r in runs)
+    rps = statistics.median(r[0] for r in runs)
+    p99 = sorted(r[1] for r in runs)[len(runs) // 2]
+    alg_col = "—" if mode == "none" else alg
+    cache_col = cache if mode == "ours" else "—"
+    over = "—" if mode == "none" else f"+{cpu - base:.2f} µs"
+    print(f"| {names[mode]} | {alg_col} | {cache_col} | {rps:,.0f} | {p99} | {cpu:.2f} | {over} |")
+PY
