@@ -12,13 +12,14 @@
 
 mod common;
 
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use common::{Demo, DemoClaims, identity, init_tracing};
 use tower_jwt_auth::Claims;
 
-async fn protected(Extension(claims): Extension<Claims<DemoClaims>>) -> Json<serde_json::Value> {
-    Json(identity(&claims))
+async fn protected(Extension(claims): Extension<Claims<DemoClaims>>) -> Response {
+    Json(identity(&claims)).into_response()
 }
 
 async fn health() -> Json<serde_json::Value> {

@@ -29,8 +29,10 @@ use tower_jwt_auth::login::{InMemoryUsers, LoginService};
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
 
-fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::from(value.to_string())));
+fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Bytes>> {
+    // Serializing these plain structs and maps cannot fail; an empty body would be the fallback.
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut res = Response::new(Full::new(Bytes::from(body)));
     *res.status_mut() = status;
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -17,14 +17,15 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use common::{BoxError, DemoClaims, identity, init_tracing, secs, var};
 use tower_jwt_auth::remote::RemoteJwks;
 use tower_jwt_auth::{Claims, JwtAuthLayer, Validation, Verifier};
 
-async fn protected(Extension(claims): Extension<Claims<DemoClaims>>) -> Json<serde_json::Value> {
-    Json(identity(&claims))
+async fn protected(Extension(claims): Extension<Claims<DemoClaims>>) -> Response {
+    Json(identity(&claims)).into_response()
 }
 
 async fn health() -> Json<serde_json::Value> {

@@ -195,7 +195,9 @@ fn from_header<'a>(headers: &'a HeaderMap, name: &HeaderName, prefix: Option<&st
     if token.is_empty() {
         return Ok(None);
     }
-    if token.iter().any(|b| *b == b' ' || *b == b'\t') {
+    // Runs on every request, cache hit or not: one vectorised search instead of a byte loop
+    // over a token of a few hundred bytes.
+    if memchr::memchr2(b' ', b'\t', token).is_some() {
         return invalid_request();
     }
     match std::str::from_utf8(token) {

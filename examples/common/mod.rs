@@ -162,12 +162,29 @@ impl Demo {
 }
 
 /// The `/protected` answer: the caller's id (a number when `sub` is one) and username.
-pub(crate) fn identity(claims: &DemoClaims) -> serde_json::Value {
+/// Serialized straight from the claims, with no intermediate JSON tree.
+#[derive(Serialize)]
+pub(crate) struct Identity<'a> {
+    id: Id<'a>,
+    username: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Id<'a> {
+    Number(u64),
+    Text(&'a str),
+}
+
+pub(crate) fn identity(claims: &DemoClaims) -> Identity<'_> {
     let id = match claims.sub.parse::<u64>() {
-        Ok(n) => serde_json::Value::from(n),
-        Err(_) => serde_json::Value::from(claims.sub.clone()),
+        Ok(n) => Id::Number(n),
+        Err(_) => Id::Text(&claims.sub),
     };
-    serde_json::json!({ "id": id, "username": claims.username })
+    Identity {
+        id,
+        username: &claims.username,
+    }
 }
 
 /// Log to stderr; `RUST_LOG` overrides the default `info` level.

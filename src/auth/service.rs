@@ -25,6 +25,12 @@ use crate::validation::{Verification, Verifier};
 /// See the [module docs](crate::auth) for an example.
 pub struct JwtAuth<S, C, R = DefaultOnRejection> {
     inner: S,
+    /// Everything but the inner service, behind one `Arc`: routers such as axum's clone the
+    /// middleware for every request, so a clone is one reference-count increment.
+    shared: Arc<Shared<C, R>>,
+}
+
+struct Shared<C, R> {
     verifier: Verifier,
     settings: Arc<Settings>,
     cache: Option<Arc<Cache<C>>>,
@@ -61,11 +67,13 @@ impl<S, C, R> JwtAuth<S, C, R> {
     ) -> Self {
         Self {
             inner,
-            verifier,
-            settings,
-            cache,
-            on_rejection,
-            _claims: PhantomData,
+            shared: Arc::new(Shared {
+                verifier,
+                settings,
+                cache,
+                on_rejection,
+                _claims: PhantomData,
+            }),
         }
     }
 
@@ -82,7 +90,12 @@ where
     where
         C: Send + 'static,
     {
-        let settings = &*self.settings;
+        let Shared {
+            verifier,
+            settings,
+            cache,
+            ..
+        } = &*self.shared;
         if settings.cors_preflight
             && req.method() == Method::OPTIONS
             && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
@@ -92,15 +105,15 @@ where
         match find_token(&settings.sources, req.headers(), req.uri()) {
             Err(e) => Outcome::Done(Err(e)),
             Ok(Some(token)) => {
-                let keys = self.verifier.current_keys();
-                if let Some(cache) = &self.cache
+                let keys = verifier.current_keys();
+                if let Some(cache) = cache
                     && let Some(claims) = cache.get(&token, keys.as_ref())
                 {
                     return Outcome::Done(Ok(Some(claims)));
                 }
-                match self.verifier.start(&token, keys.clone()) {
+                match verifier.start(&token, keys.clone()) {
                     Verification::Done(Ok(claims)) => {
-                        if let (Some(cache), Some(keys)) = (&self.cache, keys) {
+                        if let (Some(cache), Some(keys)) = (cache, keys) {
                             cache.insert(&token, &claims, keys);
                         }
                         Outcome::Done(Ok(Some(claims)))
@@ -156,7 +169,7 @@ where
                 // when cloning inner services" in the `tower::Service` docs.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
-                let on_rejection = self.on_rejection.clone();
+                let on_rejection = self.shared.on_rejection.clone();
                 ResponseFuture::refreshing(Box::pin(async move {
                     match verification.await {
                         Ok(claims) => {
@@ -176,21 +189,17 @@ where
                 // The inner service is not called; whatever its `poll_ready` reserved stays with
                 // it until its next call or drop, as the `Service` contract allows.
                 let (parts, _body) = req.into_parts();
-                ResponseFuture::rejected(self.on_rejection.on_rejection(&error, &parts))
+                ResponseFuture::rejected(self.shared.on_rejection.on_rejection(&error, &parts))
             }
         }
     }
 }
 
-impl<S: Clone, C, R: Clone> Clone for JwtAuth<S, C, R> {
+impl<S: Clone, C, R> Clone for JwtAuth<S, C, R> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            verifier: self.verifier.clone(),
-            settings: Arc::clone(&self.settings),
-            cache: self.cache.clone(),
-            on_rejection: self.on_rejection.clone(),
-            _claims: PhantomData,
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -199,7 +208,7 @@ impl<S: fmt::Debug, C, R> fmt::Debug for JwtAuth<S, C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuth")
             .field("inner", &self.inner)
-            .field("verifier", &self.verifier)
+            .field("verifier", &self.shared.verifier)
             .field("claims", &std::any::type_name::<C>())
             .field("on_rejection", &std::any::type_name::<R>())
             .finish()
@@ -487,7 +496,7 @@ mod tests {
         assert_eq!(seen[0].sub, "a");
         assert_eq!(seen[1].sub, "b");
         assert_eq!(
-            svc.cache.as_ref().unwrap().len(),
+            svc.shared.cache.as_ref().unwrap().len(),
             2,
             "the tampered token was not cached"
         );
@@ -506,7 +515,7 @@ mod tests {
             call_recording(&mut svc, "x.y.z").await,
             StatusCode::UNAUTHORIZED
         );
-        assert_eq!(svc.cache.as_ref().unwrap().len(), 0);
+        assert_eq!(svc.shared.cache.as_ref().unwrap().len(), 0);
     }
 
     #[tokio::test]
