@@ -92,11 +92,36 @@ fn bench(c: &mut Criterion) {
         // One request through the layer; building the request is outside the measurement.
         let verifier = Verifier::new(KeySet::from(verifying), Validation::new()).unwrap();
         let header = format!("Bearer {token}");
-        for (name, cache) in [
-            ("JwtAuth request, cache off", TokenCache::disabled()),
-            ("JwtAuth request, hot cache", TokenCache::new()),
-        ] {
-            let layer = JwtAuthLayer::<BenchClaims>::new(verifier.clone()).token_cache(cache);
+        let mut cases = vec![
+            (
+                "JwtAuth request, cache off",
+                verifier.clone(),
+                TokenCache::disabled(),
+            ),
+            ("JwtAuth request, hot cache", verifier, TokenCache::new()),
+        ];
+        if alg == Algorithm::RS256 {
+            // A key that arrives as a JWK (n, e), as from a JWKS endpoint: jsonwebtoken keeps
+            // the components, this crate re-encodes them as DER.
+            let private = jsonwebtoken::EncodingKey::from_rsa_pem(&key_file("rsa_private.pem"));
+            let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&private.unwrap(), alg).unwrap();
+            let components = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+            group.bench_function("bare jsonwebtoken::decode, key from a JWK", |b| {
+                b.iter(|| {
+                    jsonwebtoken::decode::<BenchClaims>(black_box(&token), &components, &validation)
+                        .unwrap()
+                });
+            });
+            let from_jwk = VerifyingKey::from_jwk(serde_json::to_vec(&jwk).unwrap());
+            let verifier = Verifier::new(KeySet::from(from_jwk.unwrap()), Validation::new());
+            cases.push((
+                "JwtAuth request, cache off, key from a JWK",
+                verifier.unwrap(),
+                TokenCache::disabled(),
+            ));
+        }
+        for (name, verifier, cache) in cases {
+            let layer = JwtAuthLayer::<BenchClaims>::new(verifier).token_cache(cache);
             let mut svc = layer.layer(service_fn(noop));
             let mut cx = Context::from_waker(Waker::noop());
             group.bench_function(name, |b| {
