@@ -42,7 +42,10 @@ configs=(
 if [ -n "${CONFIGS:-}" ]; then IFS=',' read -ra configs <<<"$CONFIGS"; fi
 declare -A TOKENS
 for alg in HS256 RS256 ES256 EdDSA; do TOKENS[$alg]=$(token "$alg"); done
-results=$(mktemp)
+# One line per run (mode alg cache requests/s p99 cpu-µs), kept for scripts/bench-table.py.
+results="$CARGO_TARGET_DIR/bench-http-results.txt"
+: >"$results"
+echo "raw results: $results" >&2
 
 for round in $(seq "$rounds"); do
     for config in "${configs[@]}"; do
@@ -70,32 +73,4 @@ for round in $(seq "$rounds"); do
     done
 done
 
-python3 - "$results" <<'PY'
-import sys, statistics
-rows = {}
-for line in open(sys.argv[1]):
-    mode, alg, cache, rps, p99, cpu = line.split()
-    rows.setdefault((mode, alg, cache), []).append((float(rps), p99, float(cpu)))
-def to_us(latency):  # wrk prints 494.00us, 2.16ms, 1.02s
-    for unit, scale in (("us", 1), ("ms", 1e3), ("s", 1e6)):
-        if latency.endswith(unit):
-            return float(latency[: -len(unit)]) * scale
-    return float("inf")
-def cpu_of(key):
-    return statistics.median(r[2] for r in rows[key])
-base = cpu_of(next(iter(rows)))
-# jwt-authorizer runs on axum 0.7: its overhead is taken over the axum 0.7 baseline when measured.
-base07 = cpu_of(("none07", "HS256", "on")) if ("none07", "HS256", "on") in rows else base
-names = {"none": "no authentication", "ours": "tower-jwt-auth", "fromfn": "hand-rolled from_fn + jsonwebtoken",
-         "authorizer": "jwt-authorizer 0.15 (axum 0.7)", "none07": "no authentication (axum 0.7)"}
-print("| app | alg | token cache | requests/s | p99 | server CPU µs/request | over no auth |")
-print("|---|---|---|---|---|---|---|")
-for (mode, alg, cache), runs in rows.items():
-    cpu = statistics.median(r[2] for r in runs)
-    rps = statistics.median(r[0] for r in runs)
-    p99 = sorted((r[1] for r in runs), key=to_us)[len(runs) // 2]
-    alg_col = "—" if mode.startswith("none") else alg
-    cache_col = cache if mode == "ours" else "—"
-    over = "—" if mode.startswith("none") else f"+{cpu - (base07 if mode == 'authorizer' else base):.2f} µs"
-    print(f"| {names[mode]} | {alg_col} | {cache_col} | {rps:,.0f} | {p99} | {cpu:.2f} | {over} |")
-PY
+python3 scripts/bench-table.py "$results"
