@@ -338,6 +338,24 @@ mod tests {
     }
 
     #[test]
+    fn whitespace_inside_a_long_token_is_an_invalid_request() {
+        // Long enough for the vectorised search, with the blank at every position class.
+        for (at, blank) in [(1, b' '), (40, b'\t'), (200, b' '), (398, b'\t')] {
+            let mut value = b"Bearer ".to_vec();
+            let mut token = vec![b'x'; 400];
+            token[at] = blank;
+            value.extend_from_slice(&token);
+            assert_eq!(
+                bearer(&[&value]).unwrap_err(),
+                AuthErrorKind::InvalidRequest,
+                "blank at {at}"
+            );
+        }
+        let long = [b"Bearer ".as_slice(), &[b'x'; 400]].concat();
+        assert_eq!(bearer(&[&long]).unwrap().map(|t| t.len()), Some(400));
+    }
+
+    #[test]
     fn two_headers_are_an_invalid_request() {
         assert_eq!(
             bearer(&[b"Bearer a", b"Bearer b"]).unwrap_err(),
