@@ -52,6 +52,7 @@ for round in $(seq "$rounds"); do
         read -r mode alg cache <<<"$config"
         bin="$CARGO_TARGET_DIR/release/compare"
         case $mode in authorizer | none07) bin="$CARGO_TARGET_DIR/release/compare-authorizer" ;; esac
+        # none07 is the "none" mode of the axum 0.7 app.
         MODE=${mode%07} ALG=$alg CACHE=$cache BIND_ADDR=127.0.0.1:$port taskset -c 0 "$bin" &
         server=$!
         for _ in $(seq 50); do curl -s -o /dev/null "127.0.0.1:$port/protected" && break; sleep 0.1; done

@@ -57,6 +57,35 @@ use crate::source::{KeyFuture, KeySource};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type FetchFuture = Pin<Box<dyn Future<Output = Result<Response<Bytes>, BoxError>> + Send>>;
+
+/// An HTTP client [`RemoteJwks`] can fetch with: any cloneable tower service from
+/// `http::Request<B>` to `http::Response` with any body, whose errors convert into a boxed error
+/// (hyper-util's legacy client, a `tower::ServiceBuilder` stack around it, a test double…).
+/// Implemented for every such service; there is nothing to implement by hand.
+pub trait HttpClient<B>:
+    tower_service::Service<
+        Request<B>,
+        Response = Response<Self::ResBody>,
+        Future: Send,
+        Error: Into<BoxError>,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+    /// The response body type.
+    type ResBody: http_body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B, RB> HttpClient<B> for S
+where
+    S: tower_service::Service<Request<B>, Response = Response<RB>> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    RB: http_body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+{
+    type ResBody = RB;
+}
 type Fetcher = Arc<dyn Fn(Uri, usize) -> FetchFuture + Send + Sync>;
 
 /// Defaults.
@@ -110,22 +139,13 @@ fn parse_url(url: &str) -> Result<Uri, ConfigError> {
 }
 
 impl RemoteJwksBuilder {
-    /// Use `client` to fetch instead of the default hyper-util client (with rustls for https).
-    /// Any tower service taking `http::Request<B>` for a `B: Default` (the request body is
-    /// empty) and answering with any body works.
-    pub fn client<S, B, RB>(mut self, client: S) -> Self
+    /// Use `client` to fetch instead of the default hyper-util client (with rustls for https):
+    /// any [`HttpClient`] taking `http::Request<B>` for a `B: Default` (the request body is
+    /// empty).
+    pub fn client<S, B>(mut self, client: S) -> Self
     where
-        S: tower_service::Service<Request<B>, Response = Response<RB>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send,
-        S::Error: Into<BoxError>,
+        S: HttpClient<B>,
         B: Default + Send + 'static,
-        RB: http_body::Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
     {
         self.fetcher = Some(fetcher(client));
         self
@@ -263,22 +283,13 @@ impl RemoteJwks {
     /// # Errors
     ///
     /// As [`discover`](Self::discover).
-    pub async fn discover_with_client<S, B, RB>(
+    pub async fn discover_with_client<S, B>(
         issuer: &str,
         client: S,
     ) -> Result<RemoteJwksBuilder, ConfigError>
     where
-        S: tower_service::Service<Request<B>, Response = Response<RB>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send,
-        S::Error: Into<BoxError>,
+        S: HttpClient<B>,
         B: Default + Send + 'static,
-        RB: http_body::Body + Send + 'static,
-        RB::Data: Send,
-        RB::Error: Into<BoxError>,
     {
         Self::discover_with(issuer, fetcher(client)).await
     }
@@ -531,15 +542,10 @@ fn max_age(value: Option<&HeaderValue>) -> Option<Duration> {
     None
 }
 
-fn fetcher<S, B, RB>(client: S) -> Fetcher
+fn fetcher<S, B>(client: S) -> Fetcher
 where
-    S: tower_service::Service<Request<B>, Response = Response<RB>> + Clone + Send + Sync + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
+    S: HttpClient<B>,
     B: Default + Send + 'static,
-    RB: http_body::Body + Send + 'static,
-    RB::Data: Send,
-    RB::Error: Into<BoxError>,
 {
     Arc::new(move |uri: Uri, limit: usize| {
         let mut client = client.clone();

@@ -308,3 +308,60 @@ async fn openid_discovery_finds_the_jwks_uri() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_custom_client_fetches_discovery_and_keys() {
+    // An in-memory tower service instead of the default hyper client: no socket at all.
+    let a = key("ed25519_private.pem");
+    let jwks = document(&[&a]);
+    let config = serde_json::json!({
+        "issuer": "https://issuer.example",
+        "jwks_uri": "https://issuer.example/keys",
+    })
+    .to_string();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let client = {
+        let seen = Arc::clone(&seen);
+        tower::service_fn(move |req: http::Request<String>| {
+            let accept = req.headers().get("accept").cloned();
+            seen.lock().unwrap().push((req.uri().to_string(), accept));
+            let body = match req.uri().path() {
+                "/.well-known/openid-configuration" => config.clone(),
+                "/keys" => jwks.clone(),
+                _ => return std::future::ready(Err("no such path")),
+            };
+            std::future::ready(Ok(http::Response::new(body)))
+        })
+    };
+    let source = RemoteJwks::discover_with_client("https://issuer.example", client.clone())
+        .await
+        .unwrap()
+        .build_and_wait(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let verifier = Verifier::with_source(source, Validation::new()).unwrap();
+    assert_eq!(status(&verifier, &token(&a, None)).await, StatusCode::OK);
+    let seen = seen.lock().unwrap().clone();
+    let uris: Vec<&str> = seen.iter().map(|(uri, _)| uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            "https://issuer.example/.well-known/openid-configuration",
+            "https://issuer.example/keys"
+        ]
+    );
+    assert!(
+        seen[1]
+            .1
+            .as_ref()
+            .is_some_and(|v| v.to_str().unwrap().contains("application/jwk-set+json"))
+    );
+
+    // The same client through the builder: its error for an unknown path means no key set.
+    let failing = RemoteJwks::builder("https://issuer.example/missing")
+        .unwrap()
+        .client(client)
+        .build_and_wait(Duration::from_millis(300))
+        .await;
+    assert!(failing.is_err());
+}
