@@ -63,7 +63,7 @@ async fn main() -> Result<(), BoxError> {
     } else {
         tracing::warn!(%url, "no key set yet: answering 503 until the key endpoint responds");
     }
-    let layer = JwtAuthLayer::<DemoClaims>::new(Verifier::with_source(jwks, validation)?);
+    let layer = JwtAuthLayer::<DemoClaims>::new(Verifier::from_source(jwks, validation)?);
 
     let app = Router::new()
         .route("/protected", get(protected))

@@ -45,15 +45,17 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-pub use crate::auth::ResponseFuture;
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::rejection::{DefaultOnRejection, OnRejection, trace_rejection};
@@ -281,7 +283,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+    type Future = ResponseFuture<S::Future, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -293,11 +295,19 @@ where
             None => Err(AuthErrorKind::MissingToken.into()),
         };
         match verdict {
-            Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+            Ok(()) => ResponseFuture {
+                kind: Kind::Called {
+                    future: self.inner.call(req),
+                },
+            },
             Err(error) => {
                 trace_rejection(&error);
                 let (parts, _body) = req.into_parts();
-                ResponseFuture::rejected(self.on_rejection.on_rejection(&error, &parts))
+                ResponseFuture {
+                    kind: Kind::Rejected {
+                        response: Some(self.on_rejection.on_rejection(&error, &parts)),
+                    },
+                }
             }
         }
     }
@@ -322,6 +332,46 @@ impl<S: fmt::Debug, C, P: fmt::Debug, R> fmt::Debug for Authorize<S, C, P, R> {
             .field("claims", &std::any::type_name::<C>())
             .field("on_rejection", &std::any::type_name::<R>())
             .finish()
+    }
+}
+
+pin_project! {
+    /// Response future of [`Authorize`]: the inner service's future, or the rejection.
+    ///
+    /// See the [module docs](self) for an example.
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        kind: Kind<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B> {
+        Called { #[pin] future: F },
+        Rejected { response: Option<Response<B>> },
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Called { future } => future.poll(cx),
+            KindProj::Rejected { response } => {
+                Poll::Ready(Ok(response.take().expect("future polled after completion")))
+            }
+        }
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 

@@ -29,12 +29,13 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use quick_cache::Weighter;
 
 use crate::claims::Claims;
 use crate::keys::KeySet;
+use crate::validation::unix_now as now;
 
 /// Verified-token cache settings; see the [module docs](self).
 #[derive(Clone, Copy, Debug)]
@@ -133,18 +134,11 @@ pub(crate) struct Cache<C> {
     leeway: u64,
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl<C> Cache<C> {
     /// The cached claims, if `token` verified with this same key set and is still in date.
-    pub(crate) fn get(&self, token: &str, keys: Option<&Arc<KeySet>>) -> Option<Claims<C>> {
+    pub(crate) fn get(&self, token: &str, keys: &Arc<KeySet>) -> Option<Claims<C>> {
         let entry = self.map.get(token)?;
-        let same_keys = keys.is_some_and(|k| Arc::ptr_eq(k, &entry.keys));
-        if same_keys && now() < entry.valid_until {
+        if Arc::ptr_eq(keys, &entry.keys) && now() < entry.valid_until {
             Some(entry.claims.clone())
         } else {
             self.map.remove(token);
@@ -199,7 +193,7 @@ mod tests {
         let keys = keys();
         let c = claims(now() + 60);
         cache.insert("a.b.c", &c, Arc::clone(&keys));
-        let hit = cache.get("a.b.c", Some(&keys)).unwrap();
+        let hit = cache.get("a.b.c", &keys).unwrap();
         assert!(hit.same_as(&c));
     }
 
@@ -208,9 +202,9 @@ mod tests {
         let cache = TokenCache::new().build::<u32>(0).unwrap();
         let keys = keys();
         cache.insert("a.b.c", &claims(now() + 60), Arc::clone(&keys));
-        assert!(cache.get("a.b.d", Some(&keys)).is_none());
-        assert!(cache.get("a.b.c ", Some(&keys)).is_none());
-        assert!(cache.get("a.b", Some(&keys)).is_none());
+        assert!(cache.get("a.b.d", &keys).is_none());
+        assert!(cache.get("a.b.c ", &keys).is_none());
+        assert!(cache.get("a.b", &keys).is_none());
     }
 
     #[test]
@@ -218,7 +212,7 @@ mod tests {
         let cache = TokenCache::new().build::<u32>(0).unwrap();
         let keys = keys();
         cache.insert("a.b.c", &claims(now() - 1), Arc::clone(&keys));
-        assert!(cache.get("a.b.c", Some(&keys)).is_none());
+        assert!(cache.get("a.b.c", &keys).is_none());
         assert_eq!(cache.len(), 0);
     }
 
@@ -227,7 +221,7 @@ mod tests {
         let cache = TokenCache::new().build::<u32>(60).unwrap();
         let keys = keys();
         cache.insert("a.b.c", &claims(now() - 1), Arc::clone(&keys));
-        assert!(cache.get("a.b.c", Some(&keys)).is_some());
+        assert!(cache.get("a.b.c", &keys).is_some());
     }
 
     #[test]
@@ -238,15 +232,14 @@ mod tests {
             .unwrap();
         let keys = keys();
         cache.insert("a.b.c", &claims(now() + 600), Arc::clone(&keys));
-        assert!(cache.get("a.b.c", Some(&keys)).is_none());
+        assert!(cache.get("a.b.c", &keys).is_none());
     }
 
     #[test]
     fn another_key_set_means_no_hit() {
         let cache = TokenCache::new().build::<u32>(0).unwrap();
         cache.insert("a.b.c", &claims(now() + 60), keys());
-        assert!(cache.get("a.b.c", Some(&keys())).is_none());
-        assert!(cache.get("a.b.c", None).is_none());
+        assert!(cache.get("a.b.c", &keys()).is_none());
     }
 
     #[test]

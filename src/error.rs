@@ -5,13 +5,30 @@ use std::fmt;
 
 use http::StatusCode;
 
-/// Why a request was rejected by [`JwtAuth`](crate::JwtAuth).
-///
-/// The kind decides the status code and the RFC 6750 error code of the default rejection. New kinds
-/// may be added in minor releases, so match with a wildcard arm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AuthErrorKind {
+/// Defines [`AuthErrorKind`] and its list of every kind, [`AuthErrorKind::ALL`], from one list of
+/// variants: a kind cannot be added without being in the list, so every table indexed by kind
+/// (challenges, gRPC statuses) covers it by construction.
+macro_rules! auth_error_kinds {
+    ($( $(#[$doc:meta])* $kind:ident, )*) => {
+        /// Why a request was rejected by [`JwtAuth`](crate::JwtAuth).
+        ///
+        /// The kind decides the status code and the RFC 6750 error code of the default rejection. New kinds
+        /// may be added in minor releases, so match with a wildcard arm.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        #[repr(u8)]
+        pub enum AuthErrorKind {
+            $( $(#[$doc])* $kind, )*
+        }
+
+        impl AuthErrorKind {
+            /// Every kind, in declaration order: `ALL[kind.index()] == kind`.
+            pub(crate) const ALL: [Self; [$(Self::$kind),*].len()] = [$(Self::$kind),*];
+        }
+    };
+}
+
+auth_error_kinds! {
     /// The request carries no bearer token (no `Authorization` header, an empty token or another
     /// scheme such as `Basic`).
     MissingToken,
@@ -137,27 +154,9 @@ impl AuthErrorKind {
         }
     }
 
-    pub(crate) const ALL: [Self; 16] = [
-        Self::MissingToken,
-        Self::InvalidRequest,
-        Self::TokenTooLong,
-        Self::Malformed,
-        Self::UnsupportedAlgorithm,
-        Self::UnknownKey,
-        Self::InvalidSignature,
-        Self::Expired,
-        Self::NotYetValid,
-        Self::InvalidIssuer,
-        Self::InvalidAudience,
-        Self::MissingClaim,
-        Self::InvalidClaim,
-        Self::InvalidType,
-        Self::Forbidden,
-        Self::KeysUnavailable,
-    ];
-
-    pub(crate) fn index(self) -> usize {
-        Self::ALL.iter().position(|k| *k == self).unwrap_or(0)
+    /// The position of this kind in [`AuthErrorKind::ALL`], for tables indexed by kind.
+    pub(crate) const fn index(self) -> usize {
+        self as usize
     }
 }
 

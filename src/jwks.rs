@@ -10,9 +10,8 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use tower_service::Service;
 
 use crate::body::JsonBody;
-use crate::error::{ConfigError, ConfigErrorKind};
-use crate::keys::KeySet;
-use crate::ring::KeyRing;
+use crate::error::ConfigError;
+use crate::keys::{KeyRing, KeySet};
 
 /// Serves the public half of a key set as `{"keys": [...]}`, for other services to verify with.
 ///
@@ -45,26 +44,6 @@ enum Source {
     Ring(KeyRing),
 }
 
-fn document(keys: &KeySet) -> Result<Option<Bytes>, ConfigError> {
-    let mut jwks = Vec::new();
-    for key in keys.iter() {
-        if let Some(jwk) = key.public_jwk()? {
-            jwks.push(jwk);
-        }
-    }
-    if jwks.is_empty() {
-        return Ok(None);
-    }
-    let json = serde_json::to_vec(&serde_json::json!({ "keys": jwks })).map_err(|e| {
-        ConfigError::with_source(
-            ConfigErrorKind::InvalidJwk,
-            "could not serialize the JWK Set",
-            e,
-        )
-    })?;
-    Ok(Some(Bytes::from(json)))
-}
-
 impl JwksService {
     /// Publish the public keys of `keys`.
     ///
@@ -73,12 +52,13 @@ impl JwksService {
     /// When a public key cannot be exported as a JWK.
     pub fn new(keys: &KeySet) -> Result<Self, ConfigError> {
         Ok(Self {
-            source: Source::Fixed(document(keys)?),
+            source: Source::Fixed(keys.jwks_document()?),
         })
     }
 
     /// Publish the keys of a [`KeyRing`] as they are at each request: keys waiting to sign,
-    /// the signer, and replaced keys within their retention.
+    /// the signer, and replaced keys within their retention. The document is the ring's
+    /// snapshot, serialized once per rotation.
     #[must_use]
     pub fn from_key_ring(ring: KeyRing) -> Self {
         Self {
@@ -91,7 +71,7 @@ impl JwksService {
     pub fn document(&self) -> Option<Bytes> {
         match &self.source {
             Source::Fixed(doc) => doc.clone(),
-            Source::Ring(ring) => document(&ring.published()).ok().flatten(),
+            Source::Ring(ring) => ring.jwks_document(),
         }
     }
 

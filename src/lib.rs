@@ -101,10 +101,9 @@ pub mod rejection;
 #[cfg(feature = "remote-jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 pub mod remote;
-pub mod ring;
-pub mod source;
 pub mod token;
 pub mod validation;
+pub mod verifier;
 
 pub use auth::{JwtAuth, JwtAuthLayer};
 pub use body::JsonBody;
@@ -115,9 +114,8 @@ pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 /// The JWS signature algorithms (re-exported from jsonwebtoken).
 pub use jsonwebtoken::Algorithm;
 pub use jwks::JwksService;
-pub use keys::{KeySet, SigningKey, VerifyingKey};
+pub use keys::{KeyRing, KeySet, KeySource, SigningKey, VerifyingKey};
 pub use rejection::{DefaultOnRejection, JsonOnRejection, OnRejection};
-pub use ring::KeyRing;
-pub use source::KeySource;
 pub use token::TokenSource;
-pub use validation::{Validation, Verifier};
+pub use validation::Validation;
+pub use verifier::Verifier;

@@ -42,7 +42,7 @@
 //! ```
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -97,12 +97,63 @@ pub fn is_grpc(headers: &HeaderMap) -> bool {
     })
 }
 
-/// The prebuilt header values shared by the ready-made rejections.
+/// The gRPC trailers-only rejection for `error`: HTTP 200, `content-type: application/grpc`,
+/// `grpc-status` ([`AuthErrorKind::grpc_code`]: 16, 7 or 14), a short percent-encoded
+/// `grpc-message`, and an empty body.
+///
+/// The ready-made rejections answer gRPC requests with it; a custom [`OnRejection`] can too, so
+/// it keeps gRPC clients working while it changes the HTTP answer:
+///
+/// ```
+/// use http::{Response, StatusCode};
+/// use tower_jwt_auth::AuthError;
+/// use tower_jwt_auth::rejection::{grpc_rejection, is_grpc};
+///
+/// let problem_json = |err: &AuthError, req: &http::request::Parts| -> Response<String> {
+///     if is_grpc(&req.headers) {
+///         return grpc_rejection(err);
+///     }
+///     let mut res = Response::new(format!(r#"{{"title":"{err}"}}"#));
+///     *res.status_mut() = err.status();
+///     res
+/// };
+/// # let _ = problem_json;
+/// ```
+#[must_use]
+pub fn grpc_rejection<B: Default>(error: &AuthError) -> Response<B> {
+    static GRPC: LazyLock<GrpcValues> = LazyLock::new(GrpcValues::new);
+    let values = &*GRPC;
+    let i = error.kind().index();
+    let mut res = Response::new(B::default());
+    let headers = res.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert("grpc-status", values.status[i].clone());
+    headers.insert("grpc-message", values.message[i].clone());
+    res
+}
+
+/// `grpc-status` and `grpc-message` per kind, built once per process.
+struct GrpcValues {
+    status: [HeaderValue; KINDS],
+    message: [HeaderValue; KINDS],
+}
+
+impl GrpcValues {
+    fn new() -> Self {
+        Self {
+            status: AuthErrorKind::ALL.map(|kind| HeaderValue::from(u16::from(kind.grpc_code()))),
+            message: AuthErrorKind::ALL.map(|kind| {
+                HeaderValue::from_str(&grpc_percent_encode(kind.description()))
+                    .unwrap_or(HeaderValue::from_static("unauthenticated"))
+            }),
+        }
+    }
+}
+
+/// The prebuilt `WWW-Authenticate` values of one realm, shared by the ready-made rejections.
 struct Challenges {
     realm: Box<str>,
     www_authenticate: [HeaderValue; KINDS],
-    grpc_status: [HeaderValue; KINDS],
-    grpc_message: [HeaderValue; KINDS],
 }
 
 fn sensitive(text: &str) -> HeaderValue {
@@ -134,17 +185,9 @@ impl Challenges {
                 kind.description()
             )),
         });
-        let grpc_status =
-            AuthErrorKind::ALL.map(|kind| HeaderValue::from(u16::from(kind.grpc_code())));
-        let grpc_message = AuthErrorKind::ALL.map(|kind| {
-            HeaderValue::from_str(&grpc_percent_encode(kind.description()))
-                .unwrap_or(HeaderValue::from_static("unauthenticated"))
-        });
         Self {
             realm: realm.into(),
             www_authenticate,
-            grpc_status,
-            grpc_message,
         }
     }
 
@@ -161,21 +204,8 @@ impl Challenges {
     }
 
     /// The gRPC trailers-only response, or `None` for a non-gRPC request.
-    fn grpc<B: Default>(
-        &self,
-        error: &AuthError,
-        request: &http::request::Parts,
-    ) -> Option<Response<B>> {
-        if !is_grpc(&request.headers) {
-            return None;
-        }
-        let i = error.kind().index();
-        let mut res = Response::new(B::default());
-        let headers = res.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        headers.insert("grpc-status", self.grpc_status[i].clone());
-        headers.insert("grpc-message", self.grpc_message[i].clone());
-        Some(res)
+    fn grpc<B: Default>(error: &AuthError, request: &http::request::Parts) -> Option<Response<B>> {
+        is_grpc(&request.headers).then(|| grpc_rejection(error))
     }
 
     /// An HTTP response with `body`, the status and, for 401 and 403, the challenge.
@@ -240,14 +270,14 @@ impl DefaultOnRejection {
     ///
     /// ```
     /// use tower_jwt_auth::DefaultOnRejection;
-    /// assert!(DefaultOnRejection::with_realm("orders").is_ok());
-    /// assert!(DefaultOnRejection::with_realm("bad\"realm").is_err());
+    /// assert!(DefaultOnRejection::from_realm("orders").is_ok());
+    /// assert!(DefaultOnRejection::from_realm("bad\"realm").is_err());
     /// ```
     ///
     /// # Errors
     ///
     /// When the realm contains `"`, `\` or characters outside visible ASCII and space.
-    pub fn with_realm(realm: &str) -> Result<Self, ConfigError> {
+    pub fn from_realm(realm: &str) -> Result<Self, ConfigError> {
         check_realm(realm)?;
         Ok(Self {
             challenges: Arc::new(Challenges::new(realm)),
@@ -270,8 +300,7 @@ impl Default for DefaultOnRejection {
 
 impl<ResBody: Default> OnRejection<ResBody> for DefaultOnRejection {
     fn on_rejection(&self, error: &AuthError, request: &http::request::Parts) -> Response<ResBody> {
-        self.challenges
-            .grpc(error, request)
+        Challenges::grpc(error, request)
             .unwrap_or_else(|| self.challenges.http(error, ResBody::default()))
     }
 }
@@ -330,10 +359,10 @@ impl JsonOnRejection {
     ///
     /// # Errors
     ///
-    /// As [`DefaultOnRejection::with_realm`].
-    pub fn with_realm(realm: &str) -> Result<Self, ConfigError> {
+    /// As [`DefaultOnRejection::from_realm`].
+    pub fn from_realm(realm: &str) -> Result<Self, ConfigError> {
         Ok(Self {
-            inner: DefaultOnRejection::with_realm(realm)?,
+            inner: DefaultOnRejection::from_realm(realm)?,
         })
     }
 }
@@ -344,7 +373,7 @@ where
 {
     fn on_rejection(&self, error: &AuthError, request: &http::request::Parts) -> Response<ResBody> {
         let challenges = &self.inner.challenges;
-        if let Some(res) = challenges.grpc(error, request) {
+        if let Some(res) = Challenges::grpc(error, request) {
             return res;
         }
         let kind = error.kind();

@@ -30,7 +30,7 @@
 //!     .refresh_cooldown(Duration::from_secs(5))
 //!     .build_and_wait(Duration::from_secs(10))
 //!     .await?;
-//! let verifier = Verifier::with_source(jwks, Validation::new().issuer("https://auth.example.com"))?;
+//! let verifier = Verifier::from_source(jwks, Validation::new().issuer("https://auth.example.com"))?;
 //! let layer = JwtAuthLayer::<serde_json::Value>::new(verifier);
 //! # let _ = layer;
 //! # Ok(())
@@ -53,7 +53,7 @@ use tokio::sync::watch;
 
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keys::KeySet;
-use crate::source::{KeyFuture, KeySource};
+use crate::keys::{KeyFuture, KeySource};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type FetchFuture = Pin<Box<dyn Future<Output = Result<Response<Bytes>, BoxError>> + Send>>;

@@ -157,7 +157,7 @@ async fn source(url: &str) -> RemoteJwks {
 async fn a_rotated_key_is_picked_up_on_the_first_token_that_names_it() {
     let (a, b) = (key("ed25519_private.pem"), key("ed25519_b_private.pem"));
     let (server, url, _task) = KeyServer::start(serve(document(&[&a]))).await;
-    let verifier = Verifier::with_source(source(&url).await, Validation::new()).unwrap();
+    let verifier = Verifier::from_source(source(&url).await, Validation::new()).unwrap();
     assert_eq!(status(&verifier, &token(&a, None)).await, StatusCode::OK);
     assert_eq!(server.fetches(), 1);
 
@@ -174,7 +174,7 @@ async fn a_rotated_key_is_picked_up_on_the_first_token_that_names_it() {
 async fn a_flood_of_random_kids_costs_at_most_one_fetch_per_cooldown() {
     let a = key("ed25519_private.pem");
     let (server, url, _task) = KeyServer::start(serve(document(&[&a]))).await;
-    let verifier = Verifier::with_source(source(&url).await, Validation::new()).unwrap();
+    let verifier = Verifier::from_source(source(&url).await, Validation::new()).unwrap();
     let started = std::time::Instant::now();
     let mut tasks = Vec::new();
     for i in 0..1000 {
@@ -199,7 +199,7 @@ async fn a_flood_of_random_kids_costs_at_most_one_fetch_per_cooldown() {
 async fn verification_continues_when_the_key_endpoint_fails_or_stops() {
     let a = key("ed25519_private.pem");
     let (server, url, task) = KeyServer::start(serve(document(&[&a]))).await;
-    let verifier = Verifier::with_source(source(&url).await, Validation::new()).unwrap();
+    let verifier = Verifier::from_source(source(&url).await, Validation::new()).unwrap();
     let good = token(&a, None);
     for (i, mode) in [
         Mode::Status500,
@@ -237,7 +237,7 @@ async fn starting_while_the_endpoint_is_down_gives_503_then_recovers() {
         .refresh_cooldown(COOLDOWN)
         .build()
         .unwrap();
-    let verifier = Verifier::with_source(jwks, Validation::new()).unwrap();
+    let verifier = Verifier::from_source(jwks, Validation::new()).unwrap();
     let good = token(&a, None);
     assert_eq!(
         status(&verifier, &good).await,
@@ -300,7 +300,7 @@ async fn openid_discovery_finds_the_jwks_uri() {
         .build_and_wait(Duration::from_secs(5))
         .await
         .unwrap();
-    let verifier = Verifier::with_source(jwks, Validation::new()).unwrap();
+    let verifier = Verifier::from_source(jwks, Validation::new()).unwrap();
     assert_eq!(status(&verifier, &token(&a, None)).await, StatusCode::OK);
     assert!(
         RemoteJwks::discover("http://127.0.0.1:1/nowhere")
@@ -339,7 +339,7 @@ async fn a_custom_client_fetches_discovery_and_keys() {
         .build_and_wait(Duration::from_secs(5))
         .await
         .unwrap();
-    let verifier = Verifier::with_source(source, Validation::new()).unwrap();
+    let verifier = Verifier::from_source(source, Validation::new()).unwrap();
     assert_eq!(status(&verifier, &token(&a, None)).await, StatusCode::OK);
     let seen = seen.lock().unwrap().clone();
     let uris: Vec<&str> = seen.iter().map(|(uri, _)| uri.as_str()).collect();

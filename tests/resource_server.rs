@@ -112,7 +112,7 @@ async fn a_rotation_on_the_issuer_is_followed_without_restart() {
             serde_json::json!({"sub": "1", "username": "user1"}),
         )
         .unwrap();
-    let login = LoginService::new(users, TokenIssuer::with_key_ring(ring.clone()));
+    let login = LoginService::new(users, TokenIssuer::from_key_ring(ring.clone()));
     let app = Router::new().route_service("/login", login).route_service(
         "/.well-known/jwks.json",
         JwksService::from_key_ring(ring.clone()),

@@ -1,76 +1,155 @@
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::Response;
+use http::{Request, Response};
 use pin_project_lite::pin_project;
+use serde::de::DeserializeOwned;
+use tower_service::Service;
 
-/// The boxed future of the refresh path (a key had to be fetched before verification).
-type Boxed<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
+use super::service::Shared;
+use crate::rejection::{OnRejection, trace_rejection};
+use crate::verifier::PendingVerification;
 
 pin_project! {
-    /// Response future of [`JwtAuth`](super::JwtAuth) and
-    /// [`Authorize`](crate::authorize::Authorize): the inner service's future, a ready
-    /// rejection, or (only when a key source had to refresh) a boxed future that waits for the
-    /// keys and then calls the inner service.
+    /// Response future of [`JwtAuth`](super::JwtAuth): the inner service's future, a ready
+    /// rejection, or (only when the key source had to refresh) a verification in progress that
+    /// calls the inner service once the token has verified.
+    ///
+    /// A state machine, not a boxed future: it is `Send` exactly when the inner service, its
+    /// future, the request body and the rejection hook are.
     ///
     /// See the [module docs](crate::auth) for an example.
-    pub struct ResponseFuture<F, B, E> {
+    pub struct ResponseFuture<S, ReqBody, C, R>
+    where
+        S: Service<Request<ReqBody>>,
+    {
         #[pin]
-        kind: Kind<F, B, E>,
+        state: State<S, ReqBody, C, R>,
     }
 }
 
 pin_project! {
-    #[project = KindProj]
-    enum Kind<F, B, E> {
-        Inner { #[pin] future: F },
-        Rejected { response: Option<Response<B>> },
-        Refreshing { future: Boxed<B, E> },
+    #[project = StateProj]
+    enum State<S, ReqBody, C, R>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        Verifying {
+            #[pin]
+            verification: PendingVerification<C>,
+            // The instance `poll_ready` made ready, and the request; taken once.
+            call: Option<(S, Request<ReqBody>)>,
+            shared: Arc<Shared<C, R>>,
+        },
+        Called {
+            #[pin]
+            future: S::Future,
+        },
+        Rejected {
+            response: Option<S::Response>,
+        },
     }
 }
 
-impl<F, B, E> ResponseFuture<F, B, E> {
-    pub(crate) fn inner(future: F) -> Self {
+impl<S, ReqBody, C, R> ResponseFuture<S, ReqBody, C, R>
+where
+    S: Service<Request<ReqBody>>,
+{
+    pub(super) fn called(future: S::Future) -> Self {
         Self {
-            kind: Kind::Inner { future },
+            state: State::Called { future },
         }
     }
 
-    pub(crate) fn rejected(response: Response<B>) -> Self {
+    pub(super) fn rejected(response: S::Response) -> Self {
         Self {
-            kind: Kind::Rejected {
+            state: State::Rejected {
                 response: Some(response),
             },
         }
     }
 
-    pub(crate) fn refreshing(future: Boxed<B, E>) -> Self {
+    pub(super) fn verifying(
+        verification: PendingVerification<C>,
+        ready: S,
+        request: Request<ReqBody>,
+        shared: Arc<Shared<C, R>>,
+    ) -> Self {
         Self {
-            kind: Kind::Refreshing { future },
+            state: State::Verifying {
+                verification,
+                call: Some((ready, request)),
+                shared,
+            },
         }
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B, E>
+impl<S, ReqBody, ResBody, C, R> Future for ResponseFuture<S, ReqBody, C, R>
 where
-    F: Future<Output = Result<Response<B>, E>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    C: DeserializeOwned + Send + Sync + 'static,
+    R: OnRejection<ResBody>,
 {
-    type Output = Result<Response<B>, E>;
+    type Output = Result<Response<ResBody>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { future } => Poll::Ready(ready!(future.poll(cx))),
-            KindProj::Rejected { response } => {
-                Poll::Ready(Ok(response.take().expect("future polled after completion")))
-            }
-            KindProj::Refreshing { future } => future.as_mut().poll(cx),
+        let mut state = self.project().state;
+        loop {
+            let next = match state.as_mut().project() {
+                StateProj::Called { future } => return future.poll(cx),
+                StateProj::Rejected { response } => {
+                    return Poll::Ready(Ok(response
+                        .take()
+                        .expect("future polled after completion")));
+                }
+                StateProj::Verifying {
+                    verification,
+                    call,
+                    shared,
+                } => {
+                    let verified = ready!(verification.poll(cx));
+                    let (mut inner, mut request) =
+                        call.take().expect("future polled after completion");
+                    match verified {
+                        Ok(claims) => {
+                            request.extensions_mut().insert(claims);
+                            State::Called {
+                                future: inner.call(request),
+                            }
+                        }
+                        Err(error) => {
+                            trace_rejection(&error);
+                            // Dropping `inner` frees whatever its `poll_ready` reserved.
+                            drop(inner);
+                            let (parts, _body) = request.into_parts();
+                            State::Rejected {
+                                response: Some(shared.on_rejection.on_rejection(&error, &parts)),
+                            }
+                        }
+                    }
+                }
+            };
+            state.set(next);
         }
     }
 }
 
-impl<F, B, E> std::fmt::Debug for ResponseFuture<F, B, E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+impl<S, ReqBody, C, R> fmt::Debug for ResponseFuture<S, ReqBody, C, R>
+where
+    S: Service<Request<ReqBody>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Verifying { .. } => "verifying",
+            State::Called { .. } => "called",
+            State::Rejected { .. } => "rejected",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
     }
 }

@@ -56,6 +56,7 @@
 //! [`Claims<C>`]: crate::Claims
 //! [`OnRejection`]: crate::OnRejection
 
+mod authenticator;
 mod future;
 mod layer;
 mod service;

@@ -1,26 +1,29 @@
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::ACCESS_CONTROL_REQUEST_METHOD;
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
-use super::layer::Settings;
-use super::{JwtAuthLayer, ResponseFuture};
-use crate::cache::{Cache, TokenCache};
+use super::JwtAuthLayer;
+use super::authenticator::{Authenticator, Outcome};
+use super::future::ResponseFuture;
 use crate::claims::Claims;
-use crate::error::{AuthError, AuthErrorKind};
 use crate::rejection::{DefaultOnRejection, OnRejection, trace_rejection};
-use crate::token::find_token;
-use crate::validation::{Verification, Verifier};
+use crate::verifier::Verifier;
 
 /// Middleware that authenticates requests with a JWT bearer token.
 ///
-/// Built by [`JwtAuthLayer`]. Verification is synchronous, so `poll_ready` forwards to the inner
-/// service and `call` uses that same, ready instance (no clone).
+/// Built by [`JwtAuthLayer`]. With keys in memory (a static set, a [`KeyRing`](crate::KeyRing),
+/// a remote set that knows the token's key), verification is synchronous: `poll_ready` forwards
+/// to the inner service and `call` uses that same, ready instance. Only when a key source must
+/// refresh first does `call` move the ready instance into the response future and keep a clone
+/// in its place (the reason for the `S: Clone` bound, as for tower-http's asynchronous
+/// authorization).
+///
+/// Nothing else is required of the inner service, its futures or the bodies: no `Send`, no
+/// `'static`.
 ///
 /// See the [module docs](crate::auth) for an example.
 pub struct JwtAuth<S, C, R = DefaultOnRejection> {
@@ -30,23 +33,17 @@ pub struct JwtAuth<S, C, R = DefaultOnRejection> {
     shared: Arc<Shared<C, R>>,
 }
 
-struct Shared<C, R> {
-    verifier: Verifier,
-    settings: Arc<Settings>,
-    cache: Option<Arc<Cache<C>>>,
-    on_rejection: R,
-    _claims: PhantomData<fn() -> C>,
+pub(super) struct Shared<C, R> {
+    auth: Authenticator<C>,
+    pub(super) on_rejection: R,
 }
 
 impl<S, C> JwtAuth<S, C> {
     /// Wrap `inner`, verifying with `verifier` and rejecting with [`DefaultOnRejection`].
     pub fn new(inner: S, verifier: Verifier) -> Self {
-        let cache = TokenCache::new().build(verifier.leeway()).map(Arc::new);
         Self::from_parts(
             inner,
-            verifier,
-            Arc::default(),
-            cache,
+            Authenticator::new(verifier),
             DefaultOnRejection::new(),
         )
     }
@@ -58,138 +55,59 @@ impl<S, C> JwtAuth<S, C> {
 }
 
 impl<S, C, R> JwtAuth<S, C, R> {
-    pub(crate) fn from_parts(
-        inner: S,
-        verifier: Verifier,
-        settings: Arc<Settings>,
-        cache: Option<Arc<Cache<C>>>,
-        on_rejection: R,
-    ) -> Self {
+    pub(super) fn from_parts(inner: S, auth: Authenticator<C>, on_rejection: R) -> Self {
         Self {
             inner,
-            shared: Arc::new(Shared {
-                verifier,
-                settings,
-                cache,
-                on_rejection,
-                _claims: PhantomData,
-            }),
+            shared: Arc::new(Shared { auth, on_rejection }),
         }
     }
 
     define_inner_service_accessors!();
 }
 
-impl<S, C, R> JwtAuth<S, C, R>
-where
-    C: DeserializeOwned,
-{
-    /// `Done(Ok(None))`: let the request through without claims (optional mode without a token,
-    /// or a CORS preflight when allowed).
-    fn authenticate<B>(&self, req: &Request<B>) -> Outcome<C>
-    where
-        C: Send + 'static,
-    {
-        let Shared {
-            verifier,
-            settings,
-            cache,
-            ..
-        } = &*self.shared;
-        if settings.cors_preflight
-            && req.method() == Method::OPTIONS
-            && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
-        {
-            return Outcome::Done(Ok(None));
-        }
-        match find_token(&settings.sources, req.headers(), req.uri()) {
-            Err(e) => Outcome::Done(Err(e)),
-            Ok(Some(token)) => {
-                let keys = verifier.current_keys();
-                if let Some(cache) = cache
-                    && let Some(claims) = cache.get(&token, keys.as_ref())
-                {
-                    return Outcome::Done(Ok(Some(claims)));
-                }
-                match verifier.start(&token, keys.clone()) {
-                    Verification::Done(Ok(claims)) => {
-                        if let (Some(cache), Some(keys)) = (cache, keys) {
-                            cache.insert(&token, &claims, keys);
-                        }
-                        Outcome::Done(Ok(Some(claims)))
-                    }
-                    Verification::Done(Err(e)) => Outcome::Done(Err(e)),
-                    Verification::Pending(future) => Outcome::Pending(future),
-                }
-            }
-            Ok(None) if settings.optional => Outcome::Done(Ok(None)),
-            Ok(None) => Outcome::Done(Err(AuthErrorKind::MissingToken.into())),
-        }
-    }
-}
-
-enum Outcome<C> {
-    Done(Result<Option<Claims<C>>, AuthError>),
-    Pending(ClaimsFuture<C>),
-}
-
-type ClaimsFuture<C> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Claims<C>, AuthError>> + Send>>;
-
 impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, R>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     C: DeserializeOwned + Send + Sync + 'static,
-    R: OnRejection<ResBody> + Clone + Send + 'static,
-    ReqBody: Send + 'static,
-    ResBody: Send + 'static,
+    R: OnRejection<ResBody>,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+    type Future = ResponseFuture<S, ReqBody, C, R>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        match self.authenticate(&req) {
-            Outcome::Done(Ok(claims)) => {
+        match self
+            .shared
+            .auth
+            .authenticate(req.method(), req.headers(), req.uri())
+        {
+            Outcome::Pass(claims) => {
                 // Always set (or clear) the claims, so none can come from elsewhere.
                 match claims {
                     Some(claims) => req.extensions_mut().insert(claims),
                     None => req.extensions_mut().remove::<Claims<C>>(),
                 };
-                ResponseFuture::inner(self.inner.call(req))
+                ResponseFuture::called(self.inner.call(req))
             }
-            Outcome::Pending(verification) => {
-                // The inner service is called later, from the future: move the instance that
-                // `poll_ready` made ready into it and leave a clone in its place. See "Be careful
-                // when cloning inner services" in the `tower::Service` docs.
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                let on_rejection = self.shared.on_rejection.clone();
-                ResponseFuture::refreshing(Box::pin(async move {
-                    match verification.await {
-                        Ok(claims) => {
-                            req.extensions_mut().insert(claims);
-                            inner.call(req).await
-                        }
-                        Err(error) => {
-                            trace_rejection(&error);
-                            let (parts, _body) = req.into_parts();
-                            Ok(on_rejection.on_rejection(&error, &parts))
-                        }
-                    }
-                }))
-            }
-            Outcome::Done(Err(error)) => {
+            Outcome::Reject(error) => {
                 trace_rejection(&error);
                 // The inner service is not called; whatever its `poll_ready` reserved stays with
                 // it until its next call or drop, as the `Service` contract allows.
                 let (parts, _body) = req.into_parts();
                 ResponseFuture::rejected(self.shared.on_rejection.on_rejection(&error, &parts))
+            }
+            Outcome::Pending(verification) => {
+                // The inner service is called later, from the future: move the instance that
+                // `poll_ready` made ready into it and leave a clone in its place. See "Be careful
+                // when cloning inner services" in the `tower::Service` docs
+                // (https://docs.rs/tower/latest/tower/trait.Service.html).
+                let clone = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::verifying(verification, ready, req, Arc::clone(&self.shared))
             }
         }
     }
@@ -208,7 +126,7 @@ impl<S: fmt::Debug, C, R> fmt::Debug for JwtAuth<S, C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuth")
             .field("inner", &self.inner)
-            .field("verifier", &self.shared.verifier)
+            .field("authenticator", &self.shared.auth)
             .field("claims", &std::any::type_name::<C>())
             .field("on_rejection", &std::any::type_name::<R>())
             .finish()
@@ -224,11 +142,11 @@ mod tests {
     use http::{Request, Response, StatusCode};
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
     use serde::Deserialize;
-    use tower::{ServiceBuilder, ServiceExt};
+    use tower::{Layer, ServiceBuilder, ServiceExt};
     use tower_test::mock;
 
     use super::*;
-    use crate::{KeySet, Validation, VerifyingKey};
+    use crate::{AuthError, KeySet, Validation, VerifyingKey};
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
@@ -496,7 +414,7 @@ mod tests {
         assert_eq!(seen[0].sub, "a");
         assert_eq!(seen[1].sub, "b");
         assert_eq!(
-            svc.shared.cache.as_ref().unwrap().len(),
+            svc.shared.auth.cached_tokens(),
             2,
             "the tampered token was not cached"
         );
@@ -515,7 +433,7 @@ mod tests {
             call_recording(&mut svc, "x.y.z").await,
             StatusCode::UNAUTHORIZED
         );
-        assert_eq!(svc.shared.cache.as_ref().unwrap().len(), 0);
+        assert_eq!(svc.shared.auth.cached_tokens(), 0);
     }
 
     #[tokio::test]
@@ -539,7 +457,7 @@ mod tests {
             Some(Arc::clone(&self.0.lock().unwrap()))
         }
 
-        fn refresh(&self, _kid: Option<&str>) -> Option<crate::source::KeyFuture> {
+        fn refresh(&self, _kid: Option<&str>) -> Option<crate::keys::KeyFuture> {
             None
         }
     }
@@ -550,7 +468,7 @@ mod tests {
             VerifyingKey::from_secret(Algorithm::HS256, SECRET).unwrap(),
         ));
         let source = Swappable(Arc::new(std::sync::Mutex::new(old)));
-        let verifier = Verifier::with_source(source.clone(), Validation::new()).unwrap();
+        let verifier = Verifier::from_source(source.clone(), Validation::new()).unwrap();
         let seen: Seen = Arc::default();
         let mut svc = recording_service(verifier, Arc::clone(&seen));
         let t = token(&serde_json::json!({"sub": "h", "exp": now() + 60}));
@@ -575,10 +493,140 @@ mod tests {
         fn assert_send<T: Send>() {}
         assert_send::<
             ResponseFuture<
-                std::future::Ready<Result<Response<String>, Infallible>>,
-                String,
-                Infallible,
+                tower::util::BoxCloneService<Request<()>, Response<String>, Infallible>,
+                (),
+                TestClaims,
+                DefaultOnRejection,
             >,
         >();
+    }
+
+    /// An inner service that is neither `Send` nor `Sync` (it holds an `Rc`), with futures that
+    /// are not `Send` either: with static keys nothing more than `Clone` is asked of it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_service_that_is_not_send_can_be_wrapped() {
+        use std::rc::Rc;
+
+        #[derive(Clone)]
+        struct Local {
+            greeting: Rc<str>,
+        }
+
+        impl tower::Service<Request<()>> for Local {
+            type Response = Response<String>;
+            type Error = Infallible;
+            type Future = std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<Response<String>, Infallible>>>,
+            >;
+
+            fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, req: Request<()>) -> Self::Future {
+                let greeting = Rc::clone(&self.greeting);
+                Box::pin(async move {
+                    let sub = req
+                        .extensions()
+                        .get::<Claims<TestClaims>>()
+                        .map(|c| c.sub.clone())
+                        .unwrap_or_default();
+                    Ok(Response::new(format!("{greeting} {sub}")))
+                })
+            }
+        }
+
+        let svc = JwtAuthLayer::<TestClaims>::new(verifier()).layer(Local {
+            greeting: Rc::from("hello"),
+        });
+        let t = token(&serde_json::json!({"sub": "ivy", "exp": now() + 60}));
+        let res = svc.clone().oneshot(request(&t)).await.unwrap();
+        assert_eq!(res.body(), "hello ivy");
+        let res = svc.oneshot(Request::new(())).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    /// A source that knows no key until its refresh brings one.
+    #[derive(Clone)]
+    struct Refreshing {
+        keys: Arc<std::sync::Mutex<Option<Arc<KeySet>>>>,
+        refreshes: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl crate::KeySource for Refreshing {
+        fn current(&self) -> Option<Arc<KeySet>> {
+            self.keys.lock().unwrap().clone()
+        }
+
+        fn refresh(&self, _kid: Option<&str>) -> Option<crate::keys::KeyFuture> {
+            self.refreshes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let keys = Arc::new(KeySet::from(
+                VerifyingKey::from_secret(Algorithm::HS256, SECRET).unwrap(),
+            ));
+            *self.keys.lock().unwrap() = Some(Arc::clone(&keys));
+            Some(Box::pin(async move {
+                tokio::task::yield_now().await;
+                Some(keys)
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_refresh_path_calls_the_instance_that_was_made_ready() {
+        let source = Refreshing {
+            keys: Arc::default(),
+            refreshes: Arc::default(),
+        };
+        let verifier = Verifier::from_source(source.clone(), Validation::new()).unwrap();
+        // tower-test's mock: a clone is not ready, so calling an unpolled clone would fail.
+        let (mut svc, mut handle) = mock::spawn_layer::<Request<()>, Response<String>, _>(
+            JwtAuthLayer::<TestClaims>::new(verifier),
+        );
+        handle.allow(1);
+        assert!(svc.poll_ready().is_ready());
+        let t = token(&serde_json::json!({"sub": "kim", "exp": now() + 60}));
+        let fut = svc.call(request(&t));
+        let answer = async {
+            let (req, send) = handle.next_request().await.unwrap();
+            assert_eq!(
+                req.extensions().get::<Claims<TestClaims>>().unwrap().sub,
+                "kim"
+            );
+            send.send_response(Response::new("ok".to_owned()));
+        };
+        let (res, ()) = tokio::join!(fut, answer);
+        assert_eq!(res.unwrap().body(), "ok");
+        assert_eq!(
+            source.refreshes.load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refresh_that_brings_no_key_is_a_401_without_calling_inner() {
+        #[derive(Clone)]
+        struct Empty;
+        impl crate::KeySource for Empty {
+            fn current(&self) -> Option<Arc<KeySet>> {
+                Some(Arc::new(KeySet::from(
+                    VerifyingKey::from_secret(Algorithm::HS256, [7u8; 32])
+                        .unwrap()
+                        .with_kid("other"),
+                )))
+            }
+            fn refresh(&self, _kid: Option<&str>) -> Option<crate::keys::KeyFuture> {
+                Some(Box::pin(async { None }))
+            }
+        }
+        let verifier = Verifier::from_source(Empty, Validation::new()).unwrap();
+        let (mut svc, mut handle) = mock::spawn_layer::<Request<()>, Response<String>, _>(
+            JwtAuthLayer::<TestClaims>::new(verifier),
+        );
+        handle.allow(1);
+        assert!(svc.poll_ready().is_ready());
+        let t = token(&serde_json::json!({"sub": "kim", "exp": now() + 60}));
+        let res = svc.call(request(&t)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
 }

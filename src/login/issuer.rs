@@ -6,8 +6,8 @@ use jsonwebtoken::Header;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::keys::KeyRing;
 use crate::keys::SigningKey;
-use crate::ring::KeyRing;
 
 /// Default access-token lifetime: 15 minutes.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(900);
@@ -40,12 +40,12 @@ pub struct TokenIssuer {
 impl TokenIssuer {
     /// An issuer signing with `key`, with a 15-minute lifetime and no `iss`/`aud`.
     pub fn new(key: SigningKey) -> Self {
-        Self::with_key_ring(KeyRing::new(key))
+        Self::from_key_ring(KeyRing::new(key))
     }
 
     /// An issuer signing with the current key of `ring`, which can be rotated while the issuer
     /// runs (see [`KeyRing`]).
-    pub fn with_key_ring(ring: KeyRing) -> Self {
+    pub fn from_key_ring(ring: KeyRing) -> Self {
         Self {
             ring,
             issuer: None,

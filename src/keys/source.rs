@@ -1,10 +1,3 @@
-//! [`KeySource`]: where a [`Verifier`](crate::Verifier) gets its keys.
-//!
-//! A key source answers from memory on every request ([`KeySource::current`]: no lock, no I/O,
-//! no allocation beyond an `Arc` clone). Only when the token names a key that is not in memory
-//! does the verifier ask [`KeySource::refresh`], which may go to the network; the request then
-//! waits for that one refresh. A static [`KeySet`] never refreshes.
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,8 +10,22 @@ pub type KeyFuture = Pin<Box<dyn Future<Output = Option<Arc<KeySet>>> + Send + '
 /// A source of verifying keys, with a synchronous fast path and an asynchronous path taken only
 /// on a miss.
 ///
-/// Implemented by the static key set (through [`Verifier::new`](crate::Verifier::new)) and, with
-/// the `remote-jwks` feature, by the remote JWKS source.
+/// A key source answers from memory on every request ([`KeySource::current`]: no lock, no I/O,
+/// no allocation beyond an `Arc` clone). Only when the token names a key that is not in memory
+/// does the verifier ask [`KeySource::refresh`], which may go to the network; the request then
+/// waits for that one refresh. A static [`KeySet`] never refreshes.
+///
+/// # The contract the verified-token cache relies on
+///
+/// [`current`](KeySource::current) returns **the same `Arc`** for as long as the set is
+/// unchanged, and a new `Arc` whenever it changes (a rotation, a refresh that brought other
+/// keys). The layer's token cache remembers which `Arc` a token was verified with and
+/// re-verifies when it differs, so a source that returns a new `Arc` on every call makes the
+/// cache useless, and one that mutates a set in place behind the same `Arc` would let a token
+/// of a removed key be served from the cache.
+///
+/// Implemented by the static key set (through [`Verifier::new`](crate::Verifier::new)), by
+/// [`KeyRing`](crate::KeyRing) and, with the `remote-jwks` feature, by the remote JWKS source.
 pub trait KeySource: Send + Sync + 'static {
     /// The keys in memory now, or `None` when there are none yet (a remote set not fetched yet:
     /// requests then get 503 unless a refresh brings keys).

@@ -1,0 +1,312 @@
+//! The authentication pipeline, apart from tower: request parts in, one [`Outcome`] out.
+//!
+//! `JwtAuth` (the tower glue in `service.rs`) asks [`Authenticator::authenticate`] and acts on
+//! the answer. Every per-request decision lives here, in this order:
+//!
+//! 1. a CORS preflight passes when allowed;
+//! 2. the token is found through the configured sources (none: pass in optional mode, else 401);
+//! 3. the keys in memory are read **once** and the verified-token cache is asked with them;
+//! 4. on a miss the verifier checks the token, or hands over to a pending key refresh;
+//! 5. a token that verified is remembered with the key set it was verified with.
+//!
+//! A check that must run on every request, cached or not (revocation, say), goes between the
+//! cache answer and the pass, in [`Authenticator::verify_token`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::header::ACCESS_CONTROL_REQUEST_METHOD;
+use http::{HeaderMap, Method, Uri};
+use serde::de::DeserializeOwned;
+
+use crate::cache::{Cache, TokenCache};
+use crate::claims::Claims;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::token::{TokenSource, find_token};
+use crate::verifier::{PendingVerification, Step, Verifier};
+
+/// What to do with a request.
+pub(crate) enum Outcome<C> {
+    /// Call the inner service with these claims, or without claims (optional mode without a
+    /// token, or an allowed CORS preflight).
+    Pass(Option<Claims<C>>),
+    /// Answer with a rejection; the inner service is not called.
+    Reject(AuthError),
+    /// Wait for the key source to refresh, then verify.
+    Pending(PendingVerification<C>),
+}
+
+/// Sources, verifier, cache and the optional and preflight settings of one layer. Cloning shares
+/// the cache.
+pub(crate) struct Authenticator<C> {
+    verifier: Verifier,
+    sources: Box<[TokenSource]>,
+    optional: bool,
+    cors_preflight: bool,
+    cache: Option<Arc<Cache<C>>>,
+}
+
+impl<C> Authenticator<C> {
+    /// Bearer tokens only, required, with a default [`TokenCache`].
+    pub(crate) fn new(verifier: Verifier) -> Self {
+        let mut this = Self {
+            verifier,
+            sources: Box::new([TokenSource::bearer()]),
+            optional: false,
+            cors_preflight: false,
+            cache: None,
+        };
+        this.set_cache(TokenCache::new());
+        this
+    }
+
+    /// Replace the cache (a new, empty one, sized by `settings`; `None` when disabled). The one
+    /// place the cache is built: it takes the leeway from the verifier's validation.
+    pub(crate) fn set_cache(&mut self, settings: TokenCache) {
+        let leeway = self.verifier.validation().leeway_secs();
+        self.cache = settings.build(leeway).map(Arc::new);
+    }
+
+    pub(crate) fn set_sources(&mut self, sources: Vec<TokenSource>) {
+        if !sources.is_empty() {
+            self.sources = sources.into_boxed_slice();
+        }
+    }
+
+    pub(crate) fn set_optional(&mut self) {
+        self.optional = true;
+    }
+
+    pub(crate) fn set_cors_preflight(&mut self) {
+        self.cors_preflight = true;
+    }
+
+    pub(crate) fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    #[cfg(test)]
+    pub(crate) fn cached_tokens(&self) -> usize {
+        self.cache.as_ref().map_or(0, |c| c.len())
+    }
+}
+
+impl<C: DeserializeOwned> Authenticator<C> {
+    /// Decide what to do with a request, from its method, headers and URI.
+    pub(crate) fn authenticate(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        uri: &Uri,
+    ) -> Outcome<C> {
+        if self.cors_preflight
+            && method == Method::OPTIONS
+            && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            return Outcome::Pass(None);
+        }
+        match find_token(&self.sources, headers, uri) {
+            Ok(Some(token)) => self.verify_token(&token),
+            Ok(None) if self.optional => Outcome::Pass(None),
+            Ok(None) => Outcome::Reject(AuthErrorKind::MissingToken.into()),
+            Err(error) => Outcome::Reject(error),
+        }
+    }
+
+    /// Verify one token: from the cache when this token verified with the keys in memory now,
+    /// else through the verifier.
+    pub(crate) fn verify_token(&self, token: &str) -> Outcome<C> {
+        let keys = self.verifier.current_keys();
+        if let (Some(cache), Some(keys)) = (&self.cache, &keys)
+            && let Some(claims) = cache.get(token, keys)
+        {
+            return Outcome::Pass(Some(claims));
+        }
+        match self.verifier.start(token, keys.clone()) {
+            Step::Done(Ok(claims)) => {
+                if let (Some(cache), Some(keys)) = (&self.cache, keys) {
+                    cache.insert(token, &claims, keys);
+                }
+                Outcome::Pass(Some(claims))
+            }
+            Step::Done(Err(error)) => Outcome::Reject(error),
+            Step::Pending(pending) => Outcome::Pending(pending),
+        }
+    }
+}
+
+impl<C> Clone for Authenticator<C> {
+    fn clone(&self) -> Self {
+        Self {
+            verifier: self.verifier.clone(),
+            sources: self.sources.clone(),
+            optional: self.optional,
+            cors_preflight: self.cors_preflight,
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for Authenticator<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("verifier", &self.verifier)
+            .field("sources", &self.sources)
+            .field("optional", &self.optional)
+            .field("cors_preflight", &self.cors_preflight)
+            .field("token_cache", &self.cache.is_some())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use http::header::AUTHORIZATION;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::keys::{KeyFuture, KeySet, KeySource};
+    use crate::validation::unix_now;
+    use crate::{Algorithm, Validation, VerifyingKey};
+
+    const SECRET: [u8; 32] = [b's'; 32];
+
+    fn token(sub: &str) -> String {
+        crate::install_crypto_provider().unwrap();
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &json!({"sub": sub, "exp": unix_now() + 60}),
+            &EncodingKey::from_secret(&SECRET),
+        )
+        .unwrap()
+    }
+
+    fn key(secret: [u8; 32]) -> Arc<KeySet> {
+        Arc::new(KeySet::from(
+            VerifyingKey::from_secret(Algorithm::HS256, secret).unwrap(),
+        ))
+    }
+
+    /// A key source whose set the test replaces, counting how often it is read.
+    #[derive(Clone)]
+    struct Swappable(Arc<Mutex<(Arc<KeySet>, usize)>>);
+
+    impl KeySource for Swappable {
+        fn current(&self) -> Option<Arc<KeySet>> {
+            let mut state = self.0.lock().unwrap();
+            state.1 += 1;
+            Some(Arc::clone(&state.0))
+        }
+
+        fn refresh(&self, _kid: Option<&str>) -> Option<KeyFuture> {
+            None
+        }
+    }
+
+    fn authenticator(source: &Swappable) -> Authenticator<Value> {
+        Authenticator::new(Verifier::from_source(source.clone(), Validation::new()).unwrap())
+    }
+
+    fn pass(outcome: Outcome<Value>) -> Option<Claims<Value>> {
+        match outcome {
+            Outcome::Pass(claims) => claims,
+            Outcome::Reject(e) => panic!("rejected: {e}"),
+            Outcome::Pending(_) => panic!("pending"),
+        }
+    }
+
+    fn rejected(outcome: Outcome<Value>) -> AuthErrorKind {
+        match outcome {
+            Outcome::Reject(e) => e.kind(),
+            _ => panic!("not rejected"),
+        }
+    }
+
+    #[test]
+    fn a_second_request_is_answered_from_the_cache() {
+        let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
+        let auth = authenticator(&source);
+        let t = token("a");
+        let first = pass(auth.verify_token(&t)).unwrap();
+        let second = pass(auth.verify_token(&t)).unwrap();
+        assert!(first.same_as(&second));
+        assert_eq!(auth.cached_tokens(), 1);
+    }
+
+    #[test]
+    fn the_keys_are_read_once_per_request() {
+        let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
+        let auth = authenticator(&source);
+        let t = token("a");
+        let _ = pass(auth.verify_token(&t));
+        assert_eq!(source.0.lock().unwrap().1, 1, "miss");
+        let _ = pass(auth.verify_token(&t));
+        assert_eq!(source.0.lock().unwrap().1, 2, "hit");
+    }
+
+    #[test]
+    fn a_new_key_set_is_a_cache_miss_and_the_token_is_checked_again() {
+        let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
+        let auth = authenticator(&source);
+        let t = token("a");
+        let _ = pass(auth.verify_token(&t));
+        // The same keys in a new `Arc` (a refresh that changed nothing visible): verified again
+        // and accepted, and the entry now belongs to the new set.
+        source.0.lock().unwrap().0 = key(SECRET);
+        let again = pass(auth.verify_token(&t)).unwrap();
+        assert_eq!(again.registered().sub.as_deref(), Some("a"));
+        // Keys without the signer: the cached entry must not answer.
+        source.0.lock().unwrap().0 = key([b'x'; 32]);
+        assert_eq!(
+            rejected(auth.verify_token(&t)),
+            AuthErrorKind::InvalidSignature
+        );
+    }
+
+    #[test]
+    fn a_rejected_token_is_not_cached() {
+        let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
+        let auth = authenticator(&source);
+        assert_eq!(
+            rejected(auth.verify_token("a.b.c")),
+            AuthErrorKind::Malformed
+        );
+        assert_eq!(auth.cached_tokens(), 0);
+    }
+
+    #[test]
+    fn no_token_is_401_unless_optional() {
+        let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
+        let mut auth = authenticator(&source);
+        let (get, headers, uri) = (Method::GET, HeaderMap::new(), Uri::from_static("/"));
+        assert_eq!(
+            rejected(auth.authenticate(&get, &headers, &uri)),
+            AuthErrorKind::MissingToken
+        );
+        auth.set_optional();
+        assert!(pass(auth.authenticate(&get, &headers, &uri)).is_none());
+    }
+
+    #[test]
+    fn a_bearer_token_in_the_headers_is_verified() {
+        let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
+        let auth = authenticator(&source);
+        let mut headers = HeaderMap::new();
+        let value = format!("Bearer {}", token("b"));
+        headers.insert(AUTHORIZATION, value.parse().unwrap());
+        let claims = pass(auth.authenticate(&Method::GET, &headers, &Uri::from_static("/")));
+        assert_eq!(claims.unwrap().registered().sub.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn clones_share_the_cache() {
+        let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
+        let auth = authenticator(&source);
+        let clone = auth.clone();
+        let _ = pass(auth.verify_token(&token("c")));
+        assert_eq!(clone.cached_tokens(), 1);
+    }
+}

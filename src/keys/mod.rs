@@ -1,0 +1,202 @@
+//! Keys: [`VerifyingKey`] and [`KeySet`] for the verifying side, [`SigningKey`] for the issuer.
+//!
+//! Every key is pinned to exactly one [`Algorithm`] when it is loaded. The algorithm named in a
+//! token header only *selects* among the configured keys; it never widens what a key accepts, so
+//! algorithm-confusion attacks (an HMAC token "signed" with an RSA public key) and `alg: none`
+//! cannot verify.
+//!
+//! # Example
+//!
+//! ```
+//! use tower_jwt_auth::{Algorithm, KeySet, VerifyingKey};
+//!
+//! # fn main() -> Result<(), tower_jwt_auth::ConfigError> {
+//! let keys = KeySet::new()
+//!     .with_key(VerifyingKey::from_secret(Algorithm::HS256, b"a long random secret of 32+ bytes")?.with_kid("hs-1"))
+//!     .with_jwks(r#"{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"ed-1",
+//!                  "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?;
+//! assert_eq!(keys.len(), 2);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Where the keys live:
+//!
+//! - [`VerifyingKey`] and [`KeySet`]: what a verifier accepts;
+//! - [`SigningKey`] and [`KeyRing`]: what an issuer signs with, and its rotation;
+//! - [`KeySource`]: where a verifier gets its [`KeySet`] on each request (a static set, a
+//!   [`KeyRing`], or a remote JWK Set with the `remote-jwks` feature).
+
+use std::path::Path;
+
+use jsonwebtoken::jwk::EllipticCurve;
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
+
+use crate::error::{ConfigError, ConfigErrorKind};
+
+mod ring;
+mod set;
+mod signing;
+mod source;
+mod verifying;
+
+pub use ring::{DEFAULT_RETENTION, DEFAULT_ROTATION_DELAY, KeyRing};
+pub use set::KeySet;
+pub use signing::SigningKey;
+pub(crate) use source::StaticKeys;
+pub use source::{KeyFuture, KeySource};
+pub use verifying::VerifyingKey;
+
+/// Shortest HMAC secret accepted: RFC 7518 §3.2 requires at least the hash output size
+/// (32 bytes for HS256, 48 for HS384, 64 for HS512).
+fn min_secret_len(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
+    }
+}
+
+fn invalid_key(message: &'static str, e: jsonwebtoken::errors::Error) -> ConfigError {
+    ConfigError::with_source(ConfigErrorKind::InvalidKey, message, e)
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|e| {
+        ConfigError::with_source(
+            ConfigErrorKind::Io,
+            "could not read the key file: check the path and its permissions",
+            e,
+        )
+    })
+}
+
+fn check_secret(alg: Algorithm, secret: &[u8]) -> Result<(), ConfigError> {
+    if alg.family() != AlgorithmFamily::Hmac {
+        return Err(ConfigError::new(
+            ConfigErrorKind::AlgorithmMismatch,
+            "a shared secret can only be used with HS256, HS384 or HS512",
+        ));
+    }
+    if secret.len() < min_secret_len(alg) {
+        return Err(ConfigError::new(
+            ConfigErrorKind::InvalidKey,
+            "the HMAC secret is too short: RFC 7518 requires at least 32 random bytes for HS256, \
+             48 for HS384 and 64 for HS512",
+        ));
+    }
+    Ok(())
+}
+
+/// The JWS algorithm of an EC curve: ES256 for P-256, ES384 for P-384; `None` for others.
+fn ec_algorithm(curve: &EllipticCurve) -> Option<Algorithm> {
+    match curve {
+        EllipticCurve::P256 => Some(Algorithm::ES256),
+        EllipticCurve::P384 => Some(Algorithm::ES384),
+        _ => None,
+    }
+}
+
+/// The curve of an uncompressed EC point by its length: 65 bytes for P-256, 97 for P-384.
+fn curve_of_point(point: &[u8]) -> Option<EllipticCurve> {
+    match point.len() {
+        65 => Some(EllipticCurve::P256),
+        97 => Some(EllipticCurve::P384),
+        _ => None,
+    }
+}
+
+/// The one curve check, for every way an EC key is loaded: `alg` must be the curve's algorithm.
+fn check_curve(alg: Algorithm, curve: Option<&EllipticCurve>) -> Result<(), ConfigError> {
+    if curve.and_then(ec_algorithm) == Some(alg) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            ConfigErrorKind::AlgorithmMismatch,
+            "the EC key's curve does not fit the algorithm: ES256 needs P-256, ES384 needs P-384",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ED_PUB_JWK: &str =
+        r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+
+    #[test]
+    fn short_hmac_secret_is_refused() {
+        let err = VerifyingKey::from_secret(Algorithm::HS256, b"short").unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::InvalidKey);
+    }
+
+    #[test]
+    fn hs512_needs_a_64_byte_secret() {
+        assert!(VerifyingKey::from_secret(Algorithm::HS512, [1u8; 63]).is_err());
+        assert!(VerifyingKey::from_secret(Algorithm::HS512, [1u8; 64]).is_ok());
+        assert!(VerifyingKey::from_secret(Algorithm::HS384, [1u8; 47]).is_err());
+    }
+
+    #[test]
+    fn short_secret_needs_the_explicit_constructor() {
+        assert!(SigningKey::from_secret(Algorithm::HS256, b"short").is_err());
+        let key = SigningKey::from_short_secret(Algorithm::HS256, b"short").unwrap();
+        assert_eq!(key.verifying_key().unwrap().algorithm(), Algorithm::HS256);
+        assert!(SigningKey::from_short_secret(Algorithm::HS256, b"").is_err());
+        assert!(SigningKey::from_short_secret(Algorithm::ES256, b"short").is_err());
+    }
+
+    #[test]
+    fn secret_with_asymmetric_algorithm_is_refused() {
+        let err = SigningKey::from_secret(Algorithm::RS256, [1u8; 32]).unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::AlgorithmMismatch);
+    }
+
+    #[test]
+    fn jwk_without_alg_takes_it_from_the_curve() {
+        let key = VerifyingKey::from_jwk(ED_PUB_JWK).unwrap();
+        assert_eq!(key.algorithm(), Algorithm::EdDSA);
+    }
+
+    #[test]
+    fn jwk_with_conflicting_alg_is_refused() {
+        let jwk = r#"{"kty":"OKP","crv":"Ed25519","alg":"RS256","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+        assert!(VerifyingKey::from_jwk(jwk).is_err());
+    }
+
+    #[test]
+    fn jwk_for_encryption_is_refused() {
+        let jwk = r#"{"kty":"OKP","crv":"Ed25519","use":"enc","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+        assert!(VerifyingKey::from_jwk(jwk).is_err());
+    }
+
+    #[test]
+    fn jwks_skips_unusable_keys() {
+        let set = format!(
+            r#"{{"keys":[{{"kty":"XYZ","kid":"weird"}},{{"kty":"OKP","crv":"Ed25519","use":"enc","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}},{ED_PUB_JWK}]}}"#
+        );
+        let keys = KeySet::new().with_jwks(set).unwrap();
+        assert_eq!(keys.len(), 1);
+    }
+
+    #[test]
+    fn jwks_without_usable_keys_is_an_error() {
+        let err = KeySet::new().with_jwks(r#"{"keys":[]}"#).unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::NoKeys);
+    }
+
+    #[test]
+    fn hmac_keys_have_no_public_jwk() {
+        let key = VerifyingKey::from_secret(Algorithm::HS512, [3u8; 64]).unwrap();
+        assert!(key.public_jwk().unwrap().is_none());
+    }
+
+    #[test]
+    fn debug_redacts_key_material() {
+        let key = SigningKey::from_secret(Algorithm::HS256, [b'z'; 32]).unwrap();
+        let text = format!("{key:?}");
+        assert!(text.contains("redacted"));
+        assert!(!text.contains("zzzz"));
+    }
+}

@@ -1,0 +1,553 @@
+//! [`Verifier`]: the verifying pipeline for one token.
+//!
+//! For a token it checks the length, splits the compact JWS, parses the protected header (only
+//! `alg`, `kid`, `typ` and `crit` matter; keys never come from the token), selects the key by
+//! `kid` and `alg` from its [`KeySource`], checks the signature with that key's own algorithm,
+//! and then applies the [`Validation`] to the claims. When the source has no matching key in
+//! memory and may refresh, verification hands over to a [`PendingVerification`] future.
+//!
+//! # Example
+//!
+//! ```
+//! use tower_jwt_auth::{Algorithm, AuthErrorKind, KeySet, Validation, Verifier, VerifyingKey};
+//!
+//! # fn main() -> Result<(), tower_jwt_auth::ConfigError> {
+//! let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, [42u8; 32])?);
+//! let verifier = Verifier::new(keys, Validation::new())?;
+//! let err = verifier.verify::<serde_json::Value>("not-a-token").unwrap_err();
+//! assert_eq!(err.kind(), AuthErrorKind::Malformed);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use pin_project_lite::pin_project;
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+
+use crate::claims::{Claims, RegisteredClaims};
+use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+use crate::keys::{KeyFuture, KeySet, KeySource, StaticKeys};
+use crate::validation::{Validation, unix_now};
+
+/// The protected header: only what verification needs. Unknown members (`jwk`, `jku`, `x5u`,
+/// `x5c`, …) are ignored: keys never come from the token.
+#[derive(Deserialize)]
+struct JoseHeader<'a> {
+    alg: Algorithm,
+    #[serde(default, borrow)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    typ: Option<Cow<'a, str>>,
+    #[serde(default)]
+    crit: Option<IgnoredAny>,
+}
+
+/// A compact JWS split into its parts (exactly three).
+struct Parts<'t> {
+    header: &'t str,
+    /// `header.payload`, the signed bytes.
+    message: &'t str,
+    payload: &'t str,
+    signature: &'t str,
+}
+
+impl<'t> Parts<'t> {
+    fn split(token: &'t str) -> Result<Self, AuthError> {
+        let malformed = || AuthError::from(AuthErrorKind::Malformed);
+        let (message, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
+        let (header, payload) = message.split_once('.').ok_or_else(malformed)?;
+        if payload.contains('.') {
+            return Err(malformed());
+        }
+        Ok(Self {
+            header,
+            message,
+            payload,
+            signature,
+        })
+    }
+}
+
+fn decode_b64(segment: &str) -> Result<Vec<u8>, AuthError> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| AuthErrorKind::Malformed.into())
+}
+
+struct Inner {
+    source: Box<dyn KeySource>,
+    validation: Validation,
+}
+
+/// Verifies tokens against a [`KeySource`] and a [`Validation`]. Cheap to clone (one `Arc`).
+///
+/// See the [module docs](self) for an example.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+/// How a verification started: finished at once, or waiting for the key source to refresh.
+pub(crate) enum Step<C> {
+    Done(Result<Claims<C>, AuthError>),
+    Pending(PendingVerification<C>),
+}
+
+impl Verifier {
+    /// A verifier for a static key set.
+    ///
+    /// # Errors
+    ///
+    /// When the key set is empty, or no crypto backend is available.
+    pub fn new(keys: KeySet, validation: Validation) -> Result<Self, ConfigError> {
+        if keys.is_empty() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::NoKeys,
+                "the key set is empty: add at least one verifying key",
+            ));
+        }
+        Self::from_source(StaticKeys(Arc::new(keys)), validation)
+    }
+
+    /// A verifier for any [`KeySource`]: a [`KeyRing`](crate::KeyRing), a remote JWK Set, or
+    /// your own.
+    ///
+    /// # Errors
+    ///
+    /// When no crypto backend is available.
+    pub fn from_source(
+        source: impl KeySource,
+        validation: Validation,
+    ) -> Result<Self, ConfigError> {
+        crate::crypto::install_crypto_provider()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                source: Box::new(source),
+                validation,
+            }),
+        })
+    }
+
+    /// Verify a compact JWS token with the keys in memory and deserialize its claims into `C`.
+    ///
+    /// This never waits for a key refresh: a token naming a key the source has not fetched yet
+    /// is rejected with [`AuthErrorKind::UnknownKey`]. The layer uses the refreshing path.
+    ///
+    /// # Errors
+    ///
+    /// An [`AuthError`] saying why the token is not accepted.
+    pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<Claims<C>, AuthError> {
+        let inner = &*self.inner;
+        let parts = inner.split(token)?;
+        let header_bytes = decode_b64(parts.header)?;
+        let header = inner.header(&header_bytes)?;
+        let keys = inner
+            .source
+            .current()
+            .ok_or(AuthErrorKind::KeysUnavailable)?;
+        inner.verify_with(&parts, header.alg, header.kid.as_deref(), &keys)
+    }
+
+    /// The validation policy.
+    pub fn validation(&self) -> &Validation {
+        &self.inner.validation
+    }
+
+    /// The keys in memory now.
+    pub(crate) fn current_keys(&self) -> Option<Arc<KeySet>> {
+        self.inner.source.current()
+    }
+
+    /// Verify with `current` (the keys in memory, read once by the caller), or start one
+    /// refresh of the key source when no key in it matches.
+    pub(crate) fn start<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        current: Option<Arc<KeySet>>,
+    ) -> Step<C> {
+        let inner = &*self.inner;
+        let header_bytes = match inner.split(token).and_then(|p| decode_b64(p.header)) {
+            Ok(bytes) => bytes,
+            Err(e) => return Step::Done(Err(e)),
+        };
+        let header = match inner.header(&header_bytes) {
+            Ok(h) => h,
+            Err(e) => return Step::Done(Err(e)),
+        };
+        let (alg, kid) = (header.alg, header.kid.as_deref());
+        if let Some(keys) = &current
+            && keys.select(alg, kid).is_some()
+        {
+            let parts = inner.split(token);
+            return Step::Done(parts.and_then(|p| inner.verify_with(&p, alg, kid, keys)));
+        }
+        let Some(refresh) = inner.source.refresh(kid) else {
+            return Step::Done(match current {
+                Some(keys) => inner
+                    .split(token)
+                    .and_then(|p| inner.verify_with(&p, alg, kid, &keys)),
+                None => Err(AuthErrorKind::KeysUnavailable.into()),
+            });
+        };
+        Step::Pending(PendingVerification {
+            refresh,
+            state: Some(Waiting {
+                verifier: self.clone(),
+                token: token.into(),
+                alg,
+                kid: kid.map(Into::into),
+                current,
+            }),
+            _claims: PhantomData,
+        })
+    }
+}
+
+impl Inner {
+    /// Length and shape, before any decoding.
+    fn split<'t>(&self, token: &'t str) -> Result<Parts<'t>, AuthError> {
+        self.validation.check_length(token)?;
+        Parts::split(token)
+    }
+
+    /// The header checks that need no key: JSON shape, `alg`, `crit`, `typ`.
+    fn header<'h>(&self, bytes: &'h [u8]) -> Result<JoseHeader<'h>, AuthError> {
+        let header: JoseHeader<'h> =
+            serde_json::from_slice(bytes).map_err(|_| AuthErrorKind::Malformed)?;
+        if header.crit.is_some() {
+            return Err(AuthErrorKind::UnsupportedAlgorithm.into());
+        }
+        self.validation.check_typ(header.typ.as_deref())?;
+        Ok(header)
+    }
+
+    fn verify_with<C: DeserializeOwned>(
+        &self,
+        parts: &Parts<'_>,
+        alg: Algorithm,
+        kid: Option<&str>,
+        keys: &KeySet,
+    ) -> Result<Claims<C>, AuthError> {
+        let Some(key) = keys.select(alg, kid) else {
+            return Err(if keys.has_algorithm(alg) {
+                AuthErrorKind::UnknownKey
+            } else {
+                AuthErrorKind::UnsupportedAlgorithm
+            }
+            .into());
+        };
+        // The key's own algorithm, never the token's: they are equal here, by selection.
+        let valid = jsonwebtoken::crypto::verify(
+            parts.signature,
+            parts.message.as_bytes(),
+            key.decoding_key(),
+            key.algorithm(),
+        )
+        .map_err(|_| AuthErrorKind::InvalidSignature)?;
+        if !valid {
+            return Err(AuthErrorKind::InvalidSignature.into());
+        }
+        // Signed, so from here on the payload is what the issuer wrote.
+        let payload = decode_b64(parts.payload)?;
+        if payload.trim_ascii_start().first() != Some(&b'{') {
+            return Err(AuthErrorKind::InvalidClaim.into());
+        }
+        let registered: RegisteredClaims =
+            serde_json::from_slice(&payload).map_err(|_| AuthErrorKind::InvalidClaim)?;
+        self.validation.check_claims(&registered, unix_now())?;
+        self.validation.check_custom_claims(&payload)?;
+        let custom: C =
+            serde_json::from_slice(&payload).map_err(|_| AuthErrorKind::InvalidClaim)?;
+        Ok(Claims::new(custom, registered))
+    }
+}
+
+/// What the refresh path owns while it waits for the keys.
+struct Waiting {
+    verifier: Verifier,
+    token: Box<str>,
+    alg: Algorithm,
+    kid: Option<Box<str>>,
+    /// The keys in memory when the refresh started, used if the refresh brings none.
+    current: Option<Arc<KeySet>>,
+}
+
+pin_project! {
+    /// A verification waiting for its key source to refresh (the token named a key that was
+    /// not in memory). Resolves to the verified claims or the rejection.
+    pub(crate) struct PendingVerification<C> {
+        #[pin]
+        refresh: KeyFuture,
+        state: Option<Waiting>,
+        _claims: PhantomData<fn() -> C>,
+    }
+}
+
+impl<C: DeserializeOwned> Future for PendingVerification<C> {
+    type Output = Result<Claims<C>, AuthError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if this.state.is_none() {
+            // Polled again after it completed: answer as for missing keys rather than panic
+            // (and never poll the finished refresh again).
+            return Poll::Ready(Err(AuthErrorKind::KeysUnavailable.into()));
+        }
+        let fresh = ready!(this.refresh.poll(cx));
+        let Some(waiting) = this.state.take() else {
+            return Poll::Ready(Err(AuthErrorKind::KeysUnavailable.into()));
+        };
+        let Some(keys) = fresh.or(waiting.current) else {
+            return Poll::Ready(Err(AuthErrorKind::KeysUnavailable.into()));
+        };
+        let inner = &*waiting.verifier.inner;
+        Poll::Ready(
+            inner
+                .split(&waiting.token)
+                .and_then(|p| inner.verify_with(&p, waiting.alg, waiting.kid.as_deref(), &keys)),
+        )
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Option<Vec<_>> = self.inner.source.current().map(|set| {
+            set.iter()
+                .map(|k| (k.kid().map(ToOwned::to_owned), k.algorithm()))
+                .collect()
+        });
+        f.debug_struct("Verifier")
+            .field("keys", &keys)
+            .field("validation", &self.inner.validation)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::{JwksService, SigningKey, VerifyingKey};
+
+    const A: [u8; 32] = [b'a'; 32];
+    const B: [u8; 32] = [b'b'; 32];
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn sign(secret: &[u8], kid: Option<&str>, claims: &Value) -> String {
+        crate::install_crypto_provider().unwrap();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = kid.map(ToOwned::to_owned);
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    fn claims() -> Value {
+        json!({"sub": "s", "exp": now() + 60})
+    }
+
+    fn hs(secret: [u8; 32]) -> VerifyingKey {
+        VerifyingKey::from_secret(Algorithm::HS256, secret).unwrap()
+    }
+
+    fn kind(r: Result<Claims<Value>, AuthError>) -> AuthErrorKind {
+        r.unwrap_err().kind()
+    }
+
+    #[test]
+    fn empty_key_set_is_a_config_error() {
+        let err = Verifier::new(KeySet::new(), Validation::new()).unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::NoKeys);
+    }
+
+    #[test]
+    fn kid_selects_among_keys_of_one_algorithm() {
+        let keys = KeySet::new()
+            .with_key(hs(A).with_kid("a"))
+            .with_key(hs(B).with_kid("b"));
+        let v = Verifier::new(keys, Validation::new()).unwrap();
+        assert!(v.verify::<Value>(&sign(&A, Some("a"), &claims())).is_ok());
+        assert!(v.verify::<Value>(&sign(&B, Some("b"), &claims())).is_ok());
+        assert_eq!(
+            kind(v.verify(&sign(&A, Some("b"), &claims()))),
+            AuthErrorKind::InvalidSignature
+        );
+        assert_eq!(
+            kind(v.verify(&sign(&A, Some("c"), &claims()))),
+            AuthErrorKind::UnknownKey
+        );
+    }
+
+    #[test]
+    fn token_without_kid_needs_exactly_one_candidate() {
+        let two = KeySet::new()
+            .with_key(hs(A).with_kid("a"))
+            .with_key(hs(B).with_kid("b"));
+        let v = Verifier::new(two, Validation::new()).unwrap();
+        assert_eq!(
+            kind(v.verify(&sign(&A, None, &claims()))),
+            AuthErrorKind::UnknownKey
+        );
+        let one = KeySet::from(hs(A).with_kid("a"));
+        let v = Verifier::new(one, Validation::new()).unwrap();
+        assert!(v.verify::<Value>(&sign(&A, None, &claims())).is_ok());
+    }
+
+    #[test]
+    fn key_without_kid_accepts_any_kid() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+        assert!(
+            v.verify::<Value>(&sign(&A, Some("whatever"), &claims()))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn algorithm_without_a_key_is_unsupported() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims(),
+            &EncodingKey::from_secret(&[b'a'; 64]),
+        )
+        .unwrap();
+        assert_eq!(kind(v.verify(&token)), AuthErrorKind::UnsupportedAlgorithm);
+    }
+
+    #[test]
+    fn token_over_the_cap_is_not_decoded() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new().max_token_len(64)).unwrap();
+        assert_eq!(
+            kind(v.verify(&sign(&A, None, &claims()))),
+            AuthErrorKind::TokenTooLong
+        );
+    }
+
+    #[test]
+    fn required_claims_are_enforced() {
+        let validation = Validation::new().require_claim("jti").require_claim("role");
+        let v = Verifier::new(KeySet::from(hs(A)), validation).unwrap();
+        let full = json!({"exp": now() + 60, "jti": "x", "role": "admin"});
+        assert!(v.verify::<Value>(&sign(&A, None, &full)).is_ok());
+        let no_jti = json!({"exp": now() + 60, "role": "admin"});
+        assert_eq!(
+            kind(v.verify(&sign(&A, None, &no_jti))),
+            AuthErrorKind::MissingClaim
+        );
+        let no_role = json!({"exp": now() + 60, "jti": "x"});
+        assert_eq!(
+            kind(v.verify(&sign(&A, None, &no_role))),
+            AuthErrorKind::MissingClaim
+        );
+    }
+
+    #[test]
+    fn leeway_is_applied_to_exp_and_nbf() {
+        let v = Verifier::new(
+            KeySet::from(hs(A)),
+            Validation::new().leeway(Duration::from_secs(30)),
+        )
+        .unwrap();
+        let ok = json!({"exp": now() - 10, "nbf": now() + 10});
+        assert!(v.verify::<Value>(&sign(&A, None, &ok)).is_ok());
+        let expired = json!({"exp": now() - 100});
+        assert_eq!(
+            kind(v.verify(&sign(&A, None, &expired))),
+            AuthErrorKind::Expired
+        );
+        let early = json!({"exp": now() + 600, "nbf": now() + 100});
+        assert_eq!(
+            kind(v.verify(&sign(&A, None, &early))),
+            AuthErrorKind::NotYetValid
+        );
+    }
+
+    #[test]
+    fn mistyped_registered_claims_are_rejected() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+        for bad in [
+            json!({"exp": now() + 60, "iat": "yesterday"}),
+            json!({"exp": now() + 60, "jti": 7}),
+            json!({"exp": now() + 60, "sub": ["a"]}),
+            json!({"exp": now() + 60, "nbf": {}}),
+        ] {
+            assert_eq!(
+                kind(v.verify(&sign(&A, None, &bad))),
+                AuthErrorKind::InvalidClaim,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn typ_is_checked_when_configured() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new().typ("at+jwt")).unwrap();
+        let with_typ = |typ: Option<&str>| {
+            let mut header = Header::new(Algorithm::HS256);
+            header.typ = typ.map(ToOwned::to_owned);
+            jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(&A)).unwrap()
+        };
+        assert!(v.verify::<Value>(&with_typ(Some("at+jwt"))).is_ok());
+        assert!(
+            v.verify::<Value>(&with_typ(Some("application/AT+JWT")))
+                .is_ok()
+        );
+        assert_eq!(
+            kind(v.verify(&with_typ(Some("JWT")))),
+            AuthErrorKind::InvalidType
+        );
+        assert_eq!(kind(v.verify(&with_typ(None))), AuthErrorKind::InvalidType);
+    }
+
+    #[test]
+    fn crit_header_is_rejected() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(vec!["b64".into()]);
+        let token =
+            jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(&A)).unwrap();
+        assert_eq!(kind(v.verify(&token)), AuthErrorKind::UnsupportedAlgorithm);
+    }
+
+    #[test]
+    fn published_jwks_verifies_the_issuers_tokens() {
+        let pem = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/keys/ec256_private.pem"
+        ))
+        .unwrap();
+        let signing = SigningKey::from_pem(Algorithm::ES256, &pem).unwrap();
+        let published = JwksService::new(&KeySet::from(signing.verifying_key().unwrap())).unwrap();
+        let keys = KeySet::new()
+            .with_jwks(published.document().unwrap())
+            .unwrap();
+        let v = Verifier::new(keys, Validation::new()).unwrap();
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = signing.kid().map(ToOwned::to_owned);
+        assert!(header.kid.is_some());
+        let token =
+            jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_ec_pem(&pem).unwrap())
+                .unwrap();
+        let verified = v.verify::<Value>(&token).unwrap();
+        assert_eq!(verified.registered().sub.as_deref(), Some("s"));
+    }
+}
