@@ -1,4 +1,4 @@
-//! The seed's Flask app, done with axum: `POST /login`, `GET /protected`, `GET /health` and
+//! The Flask-JWT tutorial app (log in, then call a protected route), done with axum: `POST /login`, `GET /protected`, `GET /health` and
 //! `GET /.well-known/jwks.json`.
 //!
 //! ```not_rust
@@ -14,11 +14,12 @@ mod common;
 
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use common::{Demo, DemoClaims, identity, init_tracing};
 use tower_jwt_auth::Claims;
 
-async fn protected(Extension(claims): Extension<Claims<DemoClaims>>) -> Response {
+/// `Claims<C>` is an axum extractor (feature `axum`): the layer put the verified claims there.
+async fn protected(claims: Claims<DemoClaims>) -> Response {
     Json(identity(&claims)).into_response()
 }
 

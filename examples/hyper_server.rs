@@ -1,4 +1,4 @@
-//! The seed's Flask app with plain hyper 1 and hyper-util (no axum): `POST /login`,
+//! The Flask-JWT tutorial app (log in, then call a protected route) with plain hyper 1 and hyper-util (no axum): `POST /login`,
 //! `GET /protected`, `GET /health` and `GET /.well-known/jwks.json`.
 //!
 //! ```not_rust

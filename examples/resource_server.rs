@@ -19,12 +19,12 @@ use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use common::{BoxError, DemoClaims, identity, init_tracing, secs, var};
 use tower_jwt_auth::remote::RemoteJwks;
 use tower_jwt_auth::{Claims, JwtAuthLayer, Validation, Verifier};
 
-async fn protected(Extension(claims): Extension<Claims<DemoClaims>>) -> Response {
+async fn protected(claims: Claims<DemoClaims>) -> Response {
     Json(identity(&claims)).into_response()
 }
 

@@ -236,10 +236,20 @@ pub enum ConfigErrorKind {
     InvalidHeaderValue,
     /// A key file could not be read.
     Io,
-    /// A URL (JWKS, OpenID issuer) is not an absolute http(s) URL, or TLS could not be set up.
+    /// A URL (JWKS, OpenID issuer) is not an absolute http(s) URL.
     InvalidUrl,
     /// No key set could be obtained in time from a remote source.
     KeysUnavailable,
+    /// A remote key source was built outside a tokio runtime: build it inside one (e.g. in
+    /// `#[tokio::main]`).
+    NoRuntime,
+    /// OpenID Connect discovery failed: the document could not be fetched, was not valid, or
+    /// named another issuer.
+    Discovery,
+    /// TLS for the default HTTP client could not be set up.
+    Tls,
+    /// A remote key source has no HTTP client: give one, or enable the `hyper-client` feature.
+    NoHttpClient,
 }
 
 /// A configuration error, returned when building keys, verifiers, issuers and services.

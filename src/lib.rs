@@ -8,6 +8,8 @@
 //! - [`JwksService`] publishes the public keys as a JWK Set so other services can verify, and
 //!   [`KeyRing`] rotates the issuer's signing keys; resource servers verify with a
 //!   [`KeySource`] such as `remote::RemoteJwks` (feature `remote-jwks`).
+//! - [`verifier`] and [`validation`] hold the verifying pipeline and its policy; [`keys`] every
+//!   kind of key.
 //!
 //! Keys are pinned to one algorithm when loaded ([`VerifyingKey`], [`SigningKey`]), so the
 //! token header can never choose a weaker algorithm, and `alg: none` never verifies.
@@ -64,11 +66,15 @@
 //! |---|---|---|
 //! | `aws-lc-rs` | yes | jsonwebtoken crypto backend aws-lc-rs (fastest on our benchmarks) |
 //! | `rust-crypto` | no | pure-Rust RustCrypto backend; if both are on, aws-lc-rs is used |
-//! | `login` | yes | [`login::LoginService`], [`login::TokenIssuer`], argon2id [`login::InMemoryUsers`] |
-//! | `remote-jwks` | yes | `remote::RemoteJwks`: keys fetched from a JWKS URL (tokio, hyper-util, rustls) |
+//! | `login` | no | [`login::LoginService`], [`login::TokenIssuer`], argon2id [`login::InMemoryUsers`] |
+//! | `remote-jwks` | no | `remote::RemoteJwks`: keys fetched from a JWKS URL with any tower HTTP client (tokio) |
+//! | `hyper-client` | no | the default HTTP client of `RemoteJwks` (hyper-util, rustls); turns on `remote-jwks` |
 //! | `axum` | no | `Claims<C>` and `Option<Claims<C>>` as axum extractors (the `axum` module) |
 //! | `cookie` | no | `TokenSource::cookie` |
 //! | `tracing` | no | one `debug` event per rejection, with its kind and never the token |
+//!
+//! The default is only the crypto backend: verifying with static keys pulls in no async
+//! runtime, HTTP client or password hashing.
 //!
 //! Exactly one crypto backend is used; see [`install_crypto_provider`].
 //!

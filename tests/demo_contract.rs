@@ -1,4 +1,4 @@
-//! The demo-server contract (DESIGN §5), checked over real HTTP against both demo servers.
+//! The demo-server contract (README, "Demo servers"), checked over real HTTP against both demo servers.
 
 mod common;
 

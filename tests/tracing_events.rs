@@ -1,8 +1,6 @@
 //! Feature `tracing`: one debug event per rejection, with its kind and never the token or a
 //! claim value. Its own test binary, because it installs a global subscriber.
 
-#![cfg(feature = "tracing")]
-
 mod common;
 
 use std::sync::{Arc, Mutex};

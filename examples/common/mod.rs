@@ -1,4 +1,4 @@
-//! Configuration shared by the demo servers (DESIGN §5): environment variables, the seed's two
+//! Configuration shared by the demo servers: environment variables, the tutorial's two
 //! users, the claims type and the `/protected` answer.
 
 // Each demo uses a different part of this module (the gRPC demo serves no /login, say).

@@ -13,7 +13,7 @@ use crate::error::{ConfigError, ConfigErrorKind};
 /// A boxed error, as tower uses.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Checks a username and password: the seed's `authenticate(username, password)`.
+/// Checks a username and password: Flask-JWT's `authenticate(username, password)`.
 ///
 /// Return `Ok(Some(claims))` for valid credentials (the claims go into the token, and should
 /// include `sub`), `Ok(None)` for invalid ones, and `Err` when the check could not be made (a

@@ -1,9 +1,9 @@
 //! Helpers for the integration tests: start the demo servers as real processes on
 //! 127.0.0.1:0, talk HTTP to them, and mint tokens independently of the crate's issuer.
 //!
-//! The demo binaries are the ones `cargo test` builds next to the tests
-//! (`target/<profile>/examples/`). Run the whole suite (`cargo test --all-features`) so they are
-//! current; a single `--test` run does not rebuild examples.
+//! Before a test starts a demo binary, it has cargo build that example with the features and
+//! profile this test was built with (a no-op when `cargo test` already built it), so no test
+//! ever runs a stale binary, even under `cargo test --test attacks`.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -11,6 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -100,19 +101,60 @@ impl std::ops::Deref for Server {
     }
 }
 
+/// The crate features this test binary was built with, to build the examples the same way.
+fn enabled_features() -> Vec<&'static str> {
+    let mut features = Vec::new();
+    macro_rules! detect {
+        ($($name:literal),*) => {
+            $(if cfg!(feature = $name) { features.push($name); })*
+        };
+    }
+    detect!(
+        "aws-lc-rs",
+        "rust-crypto",
+        "login",
+        "cookie",
+        "tracing",
+        "axum",
+        "remote-jwks",
+        "hyper-client"
+    );
+    features
+}
+
+/// Build example `name` (once per test binary) and return the path of its binary.
 fn example_path(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
-    let dir = exe
+    // target/<profile>/deps/<test> -> target/<profile>, target
+    let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
-        .expect("target directory");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --all-features` (it builds the examples)",
-        path.display()
-    );
+        .expect("target/<profile>");
+    let target_dir = profile_dir.parent().expect("target directory");
+    let path = profile_dir.join("examples").join(name);
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !built.iter().any(|b| b == name) {
+        let profile = match profile_dir.file_name().and_then(|p| p.to_str()) {
+            Some("debug") | None => "dev",
+            Some(other) => other,
+        };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
+        let status = Command::new(cargo)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["build", "--quiet", "--example", name, "--profile", profile])
+            .arg("--target-dir")
+            .arg(target_dir)
+            .args(["--no-default-features", "--features"])
+            .arg(enabled_features().join(","))
+            .stdin(Stdio::null())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo could not build example {name}");
+        built.push(name.to_owned());
+    }
     path
 }
 

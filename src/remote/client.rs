@@ -1,0 +1,100 @@
+//! How [`RemoteJwks`](super::RemoteJwks) talks HTTP: the [`HttpClient`] trait any tower client
+//! fits, and the default client (feature `hyper-client`: hyper-util with rustls and the webpki
+//! roots).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::ACCEPT;
+use http::{HeaderValue, Request, Response, Uri};
+use http_body_util::{BodyExt, Limited};
+
+#[cfg(feature = "hyper-client")]
+use crate::error::{ConfigError, ConfigErrorKind};
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type FetchFuture =
+    Pin<Box<dyn Future<Output = Result<Response<Bytes>, BoxError>> + Send>>;
+
+/// One GET of `uri`, its body read up to `limit` bytes.
+pub(crate) type Fetcher = Arc<dyn Fn(Uri, usize) -> FetchFuture + Send + Sync>;
+
+/// An HTTP client [`RemoteJwks`](super::RemoteJwks) can fetch with: any cloneable tower service
+/// from `http::Request<B>` to `http::Response` with any body, whose errors convert into a boxed
+/// error (hyper-util's legacy client, reqwest through a tower adapter, a
+/// `tower::ServiceBuilder` stack around either, a test double…). Implemented for every such
+/// service; there is nothing to implement by hand.
+pub trait HttpClient<B>:
+    tower_service::Service<
+        Request<B>,
+        Response = Response<Self::ResBody>,
+        Future: Send,
+        Error: Into<BoxError>,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+    /// The response body type.
+    type ResBody: http_body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B, RB> HttpClient<B> for S
+where
+    S: tower_service::Service<Request<B>, Response = Response<RB>> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    RB: http_body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+{
+    type ResBody = RB;
+}
+
+/// Adapt a client into a [`Fetcher`]: `GET uri` with an `Accept` for JWK Sets and JSON, the
+/// body bounded by `limit`.
+pub(crate) fn fetcher<S, B>(client: S) -> Fetcher
+where
+    S: HttpClient<B>,
+    B: Default + Send + 'static,
+{
+    Arc::new(move |uri: Uri, limit: usize| {
+        let mut client = client.clone();
+        Box::pin(async move {
+            let mut request = Request::new(B::default());
+            *request.uri_mut() = uri;
+            request.headers_mut().insert(
+                ACCEPT,
+                HeaderValue::from_static("application/jwk-set+json, application/json"),
+            );
+            std::future::poll_fn(|cx| client.poll_ready(cx))
+                .await
+                .map_err(Into::into)?;
+            let response = client.call(request).await.map_err(Into::into)?;
+            let (parts, body) = response.into_parts();
+            let bytes = Limited::new(body, limit).collect().await?.to_bytes();
+            Ok(Response::from_parts(parts, bytes))
+        }) as FetchFuture
+    })
+}
+
+/// The default client: hyper-util's pooled client, https through rustls (aws-lc-rs) with the
+/// webpki roots, plain http too.
+#[cfg(feature = "hyper-client")]
+pub(crate) fn default_fetcher() -> Result<Fetcher, ConfigError> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::aws_lc_rs::default_provider())
+        .map_err(|e| {
+            ConfigError::with_source(
+                ConfigErrorKind::Tls,
+                "could not set up TLS for the JWKS client",
+                e,
+            )
+        })?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, crate::body::JsonBody>(connector);
+    Ok(fetcher(client))
+}

@@ -1,0 +1,405 @@
+//! The refresh state machine of [`RemoteJwks`](super::RemoteJwks): the snapshot, single-flight
+//! refreshes on unknown `kid`s with a cooldown and a negative cache, and the background refresh
+//! that follows `Cache-Control: max-age` and backs off after failures (keeping the last good
+//! set).
+//!
+//! Time is tokio's, so the tests drive it with a paused clock and a fake fetcher.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use http::header::CACHE_CONTROL;
+use http::{HeaderValue, StatusCode, Uri};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::client::{BoxError, Fetcher};
+use crate::keys::{KeyFuture, KeySet};
+
+const NEGATIVE_CACHE_LIMIT: usize = 4096;
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// The limits a [`Refresher`] works within (set by the builder).
+#[derive(Clone, Debug)]
+pub(crate) struct Limits {
+    pub(crate) cooldown: Duration,
+    pub(crate) min_refresh: Duration,
+    pub(crate) max_refresh: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) max_size: usize,
+}
+
+/// The key set in memory and everything needed to refresh it. Shared by the source's clones
+/// and the background task (which holds it weakly, so it ends with the last clone).
+pub(crate) struct Refresher {
+    pub(crate) url: Uri,
+    fetcher: Fetcher,
+    pub(crate) limits: Limits,
+    keys: ArcSwapOption<KeySet>,
+    state: Mutex<State>,
+    /// Bumped after every fetch attempt, so waiters wake.
+    generation: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    in_flight: bool,
+    last_attempt: Option<Instant>,
+    unknown_kids: HashMap<String, Instant>,
+}
+
+impl Refresher {
+    pub(crate) fn new(url: Uri, fetcher: Fetcher, limits: Limits) -> Self {
+        Self {
+            url,
+            fetcher,
+            limits,
+            keys: ArcSwapOption::empty(),
+            state: Mutex::new(State::default()),
+            generation: watch::channel(0u64).0,
+        }
+    }
+
+    /// The keys in memory (no lock: an atomic load).
+    pub(crate) fn current(&self) -> Option<Arc<KeySet>> {
+        self.keys.load_full()
+    }
+
+    /// How long an unknown `kid` is answered at once without a refresh.
+    fn negative_ttl(&self) -> Duration {
+        (self.limits.cooldown * 12).max(Duration::from_secs(1))
+    }
+
+    /// A token named a key that is not in memory: join the refresh in flight, or start one if
+    /// the cooldown allows, and resolve to the keys after it. `None` means "reject now": the
+    /// `kid` is known to be unknown, the cooldown has not passed, or there is no runtime.
+    pub(crate) fn refresh(self: &Arc<Self>, kid: Option<&str>) -> Option<KeyFuture> {
+        let now = Instant::now();
+        let mut rx = {
+            let mut state = self.state.lock().ok()?;
+            if let Some(kid) = kid
+                && state
+                    .unknown_kids
+                    .get(kid)
+                    .is_some_and(|seen| now.duration_since(*seen) < self.negative_ttl())
+            {
+                return None;
+            }
+            if !state.in_flight {
+                if state
+                    .last_attempt
+                    .is_some_and(|t| now.duration_since(t) < self.limits.cooldown)
+                {
+                    return None;
+                }
+                // Outside a tokio runtime there is nothing to fetch with: reject, never panic.
+                let runtime = tokio::runtime::Handle::try_current().ok()?;
+                state.in_flight = true;
+                state.last_attempt = Some(now);
+                runtime.spawn(fetch_now(Arc::clone(self)));
+            }
+            self.generation.subscribe()
+        };
+        let this = Arc::clone(self);
+        let kid = kid.map(ToOwned::to_owned);
+        Some(Box::pin(async move {
+            let wait = this.limits.timeout + Duration::from_secs(1);
+            let _ = tokio::time::timeout(wait, rx.changed()).await;
+            let keys = this.keys.load_full();
+            if let (Some(kid), Some(set)) = (kid, &keys)
+                && !set.iter().any(|k| k.kid() == Some(kid.as_str()))
+            {
+                this.remember_unknown(kid);
+            }
+            keys
+        }))
+    }
+
+    fn remember_unknown(&self, kid: String) {
+        if let Ok(mut state) = self.state.lock() {
+            if state.unknown_kids.len() >= NEGATIVE_CACHE_LIMIT {
+                state.unknown_kids.clear();
+            }
+            state.unknown_kids.insert(kid, Instant::now());
+        }
+    }
+
+    /// Wait up to `timeout` for a key set; `true` once one is in memory.
+    pub(crate) async fn wait_for_keys(&self, timeout: Duration) -> bool {
+        let mut rx = self.generation.subscribe();
+        let wait = async {
+            while self.keys.load().is_none() {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(timeout, wait).await;
+        self.keys.load().is_some()
+    }
+
+    /// One fetch; on success swap the snapshot in. Returns the `max-age` the response allowed.
+    async fn fetch(&self) -> Result<Option<Duration>, BoxError> {
+        let response = tokio::time::timeout(
+            self.limits.timeout,
+            (self.fetcher)(self.url.clone(), self.limits.max_size),
+        )
+        .await
+        .map_err(|_| "the JWKS fetch timed out")??;
+        if response.status() != StatusCode::OK {
+            return Err(format!("the JWKS endpoint answered {}", response.status()).into());
+        }
+        let max_age = max_age(response.headers().get(CACHE_CONTROL));
+        let keys = KeySet::new().with_jwks(response.body())?;
+        self.keys.store(Some(Arc::new(keys)));
+        if let Ok(mut state) = self.state.lock() {
+            state.unknown_kids.clear();
+        }
+        Ok(max_age)
+    }
+
+    fn finish_attempt(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.in_flight = false;
+        }
+        self.generation.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// Mark a background attempt in flight, unless a refresh already is.
+    fn start_attempt(&self) -> Option<bool> {
+        let mut state = self.state.lock().ok()?;
+        if state.in_flight {
+            return Some(false);
+        }
+        state.in_flight = true;
+        state.last_attempt = Some(Instant::now());
+        Some(true)
+    }
+}
+
+/// A fetch triggered by an unknown `kid` (the caller already marked it in flight).
+async fn fetch_now(refresher: Arc<Refresher>) {
+    if let Err(_e) = refresher.fetch().await {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(target: "tower_jwt_auth", error = %_e, "JWKS refresh failed; keeping the last good set");
+    }
+    refresher.finish_attempt();
+}
+
+/// The background refresh: first fetch at once, then as `max-age` says (within bounds); after
+/// a failure, retry with exponential backoff. Ends when the source is dropped.
+pub(crate) async fn background(weak: Weak<Refresher>) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let Some(refresher) = weak.upgrade() else {
+            return;
+        };
+        let Some(started) = refresher.start_attempt() else {
+            return;
+        };
+        let limits = refresher.limits.clone();
+        let wait = if started {
+            let result = refresher.fetch().await;
+            refresher.finish_attempt();
+            match result {
+                Ok(max_age) => {
+                    backoff = Duration::from_secs(1);
+                    max_age
+                        .unwrap_or(limits.min_refresh * 5)
+                        .clamp(limits.min_refresh, limits.max_refresh)
+                }
+                Err(_e) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(target: "tower_jwt_auth", error = %_e, "JWKS fetch failed; retrying with backoff");
+                    let wait = backoff.min(limits.max_refresh);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    wait
+                }
+            }
+        } else {
+            Duration::from_millis(100)
+        };
+        drop(refresher);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// `max-age` from a `Cache-Control` header (`no-store`/`no-cache` count as 0).
+fn max_age(value: Option<&HeaderValue>) -> Option<Duration> {
+    let text = value?.to_str().ok()?;
+    for directive in text.split(',') {
+        let directive = directive.trim();
+        if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache")
+        {
+            return Some(Duration::ZERO);
+        }
+        if let Some((name, secs)) = directive.split_once('=')
+            && name.trim().eq_ignore_ascii_case("max-age")
+        {
+            return secs
+                .trim()
+                .trim_matches('"')
+                .parse()
+                .ok()
+                .map(Duration::from_secs);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use bytes::Bytes;
+    use http::Response;
+
+    use super::*;
+
+    const JWKS: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+
+    /// A fetcher that answers from `respond` (called with the fetch number) and counts fetches.
+    fn fake(
+        respond: impl Fn(usize) -> Result<Response<Bytes>, BoxError> + Send + Sync + 'static,
+    ) -> (Fetcher, Arc<AtomicUsize>) {
+        let count = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&count);
+        let respond = Arc::new(respond);
+        let fetcher: Fetcher = Arc::new(move |_uri, _limit| {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let respond = Arc::clone(&respond);
+            Box::pin(async move {
+                // A fetch takes a little (virtual) time, so concurrent callers overlap.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                respond(n)
+            })
+        });
+        (fetcher, count)
+    }
+
+    fn ok(body: &'static str, cache_control: Option<&'static str>) -> Response<Bytes> {
+        let mut res = Response::new(Bytes::from_static(body.as_bytes()));
+        if let Some(cc) = cache_control {
+            res.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static(cc));
+        }
+        res
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            cooldown: Duration::from_secs(5),
+            min_refresh: Duration::from_secs(60),
+            max_refresh: Duration::from_secs(3600),
+            timeout: Duration::from_secs(5),
+            max_size: 64 * 1024,
+        }
+    }
+
+    fn refresher(fetcher: Fetcher) -> Arc<Refresher> {
+        Arc::new(Refresher::new(
+            Uri::from_static("https://issuer.example/jwks"),
+            fetcher,
+            limits(),
+        ))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_misses_share_one_fetch() {
+        let (fetcher, count) = fake(|_| Ok(ok(JWKS, None)));
+        let r = refresher(fetcher);
+        let futures: Vec<_> = (0..20).filter_map(|_| r.refresh(Some("k1"))).collect();
+        assert_eq!(
+            futures.len(),
+            20,
+            "every caller joins the refresh in flight"
+        );
+        for future in futures {
+            assert_eq!(future.await.unwrap().len(), 1);
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_second_refresh_waits_for_the_cooldown() {
+        let (fetcher, count) = fake(|_| Ok(ok(JWKS, None)));
+        let r = refresher(fetcher);
+        r.refresh(Some("k1")).unwrap().await;
+        assert!(r.refresh(Some("k2")).is_none(), "within the cooldown");
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let after = r.refresh(Some("k3")).expect("after the cooldown");
+        after.await;
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kid_still_unknown_after_a_refresh_is_answered_at_once_for_a_while() {
+        let (fetcher, count) = fake(|_| Ok(ok(JWKS, None)));
+        let r = refresher(fetcher);
+        assert!(r.refresh(Some("nope")).unwrap().await.is_some());
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(r.refresh(Some("nope")).is_none(), "negatively cached");
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let again = r.refresh(Some("nope")).expect("the negative entry expired");
+        again.await;
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_background_refresh_follows_max_age_within_bounds() {
+        let (fetcher, count) = fake(|_| Ok(ok(JWKS, Some("public, max-age=120"))));
+        let r = refresher(fetcher);
+        tokio::spawn(background(Arc::downgrade(&r)));
+        assert!(r.wait_for_keys(Duration::from_secs(1)).await);
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_secs(119)).await;
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_refresh_keeps_the_last_good_set_and_backs_off() {
+        let (fetcher, count) = fake(|n| {
+            if n == 0 {
+                Ok(ok(JWKS, Some("max-age=60")))
+            } else {
+                Err("connection refused".into())
+            }
+        });
+        let r = refresher(fetcher);
+        tokio::spawn(background(Arc::downgrade(&r)));
+        assert!(r.wait_for_keys(Duration::from_secs(1)).await);
+        let first = r.current().unwrap();
+        // Fetches at 60 s (fails), then 1 s, 2 s, 4 s later.
+        tokio::time::sleep(Duration::from_secs(60 + 1 + 2 + 4) + Duration::from_millis(500)).await;
+        assert_eq!(count.load(Ordering::SeqCst), 5);
+        assert!(Arc::ptr_eq(&first, &r.current().unwrap()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_background_task_ends_with_the_source() {
+        let (fetcher, count) = fake(|_| Ok(ok(JWKS, Some("max-age=60"))));
+        let r = refresher(fetcher);
+        let task = tokio::spawn(background(Arc::downgrade(&r)));
+        assert!(r.wait_for_keys(Duration::from_secs(1)).await);
+        drop(r);
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        assert!(task.is_finished());
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn max_age_is_read() {
+        let v = |s: &'static str| Some(HeaderValue::from_static(s));
+        assert_eq!(
+            max_age(v("public, max-age=120").as_ref()),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(max_age(v("no-store").as_ref()), Some(Duration::ZERO));
+        assert_eq!(max_age(v("public").as_ref()), None);
+        assert_eq!(max_age(None), None);
+    }
+}
