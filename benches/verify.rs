@@ -135,6 +135,21 @@ fn bench(c: &mut Criterion) {
                 TokenCache::disabled(),
             ));
         }
+        // The baseline: the same request to the no-op service with no layer at all.
+        let mut bare = service_fn(noop);
+        let mut cx = Context::from_waker(Waker::noop());
+        group.bench_function("no authentication", |b| {
+            b.iter_batched(
+                || {
+                    Request::builder()
+                        .header(http::header::AUTHORIZATION, &header)
+                        .body(())
+                        .unwrap()
+                },
+                |req| through_layer(&mut bare, req, &mut cx),
+                BatchSize::SmallInput,
+            );
+        });
         for (name, verifier, cache) in cases {
             let layer = JwtAuthLayer::<BenchClaims>::new(verifier).token_cache(cache);
             let mut svc = layer.layer(service_fn(noop));

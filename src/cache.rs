@@ -15,7 +15,7 @@
 //! A hit clones the cached `Claims<C>` (an `Arc`): no allocation.
 //!
 //! ```
-//! use std::time::Duration;
+//! use std::time::{Duration, SystemTime, UNIX_EPOCH};
 //! use tower_jwt_auth::{Algorithm, JwtAuthLayer, KeySet, TokenCache, Validation, Verifier, VerifyingKey};
 //!
 //! # fn main() -> Result<(), tower_jwt_auth::ConfigError> {
@@ -28,10 +28,11 @@
 //! # }
 //! ```
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use quick_cache::Weighter;
+use quick_cache::{Equivalent, Weighter};
 
 use crate::claims::Claims;
 use crate::keys::KeySet;
@@ -107,16 +108,69 @@ impl TokenCache {
     }
 }
 
+/// How many bytes at the end of a token are hashed: they are the end of its signature, as
+/// unpredictable as the token itself. Lookups still compare the whole token.
+const HASHED_TAIL: usize = 32;
+
+/// Hash a token by its tail, folded into one word so the keyed hasher mixes 8 bytes, not 32.
+fn hash_token<H: Hasher>(token: &[u8], state: &mut H) {
+    match token.last_chunk::<HASHED_TAIL>() {
+        Some(tail) => {
+            let (words, _) = tail.as_chunks::<8>();
+            let folded = words
+                .iter()
+                .fold(0u64, |acc, w| acc.rotate_left(17) ^ u64::from_le_bytes(*w));
+            state.write_u64(folded);
+        }
+        // Shorter than any signed token: hash it whole.
+        None => state.write(token),
+    }
+}
+
+/// A cached token: the whole value, hashed by its tail. Only tokens that verified are stored,
+/// so nobody can fill one bucket with look-alike tails; a collision would only cost a compare.
+struct TokenKey(Box<[u8]>);
+
+impl Hash for TokenKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_token(&self.0, state);
+    }
+}
+
+impl PartialEq for TokenKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for TokenKey {}
+
+/// A token being looked up, as bytes straight from the request.
+struct TokenRef<'a>(&'a [u8]);
+
+impl Hash for TokenRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_token(self.0, state);
+    }
+}
+
+impl Equivalent<TokenKey> for TokenRef<'_> {
+    fn equivalent(&self, key: &TokenKey) -> bool {
+        // The exact comparison: the whole token, byte for byte.
+        *self.0 == *key.0
+    }
+}
+
 #[derive(Clone)]
 struct Weigh {
     floor: u64,
     overhead: u64,
 }
 
-impl<C> Weighter<Box<str>, Arc<Entry<C>>> for Weigh {
-    fn weight(&self, key: &Box<str>, _val: &Arc<Entry<C>>) -> u64 {
+impl<C> Weighter<TokenKey, Arc<Entry<C>>> for Weigh {
+    fn weight(&self, key: &TokenKey, _val: &Arc<Entry<C>>) -> u64 {
         // The claims are about as large as the token's payload.
-        (2 * key.len() as u64 + self.overhead).max(self.floor)
+        (2 * key.0.len() as u64 + self.overhead).max(self.floor)
     }
 }
 
@@ -124,24 +178,28 @@ struct Entry<C> {
     claims: Claims<C>,
     /// The key set the token was verified with: a different set (rotation) means re-verify.
     keys: Arc<KeySet>,
-    /// Unix seconds after which the entry is not used.
-    valid_until: u64,
+    /// The entry is used strictly before this time (a whole Unix second). Kept as a
+    /// `SystemTime` so a hit compares it with the clock directly, with no conversion.
+    valid_until: SystemTime,
 }
 
 pub(crate) struct Cache<C> {
-    map: quick_cache::sync::Cache<Box<str>, Arc<Entry<C>>, Weigh>,
+    map: quick_cache::sync::Cache<TokenKey, Arc<Entry<C>>, Weigh>,
     max_age: u64,
     leeway: u64,
 }
 
 impl<C> Cache<C> {
     /// The cached claims, if `token` verified with this same key set and is still in date.
-    pub(crate) fn get(&self, token: &str, keys: &Arc<KeySet>) -> Option<Claims<C>> {
-        let entry = self.map.get(token)?;
-        if Arc::ptr_eq(keys, &entry.keys) && now() < entry.valid_until {
+    ///
+    /// `token` is the credential's bytes as found in the request, before any other check: only
+    /// a token byte-for-byte equal to one that verified can hit.
+    pub(crate) fn get(&self, token: &[u8], keys: &Arc<KeySet>) -> Option<Claims<C>> {
+        let entry = self.map.get(&TokenRef(token))?;
+        if Arc::ptr_eq(keys, &entry.keys) && SystemTime::now() < entry.valid_until {
             Some(entry.claims.clone())
         } else {
-            self.map.remove(token);
+            self.map.remove(&TokenRef(token));
             None
         }
     }
@@ -151,11 +209,14 @@ impl<C> Cache<C> {
         let Some(exp) = claims.registered().exp else {
             return;
         };
-        let valid_until = exp
+        let until = exp
             .saturating_add(self.leeway)
             .min(now().saturating_add(self.max_age));
+        let Some(valid_until) = UNIX_EPOCH.checked_add(Duration::from_secs(until)) else {
+            return;
+        };
         self.map.insert(
-            token.into(),
+            TokenKey(token.as_bytes().into()),
             Arc::new(Entry {
                 claims: claims.clone(),
                 keys,
@@ -193,7 +254,7 @@ mod tests {
         let keys = keys();
         let c = claims(now() + 60);
         cache.insert("a.b.c", &c, Arc::clone(&keys));
-        let hit = cache.get("a.b.c", &keys).unwrap();
+        let hit = cache.get(b"a.b.c", &keys).unwrap();
         assert!(hit.same_as(&c));
     }
 
@@ -202,9 +263,20 @@ mod tests {
         let cache = TokenCache::new().build::<u32>(0).unwrap();
         let keys = keys();
         cache.insert("a.b.c", &claims(now() + 60), Arc::clone(&keys));
-        assert!(cache.get("a.b.d", &keys).is_none());
-        assert!(cache.get("a.b.c ", &keys).is_none());
-        assert!(cache.get("a.b", &keys).is_none());
+        assert!(cache.get(b"a.b.d", &keys).is_none());
+        assert!(cache.get(b"a.b.c ", &keys).is_none());
+        assert!(cache.get(b"a.b", &keys).is_none());
+    }
+
+    #[test]
+    fn tokens_with_the_same_tail_are_told_apart() {
+        let cache = TokenCache::new().build::<u32>(0).unwrap();
+        let keys = keys();
+        let tail = "x".repeat(HASHED_TAIL);
+        cache.insert(&format!("a.{tail}"), &claims(now() + 60), Arc::clone(&keys));
+        assert!(cache.get(format!("b.{tail}").as_bytes(), &keys).is_none());
+        assert!(cache.get(tail.as_bytes(), &keys).is_none());
+        assert!(cache.get(format!("a.{tail}").as_bytes(), &keys).is_some());
     }
 
     #[test]
@@ -212,7 +284,7 @@ mod tests {
         let cache = TokenCache::new().build::<u32>(0).unwrap();
         let keys = keys();
         cache.insert("a.b.c", &claims(now() - 1), Arc::clone(&keys));
-        assert!(cache.get("a.b.c", &keys).is_none());
+        assert!(cache.get(b"a.b.c", &keys).is_none());
         assert_eq!(cache.len(), 0);
     }
 
@@ -221,7 +293,7 @@ mod tests {
         let cache = TokenCache::new().build::<u32>(60).unwrap();
         let keys = keys();
         cache.insert("a.b.c", &claims(now() - 1), Arc::clone(&keys));
-        assert!(cache.get("a.b.c", &keys).is_some());
+        assert!(cache.get(b"a.b.c", &keys).is_some());
     }
 
     #[test]
@@ -232,14 +304,14 @@ mod tests {
             .unwrap();
         let keys = keys();
         cache.insert("a.b.c", &claims(now() + 600), Arc::clone(&keys));
-        assert!(cache.get("a.b.c", &keys).is_none());
+        assert!(cache.get(b"a.b.c", &keys).is_none());
     }
 
     #[test]
     fn another_key_set_means_no_hit() {
         let cache = TokenCache::new().build::<u32>(0).unwrap();
         cache.insert("a.b.c", &claims(now() + 60), keys());
-        assert!(cache.get("a.b.c", &keys()).is_none());
+        assert!(cache.get(b"a.b.c", &keys()).is_none());
     }
 
     #[test]

@@ -163,7 +163,44 @@ fn header_name(name: &str) -> Result<HeaderName, ConfigError> {
     })
 }
 
-type Found<'a> = Result<Option<Cow<'a, str>>, AuthError>;
+/// A credential as found in a request. A header value is not checked yet for its shape (no
+/// blanks inside, UTF-8): the verified-token cache answers by exact bytes first, and a token
+/// equal to one that verified before needs no check. Everything else goes through
+/// [`RawToken::check`] before it is decoded.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RawToken<'a> {
+    /// From a header: trimmed, not yet checked.
+    Header(&'a [u8]),
+    /// From a cookie or the query: already text.
+    Text(Cow<'a, str>),
+}
+
+impl<'a> RawToken<'a> {
+    /// The credential's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Header(bytes) => bytes,
+            Self::Text(text) => text.as_bytes(),
+        }
+    }
+
+    /// The token as text: a header credential with a blank inside is an invalid request (two
+    /// tokens), one that is not UTF-8 is malformed.
+    pub(crate) fn check(&self) -> Result<&str, AuthError> {
+        match self {
+            Self::Header(bytes) => {
+                // One vectorised search instead of a byte loop over a few hundred bytes.
+                if memchr::memchr2(b' ', b'\t', bytes).is_some() {
+                    return invalid_request();
+                }
+                std::str::from_utf8(bytes).map_err(|_| AuthErrorKind::Malformed.into())
+            }
+            Self::Text(text) => Ok(text),
+        }
+    }
+}
+
+type Found<'a> = Result<Option<RawToken<'a>>, AuthError>;
 
 fn invalid_request<T>() -> Result<T, AuthError> {
     Err(AuthErrorKind::InvalidRequest.into())
@@ -180,30 +217,27 @@ fn from_header<'a>(headers: &'a HeaderMap, name: &HeaderName, prefix: Option<&st
     let bytes = value.as_bytes();
     let rest = match prefix {
         None => bytes,
-        Some(prefix) => {
-            let (scheme, rest) = match bytes.iter().position(|b| *b == b' ') {
-                Some(i) => (&bytes[..i], &bytes[i..]),
-                None => (bytes, &[][..]),
-            };
-            if !scheme.eq_ignore_ascii_case(prefix.as_bytes()) {
-                return Ok(None);
+        // `<scheme> <token>`: the scheme is everything before the first space, compared
+        // case-insensitively, so the value must start with the prefix followed by a space (or
+        // end there). A constant-length check, not a scan.
+        Some(prefix) => match bytes.split_at_checked(prefix.len()) {
+            // The exact spelling first (what clients send), the case-insensitive match only
+            // when it differs.
+            Some((scheme, rest))
+                if (scheme == prefix.as_bytes()
+                    || scheme.eq_ignore_ascii_case(prefix.as_bytes()))
+                    && rest.first().is_none_or(|b| *b == b' ') =>
+            {
+                rest
             }
-            rest
-        }
+            _ => return Ok(None),
+        },
     };
     let token = rest.trim_ascii();
     if token.is_empty() {
         return Ok(None);
     }
-    // Runs on every request, cache hit or not: one vectorised search instead of a byte loop
-    // over a token of a few hundred bytes.
-    if memchr::memchr2(b' ', b'\t', token).is_some() {
-        return invalid_request();
-    }
-    match std::str::from_utf8(token) {
-        Ok(t) => Ok(Some(Cow::Borrowed(t))),
-        Err(_) => Err(AuthErrorKind::Malformed.into()),
-    }
+    Ok(Some(RawToken::Header(token)))
 }
 
 #[cfg(feature = "cookie")]
@@ -225,7 +259,7 @@ fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Found<'a> {
             }
         }
     }
-    Ok(found.map(Cow::Borrowed))
+    Ok(found.map(|v| RawToken::Text(Cow::Borrowed(v))))
 }
 
 fn from_query<'a>(uri: &'a Uri, name: &str) -> Found<'a> {
@@ -242,7 +276,7 @@ fn from_query<'a>(uri: &'a Uri, name: &str) -> Found<'a> {
             _ => found = Some(value),
         }
     }
-    Ok(found)
+    Ok(found.map(RawToken::Text))
 }
 
 /// Find the token in the request: each source in order; two different credentials are an
@@ -252,11 +286,11 @@ pub(crate) fn find_token<'a>(
     headers: &'a HeaderMap,
     uri: &'a Uri,
 ) -> Found<'a> {
-    let mut found: Option<Cow<'a, str>> = None;
+    let mut found: Option<RawToken<'a>> = None;
     for source in sources {
         if let Some(token) = source.find(headers, uri)? {
             match &found {
-                Some(previous) if *previous != token => return invalid_request(),
+                Some(previous) if previous.bytes() != token.bytes() => return invalid_request(),
                 _ => found = Some(token),
             }
         }
@@ -285,12 +319,24 @@ mod tests {
         let pairs: Vec<(&str, &[u8])> = values.iter().map(|v| ("authorization", *v)).collect();
         let h = headers(&pairs);
         let uri = Uri::from_static("/");
-        find_token(&[TokenSource::bearer()], &h, &uri)
+        find_checked(&[TokenSource::bearer()], &h, &uri)
             .map(|t| t.map(Cow::into_owned))
             .map_err(|e| e.kind())
     }
 
-    fn kind(r: Found<'_>) -> AuthErrorKind {
+    /// `find_token` and then the shape check, as the authenticator does on a cache miss.
+    fn find_checked<'a>(
+        sources: &[TokenSource],
+        headers: &'a HeaderMap,
+        uri: &'a Uri,
+    ) -> Result<Option<Cow<'a, str>>, AuthError> {
+        match find_token(sources, headers, uri)? {
+            None => Ok(None),
+            Some(token) => token.check().map(|t| Some(Cow::Owned(t.to_owned()))),
+        }
+    }
+
+    fn kind(r: Result<Option<Cow<'_, str>>, AuthError>) -> AuthErrorKind {
         r.unwrap_err().kind()
     }
 
@@ -380,7 +426,7 @@ mod tests {
             TokenSource::authorization_scheme("JWT").unwrap(),
         ];
         assert_eq!(
-            find_token(&sources, &h, &uri).unwrap().as_deref(),
+            find_checked(&sources, &h, &uri).unwrap().as_deref(),
             Some("tok")
         );
     }
@@ -391,7 +437,7 @@ mod tests {
         let uri = Uri::from_static("/");
         let sources = [TokenSource::header("X-Auth-Token").unwrap()];
         assert_eq!(
-            find_token(&sources, &h, &uri).unwrap().as_deref(),
+            find_checked(&sources, &h, &uri).unwrap().as_deref(),
             Some("tok")
         );
     }
@@ -401,7 +447,7 @@ mod tests {
         let uri = Uri::from_static("/ws?x=1&access_token=a%2Eb");
         let sources = [TokenSource::query("access_token")];
         assert_eq!(
-            find_token(&sources, &HeaderMap::new(), &uri)
+            find_checked(&sources, &HeaderMap::new(), &uri)
                 .unwrap()
                 .as_deref(),
             Some("a.b")
@@ -414,7 +460,7 @@ mod tests {
         let uri = Uri::from_static("/?access_token=two");
         let sources = [TokenSource::bearer(), TokenSource::query("access_token")];
         assert_eq!(
-            kind(find_token(&sources, &h, &uri)),
+            kind(find_checked(&sources, &h, &uri)),
             AuthErrorKind::InvalidRequest
         );
     }
@@ -425,7 +471,7 @@ mod tests {
         let uri = Uri::from_static("/?access_token=one");
         let sources = [TokenSource::bearer(), TokenSource::query("access_token")];
         assert_eq!(
-            find_token(&sources, &h, &uri).unwrap().as_deref(),
+            find_checked(&sources, &h, &uri).unwrap().as_deref(),
             Some("one")
         );
     }
@@ -446,12 +492,12 @@ mod tests {
         let uri = Uri::from_static("/");
         let sources = [TokenSource::cookie("access_token")];
         assert_eq!(
-            find_token(&sources, &h, &uri).unwrap().as_deref(),
+            find_checked(&sources, &h, &uri).unwrap().as_deref(),
             Some("tok")
         );
         let twice = headers(&[("cookie", b"access_token=a; access_token=b")]);
         assert_eq!(
-            kind(find_token(&sources, &twice, &uri)),
+            kind(find_checked(&sources, &twice, &uri)),
             AuthErrorKind::InvalidRequest
         );
     }

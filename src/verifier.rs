@@ -101,7 +101,8 @@ pub struct Verifier {
 /// How a verification started: finished at once, or waiting for the key source to refresh.
 pub(crate) enum Step<C> {
     Done(Result<Claims<C>, AuthError>),
-    Pending(PendingVerification<C>),
+    /// Boxed: the rare path, kept out of the size of what the common path moves.
+    Pending(Pin<Box<PendingVerification<C>>>),
 }
 
 impl Verifier {
@@ -200,7 +201,7 @@ impl Verifier {
                 None => Err(AuthErrorKind::KeysUnavailable.into()),
             });
         };
-        Step::Pending(PendingVerification {
+        Step::Pending(Box::pin(PendingVerification {
             refresh,
             state: Some(Waiting {
                 verifier: self.clone(),
@@ -210,7 +211,7 @@ impl Verifier {
                 current,
             }),
             _claims: PhantomData,
-        })
+        }))
     }
 }
 

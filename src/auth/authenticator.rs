@@ -13,6 +13,7 @@
 //! cache answer and the pass, in [`Authenticator::verify_token`].
 
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use http::header::ACCESS_CONTROL_REQUEST_METHOD;
@@ -22,7 +23,7 @@ use serde::de::DeserializeOwned;
 use crate::cache::{Cache, TokenCache};
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::token::{TokenSource, find_token};
+use crate::token::{RawToken, TokenSource, find_token};
 use crate::verifier::{PendingVerification, Step, Verifier};
 
 /// What to do with a request.
@@ -33,7 +34,7 @@ pub(crate) enum Outcome<C> {
     /// Answer with a rejection; the inner service is not called.
     Reject(AuthError),
     /// Wait for the key source to refresh, then verify.
-    Pending(PendingVerification<C>),
+    Pending(Pin<Box<PendingVerification<C>>>),
 }
 
 /// Sources, verifier, cache and the optional and preflight settings of one layer. Cloning shares
@@ -113,15 +114,19 @@ impl<C: DeserializeOwned> Authenticator<C> {
         }
     }
 
-    /// Verify one token: from the cache when this token verified with the keys in memory now,
-    /// else through the verifier.
-    pub(crate) fn verify_token(&self, token: &str) -> Outcome<C> {
+    /// Verify one token: from the cache when this exact token verified with the keys in memory
+    /// now (no other check is needed then), else checked for its shape and verified.
+    pub(crate) fn verify_token(&self, token: &RawToken<'_>) -> Outcome<C> {
         let keys = self.verifier.current_keys();
         if let (Some(cache), Some(keys)) = (&self.cache, &keys)
-            && let Some(claims) = cache.get(token, keys)
+            && let Some(claims) = cache.get(token.bytes(), keys)
         {
             return Outcome::Pass(Some(claims));
         }
+        let token = match token.check() {
+            Ok(token) => token,
+            Err(error) => return Outcome::Reject(error),
+        };
         match self.verifier.start(token, keys.clone()) {
             Step::Done(Ok(claims)) => {
                 if let (Some(cache), Some(keys)) = (&self.cache, keys) {
@@ -184,6 +189,10 @@ mod tests {
         .unwrap()
     }
 
+    fn raw(token: &str) -> RawToken<'_> {
+        RawToken::Header(token.as_bytes())
+    }
+
     fn key(secret: [u8; 32]) -> Arc<KeySet> {
         Arc::new(KeySet::from(
             VerifyingKey::from_secret(Algorithm::HS256, secret).unwrap(),
@@ -230,8 +239,8 @@ mod tests {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
         let auth = authenticator(&source);
         let t = token("a");
-        let first = pass(auth.verify_token(&t)).unwrap();
-        let second = pass(auth.verify_token(&t)).unwrap();
+        let first = pass(auth.verify_token(&raw(&t))).unwrap();
+        let second = pass(auth.verify_token(&raw(&t))).unwrap();
         assert!(first.same_as(&second));
         assert_eq!(auth.cached_tokens(), 1);
     }
@@ -241,9 +250,9 @@ mod tests {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
         let auth = authenticator(&source);
         let t = token("a");
-        let _ = pass(auth.verify_token(&t));
+        let _ = pass(auth.verify_token(&raw(&t)));
         assert_eq!(source.0.lock().unwrap().1, 1, "miss");
-        let _ = pass(auth.verify_token(&t));
+        let _ = pass(auth.verify_token(&raw(&t)));
         assert_eq!(source.0.lock().unwrap().1, 2, "hit");
     }
 
@@ -252,16 +261,16 @@ mod tests {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
         let auth = authenticator(&source);
         let t = token("a");
-        let _ = pass(auth.verify_token(&t));
+        let _ = pass(auth.verify_token(&raw(&t)));
         // The same keys in a new `Arc` (a refresh that changed nothing visible): verified again
         // and accepted, and the entry now belongs to the new set.
         source.0.lock().unwrap().0 = key(SECRET);
-        let again = pass(auth.verify_token(&t)).unwrap();
+        let again = pass(auth.verify_token(&raw(&t))).unwrap();
         assert_eq!(again.registered().sub.as_deref(), Some("a"));
         // Keys without the signer: the cached entry must not answer.
         source.0.lock().unwrap().0 = key([b'x'; 32]);
         assert_eq!(
-            rejected(auth.verify_token(&t)),
+            rejected(auth.verify_token(&raw(&t))),
             AuthErrorKind::InvalidSignature
         );
     }
@@ -271,10 +280,31 @@ mod tests {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
         let auth = authenticator(&source);
         assert_eq!(
-            rejected(auth.verify_token("a.b.c")),
+            rejected(auth.verify_token(&raw("a.b.c"))),
             AuthErrorKind::Malformed
         );
         assert_eq!(auth.cached_tokens(), 0);
+    }
+
+    #[test]
+    fn a_cached_token_is_not_checked_again_but_a_different_one_is() {
+        let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
+        let auth = authenticator(&source);
+        let t = token("a");
+        let _ = pass(auth.verify_token(&raw(&t)));
+        assert!(pass(auth.verify_token(&raw(&t))).is_some());
+        // The same token with a blank inside is another credential: checked, and refused.
+        let mut spaced = t;
+        spaced.insert(10, ' ');
+        assert_eq!(
+            rejected(auth.verify_token(&raw(&spaced))),
+            AuthErrorKind::InvalidRequest
+        );
+        let not_utf8 = RawToken::Header(b"\xff.\xfe.\xfd");
+        assert_eq!(
+            rejected(auth.verify_token(&not_utf8)),
+            AuthErrorKind::Malformed
+        );
     }
 
     #[test]
@@ -306,7 +336,7 @@ mod tests {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
         let auth = authenticator(&source);
         let clone = auth.clone();
-        let _ = pass(auth.verify_token(&token("c")));
+        let _ = pass(auth.verify_token(&raw(&token("c"))));
         assert_eq!(clone.cached_tokens(), 1);
     }
 }

@@ -19,7 +19,8 @@ pin_project! {
     /// calls the inner service once the token has verified.
     ///
     /// A state machine, not a boxed future: it is `Send` exactly when the inner service, its
-    /// future, the request body and the rejection hook are.
+    /// future, the request body and the rejection hook are. (The rare refresh path keeps its
+    /// state in private boxes, so the common states stay small.)
     ///
     /// See the [module docs](crate::auth) for an example.
     pub struct ResponseFuture<S, ReqBody, C, R>
@@ -37,11 +38,11 @@ pin_project! {
     where
         S: Service<Request<ReqBody>>,
     {
+        // The rare path (a key refresh) is boxed, so the common states stay small to move.
         Verifying {
-            #[pin]
-            verification: PendingVerification<C>,
+            verification: Pin<Box<PendingVerification<C>>>,
             // The instance `poll_ready` made ready, and the request; taken once.
-            call: Option<(S, Request<ReqBody>)>,
+            call: Option<Box<(S, Request<ReqBody>)>>,
             shared: Arc<Shared<C, R>>,
         },
         Called {
@@ -73,7 +74,7 @@ where
     }
 
     pub(super) fn verifying(
-        verification: PendingVerification<C>,
+        verification: Pin<Box<PendingVerification<C>>>,
         ready: S,
         request: Request<ReqBody>,
         shared: Arc<Shared<C, R>>,
@@ -81,7 +82,7 @@ where
         Self {
             state: State::Verifying {
                 verification,
-                call: Some((ready, request)),
+                call: Some(Box::new((ready, request))),
                 shared,
             },
         }
@@ -111,9 +112,9 @@ where
                     call,
                     shared,
                 } => {
-                    let verified = ready!(verification.poll(cx));
+                    let verified = ready!(verification.as_mut().poll(cx));
                     let (mut inner, mut request) =
-                        call.take().expect("future polled after completion");
+                        *call.take().expect("future polled after completion");
                     match verified {
                         Ok(claims) => {
                             request.extensions_mut().insert(claims);
