@@ -469,4 +469,19 @@ mod tests {
         handle.allow(1);
         assert!(svc.poll_ready().is_ready());
     }
+
+    #[test]
+    fn layer_service_and_future_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        fn assert_send<T: Send>() {}
+        assert_send_sync::<AuthorizeLayer<(), RequireScope>>();
+        assert_send_sync::<
+            Authorize<
+                tower::util::BoxCloneSyncService<Request<()>, Response<()>, Infallible>,
+                (),
+                RequireScope,
+            >,
+        >();
+        assert_send::<ResponseFuture<std::future::Ready<Result<Response<()>, Infallible>>, ()>>();
+    }
 }
