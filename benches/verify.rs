@@ -61,6 +61,31 @@ where
     }
 }
 
+/// Measure `through_layer` on `svc` with a fresh request carrying `authorization` each time
+/// (building the request is outside the measurement).
+fn bench_request<S>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mut svc: S,
+    authorization: &str,
+) where
+    S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    group.bench_function(name, |b| {
+        b.iter_batched(
+            || {
+                Request::builder()
+                    .header(http::header::AUTHORIZATION, authorization)
+                    .body(())
+                    .unwrap()
+            },
+            |req| through_layer(&mut svc, req, &mut cx),
+            BatchSize::SmallInput,
+        );
+    });
+}
+
 fn bench(c: &mut Criterion) {
     for alg in [
         Algorithm::HS256,
@@ -136,36 +161,10 @@ fn bench(c: &mut Criterion) {
             ));
         }
         // The baseline: the same request to the no-op service with no layer at all.
-        let mut bare = service_fn(noop);
-        let mut cx = Context::from_waker(Waker::noop());
-        group.bench_function("no authentication", |b| {
-            b.iter_batched(
-                || {
-                    Request::builder()
-                        .header(http::header::AUTHORIZATION, &header)
-                        .body(())
-                        .unwrap()
-                },
-                |req| through_layer(&mut bare, req, &mut cx),
-                BatchSize::SmallInput,
-            );
-        });
+        bench_request(&mut group, "no authentication", service_fn(noop), &header);
         for (name, verifier, cache) in cases {
             let layer = JwtAuthLayer::<BenchClaims>::new(verifier).token_cache(cache);
-            let mut svc = layer.layer(service_fn(noop));
-            let mut cx = Context::from_waker(Waker::noop());
-            group.bench_function(name, |b| {
-                b.iter_batched(
-                    || {
-                        Request::builder()
-                            .header(http::header::AUTHORIZATION, &header)
-                            .body(())
-                            .unwrap()
-                    },
-                    |req| through_layer(&mut svc, req, &mut cx),
-                    BatchSize::SmallInput,
-                );
-            });
+            bench_request(&mut group, name, layer.layer(service_fn(noop)), &header);
         }
         group.finish();
     }
