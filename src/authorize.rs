@@ -9,7 +9,8 @@
 //! Use them on a whole stack, a sub-router or a single route:
 //!
 //! - [`require_scope`]: every listed scope must be in `scope` (space-separated) or `scp`;
-//! - [`require_any_role`] / [`require_all_roles`]: over the `roles` array;
+//! - [`require_any_role`] / [`require_all_roles`]: over the `roles` claim (an array of roles; a
+//!   single string is one role, never split at spaces);
 //! - [`authorize`]: any predicate over [`Claims<C>`].
 //!
 //! # Example
@@ -436,6 +437,19 @@ mod tests {
         assert_eq!(
             run(require_all_roles(["dev", "ops"]), c()).await.status(),
             StatusCode::FORBIDDEN
+        );
+    }
+
+    #[tokio::test]
+    async fn a_role_name_with_a_space_is_not_split_into_roles() {
+        let c = || Some(claims(r#"{"roles":"Helpdesk Admin"}"#));
+        assert_eq!(
+            run(require_any_role(["Admin"]), c()).await.status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            run(require_any_role(["Helpdesk Admin"]), c()).await.status(),
+            StatusCode::OK
         );
     }
 

@@ -20,7 +20,7 @@ pub struct RegisteredClaims {
     #[serde(default)]
     pub sub: Option<String>,
     /// `aud`: the audiences (a single string in the token becomes one entry).
-    #[serde(default, deserialize_with = "audience")]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub aud: Vec<String>,
     /// `exp`: expiry, in seconds since the Unix epoch. Always present on a verified token.
     #[serde(default, deserialize_with = "numeric_date")]
@@ -40,8 +40,9 @@ pub struct RegisteredClaims {
     /// `scp` (the array or string form some providers use instead of `scope`).
     #[serde(default, deserialize_with = "scopes")]
     pub scp: Vec<String>,
-    /// `roles` (RFC 9068 / RFC 7643: an array of strings; a space-separated string is accepted).
-    #[serde(default, deserialize_with = "scopes")]
+    /// `roles` (RFC 9068 / RFC 7643: an array of strings). A single string is **one** role,
+    /// spaces and all: only `scope` and `scp` are space-separated lists.
+    #[serde(default, deserialize_with = "one_or_many")]
     pub roles: Vec<String>,
 }
 
@@ -111,17 +112,18 @@ fn scopes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     })
 }
 
-fn audience<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+/// A string (one item) or an array of strings; used for `aud` and `roles`.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum Aud {
+    enum OneOrMany {
         One(String),
         Many(Vec<String>),
     }
-    Ok(match Option::<Aud>::deserialize(d)? {
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
         None => Vec::new(),
-        Some(Aud::One(s)) => vec![s],
-        Some(Aud::Many(v)) => v,
+        Some(OneOrMany::One(s)) => vec![s],
+        Some(OneOrMany::Many(v)) => v,
     })
 }
 
@@ -241,14 +243,23 @@ mod tests {
     }
 
     #[test]
-    fn scopes_and_roles_in_either_form() {
+    fn scopes_are_space_separated_or_an_array() {
         let c: RegisteredClaims =
-            serde_json::from_str(r#"{"scope":"read write","scp":["admin"],"roles":"ops dev"}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"scope":"read write","scp":["admin"]}"#).unwrap();
         assert!(c.has_scope("read") && c.has_scope("write") && c.has_scope("admin"));
         assert!(!c.has_scope("rea"));
-        assert!(c.has_role("ops") && c.has_role("dev"));
         assert!(serde_json::from_str::<RegisteredClaims>(r#"{"scope":5}"#).is_err());
+    }
+
+    #[test]
+    fn a_role_string_is_one_role_even_with_spaces() {
+        let c: RegisteredClaims = serde_json::from_str(r#"{"roles":"Helpdesk Admin"}"#).unwrap();
+        assert_eq!(c.roles, ["Helpdesk Admin"]);
+        assert!(!c.has_role("Admin"));
+        assert!(c.has_role("Helpdesk Admin"));
+        let many: RegisteredClaims = serde_json::from_str(r#"{"roles":["ops","dev"]}"#).unwrap();
+        assert!(many.has_role("ops") && many.has_role("dev"));
+        assert!(serde_json::from_str::<RegisteredClaims>(r#"{"roles":[1]}"#).is_err());
     }
 
     #[test]
