@@ -448,7 +448,9 @@ mod tests {
             StatusCode::FORBIDDEN
         );
         assert_eq!(
-            run(require_any_role(["Helpdesk Admin"]), c()).await.status(),
+            run(require_any_role(["Helpdesk Admin"]), c())
+                .await
+                .status(),
             StatusCode::OK
         );
     }

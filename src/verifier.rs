@@ -4,7 +4,7 @@
 //! `alg`, `kid`, `typ` and `crit` matter; keys never come from the token), selects the key by
 //! `kid` and `alg` from its [`KeySource`], checks the signature with that key's own algorithm,
 //! and then applies the [`Validation`] to the claims. When the source has no matching key in
-//! memory and may refresh, verification hands over to a [`PendingVerification`] future.
+//! memory and may refresh, verification hands over to a future that waits for the refresh.
 //!
 //! # Example
 //!
@@ -50,7 +50,23 @@ struct JoseHeader<'a> {
     #[serde(default, borrow)]
     typ: Option<Cow<'a, str>>,
     #[serde(default)]
-    crit: Option<IgnoredAny>,
+    crit: Present,
+}
+
+/// Whether a member is there at all, whatever its value (`null` included).
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(d)?;
+        Ok(Self(true))
+    }
+}
+
+/// Whether a JSON text is an object: serde would read a struct from an array too.
+fn is_json_object(bytes: &[u8]) -> bool {
+    bytes.trim_ascii_start().first() == Some(&b'{')
 }
 
 /// A compact JWS split into its parts (exactly three).
@@ -222,11 +238,17 @@ impl Inner {
         Parts::split(token)
     }
 
-    /// The header checks that need no key: JSON shape, `alg`, `crit`, `typ`.
+    /// The header checks that need no key: a JSON object (RFC 7515 §4), `alg`, `crit`, `typ`.
     fn header<'h>(&self, bytes: &'h [u8]) -> Result<JoseHeader<'h>, AuthError> {
+        if !is_json_object(bytes) {
+            return Err(AuthErrorKind::Malformed.into());
+        }
         let header: JoseHeader<'h> =
             serde_json::from_slice(bytes).map_err(|_| AuthErrorKind::Malformed)?;
-        if header.crit.is_some() {
+        // RFC 7515 §4.1.11: `crit` lists extensions the recipient must understand, or reject
+        // the token. This crate implements none, so `crit` in any form (even `null` or `[]`,
+        // which are themselves invalid) is rejected.
+        if header.crit.0 {
             return Err(AuthErrorKind::UnsupportedAlgorithm.into());
         }
         self.validation.check_typ(header.typ.as_deref())?;
@@ -261,7 +283,8 @@ impl Inner {
         }
         // Signed, so from here on the payload is what the issuer wrote.
         let payload = decode_b64(parts.payload)?;
-        if payload.trim_ascii_start().first() != Some(&b'{') {
+        // RFC 7519 §7.2: the claims are a JSON object (serde would read a struct from an array).
+        if !is_json_object(&payload) {
             return Err(AuthErrorKind::InvalidClaim.into());
         }
         let registered: RegisteredClaims =
@@ -527,6 +550,85 @@ mod tests {
         let token =
             jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(&A)).unwrap();
         assert_eq!(kind(v.verify(&token)), AuthErrorKind::UnsupportedAlgorithm);
+    }
+
+    /// A token over hand-made JSON segments, correctly signed with `A`.
+    fn signed(header: &str, payload: &str) -> String {
+        crate::install_crypto_provider().unwrap();
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &EncodingKey::from_secret(&A),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        format!("{message}.{signature}")
+    }
+
+    #[test]
+    fn a_header_that_is_not_a_json_object_is_malformed() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+        let payload = claims().to_string();
+        assert!(
+            v.verify::<Value>(&signed(r#"{"alg":"HS256"}"#, &payload))
+                .is_ok()
+        );
+        for header in [
+            r#"["HS256"]"#,
+            r#"["HS256", null, null, null]"#,
+            r#" ["HS256"]"#,
+        ] {
+            assert_eq!(
+                kind(v.verify(&signed(header, &payload))),
+                AuthErrorKind::Malformed,
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn crit_in_any_form_is_rejected() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+        let payload = claims().to_string();
+        for crit in ["null", "[]", r#"["exp"]"#, r#""exp""#, "{}", "0"] {
+            let header = format!(r#"{{"alg":"HS256","crit":{crit}}}"#);
+            assert_eq!(
+                kind(v.verify(&signed(&header, &payload))),
+                AuthErrorKind::UnsupportedAlgorithm,
+                "crit {crit}"
+            );
+        }
+    }
+
+    #[test]
+    fn claims_that_are_not_a_json_object_are_invalid() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+        let exp = now() + 60;
+        for payload in [
+            format!("[null,\"s\",[],{exp}]"),
+            format!(" [{exp}]"),
+            "5".into(),
+        ] {
+            assert_eq!(
+                kind(v.verify(&signed(r#"{"alg":"HS256"}"#, &payload))),
+                AuthErrorKind::InvalidClaim,
+                "{payload}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_duplicate_header_member_is_malformed() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+        let header = r#"{"alg":"HS256","alg":"none"}"#;
+        assert_eq!(
+            kind(v.verify(&signed(header, &claims().to_string()))),
+            AuthErrorKind::Malformed
+        );
     }
 
     #[test]

@@ -141,6 +141,37 @@ fn attack_tokens(alg: Algorithm) -> Vec<(String, String)> {
         ),
     ));
 
+    // Shapes serde would accept but RFC 7515 / 7519 do not: correctly signed, so only the
+    // parsing can reject them.
+    t.push((
+        "header is a JSON array".into(),
+        hand_token(&json!([alg_name]), &claims, &key, alg),
+    ));
+    for crit in [json!(null), json!([]), json!("exp"), json!({})] {
+        t.push((
+            format!("crit {crit}"),
+            hand_token(&json!({"alg": alg_name, "crit": crit}), &claims, &key, alg),
+        ));
+    }
+    t.push((
+        "claims are a JSON array".into(),
+        hand_token(
+            &header(&alg_name),
+            &json!([null, "1", [], now() + 600, null, null, null]),
+            &key,
+            alg,
+        ),
+    ));
+    t.push(("duplicate alg in the header".into(), {
+        let message = format!(
+            "{}.{}",
+            b64(format!(r#"{{"alg":"{alg_name}","alg":"none"}}"#).as_bytes()),
+            b64_json(&claims)
+        );
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, alg).unwrap();
+        format!("{message}.{signature}")
+    }));
+
     // Tampering.
     let mut tampered = claims.clone();
     tampered["username"] = json!("admin");

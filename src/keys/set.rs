@@ -10,7 +10,7 @@ use crate::error::{ConfigError, ConfigErrorKind};
 ///
 /// A token is verified with the key whose `kid` and algorithm match its header. A token without
 /// `kid` (or with a `kid` no key has) is verified with the single key of its algorithm that has no
-/// `kid`, if there is exactly one. See the [module docs](self) for an example.
+/// `kid`, if there is exactly one. See the [module docs](crate::keys) for an example.
 #[derive(Clone, Debug, Default)]
 pub struct KeySet {
     keys: Vec<VerifyingKey>,

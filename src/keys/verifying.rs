@@ -10,7 +10,7 @@ use crate::error::{ConfigError, ConfigErrorKind};
 
 /// A key that verifies tokens signed with exactly one algorithm.
 ///
-/// Built from a shared secret, a PEM public key or a JWK. See the [module docs](self) for an
+/// Built from a shared secret, a PEM public key or a JWK. See the [module docs](crate::keys) for an
 /// example.
 #[derive(Clone)]
 pub struct VerifyingKey {
