@@ -12,6 +12,10 @@
 //! - the cache is bounded in entries (default 10 000) and memory (default 32 MiB);
 //! - authorization layers after this one still run on every request.
 //!
+//! The exact bytes are a lookup shortcut, not an identity: an ECDSA token has other valid
+//! encodings (signatures are malleable), which simply miss and are verified. Never key
+//! revocation or replay state on the token string; use its `jti` or session id.
+//!
 //! A hit clones the cached `Claims<C>` (an `Arc`): no allocation.
 //!
 //! ```

@@ -48,7 +48,7 @@ auth_error_kinds! {
     InvalidSignature,
     /// The token's `exp` is in the past (beyond the leeway).
     Expired,
-    /// The token's `nbf` is in the future (beyond the leeway).
+    /// The token's `nbf` (or `iat`) is in the future (beyond the leeway).
     NotYetValid,
     /// The token's `iss` is not the configured issuer.
     InvalidIssuer,

@@ -1,12 +1,14 @@
 //! What a rejected request gets back: [`OnRejection`], the RFC 6750 default
 //! [`DefaultOnRejection`] (empty body) and [`JsonOnRejection`] (JSON body).
 //!
-//! Both ready-made rejections answer gRPC requests (`content-type: application/grpc…`, but not
-//! gRPC-Web) the gRPC way: HTTP 200, `content-type: application/grpc`, `grpc-status` 16
-//! (`UNAUTHENTICATED`), 7 (`PERMISSION_DENIED`) or 14 (`UNAVAILABLE`), a short percent-encoded
-//! `grpc-message`, and no body. So one layer in front of a router serving both REST and gRPC
-//! answers each client in its own protocol. Every HTTP 401 and 403 carries the RFC 6750
-//! `WWW-Authenticate: Bearer` challenge, whatever the body.
+//! Both ready-made rejections answer gRPC requests (HTTP/2 with `content-type:
+//! application/grpc` or `application/grpc+…`; see [`is_grpc`]) the gRPC way: HTTP 200,
+//! `content-type: application/grpc`, `grpc-status` 16 (`UNAUTHENTICATED`), 7
+//! (`PERMISSION_DENIED`) or 14 (`UNAVAILABLE`), a short percent-encoded `grpc-message`, and no
+//! body. So one layer in front of a router serving both REST and gRPC answers each client in
+//! its own protocol; gRPC-Web and HTTP/1.1 clients get HTTP statuses. Every HTTP 401 and 403
+//! carries the RFC 6750 `WWW-Authenticate: Bearer` challenge, whatever the body, and every
+//! rejection carries `Cache-Control: no-store`.
 //!
 //! # Example: a custom rejection
 //!
@@ -45,8 +47,8 @@ use std::fmt;
 use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode, Version};
 
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 
@@ -85,21 +87,28 @@ pub(crate) fn trace_rejection(error: &AuthError) {
     let _ = error;
 }
 
-/// Whether the request is gRPC (`application/grpc`, `application/grpc+proto`, …) and not
-/// gRPC-Web, whose clients read HTTP statuses.
+/// Whether a request is gRPC and gets a gRPC rejection: HTTP/2 (gRPC runs on nothing else) with
+/// `content-type: application/grpc` or `application/grpc+<subtype>` (`+proto`, `+json`, …).
+///
+/// Anything else gets an HTTP status: gRPC-Web (`application/grpc-web…`, whose clients read
+/// HTTP statuses), an HTTP/1.1 request that merely claims a gRPC content type, and look-alikes
+/// such as `application/grpcfoo`. So a plain HTTP client can never turn a 401 into a
+/// `200 OK` that monitoring, rate limiters and caches would count as a success.
 #[must_use]
-pub fn is_grpc(headers: &HeaderMap) -> bool {
-    headers.get(CONTENT_TYPE).is_some_and(|v| {
-        let v = v.as_bytes();
-        v.len() >= 16
-            && v[..16].eq_ignore_ascii_case(b"application/grpc")
-            && !v[16..].starts_with(b"-web")
-    })
+pub fn is_grpc(request: &http::request::Parts) -> bool {
+    const GRPC: &[u8] = b"application/grpc";
+    request.version == Version::HTTP_2
+        && request.headers.get(CONTENT_TYPE).is_some_and(|v| {
+            let v = v.as_bytes();
+            v.get(..GRPC.len())
+                .is_some_and(|t| t.eq_ignore_ascii_case(GRPC))
+                && matches!(v.get(GRPC.len()), None | Some(b'+'))
+        })
 }
 
 /// The gRPC trailers-only rejection for `error`: HTTP 200, `content-type: application/grpc`,
 /// `grpc-status` ([`AuthErrorKind::grpc_code`]: 16, 7 or 14), a short percent-encoded
-/// `grpc-message`, and an empty body.
+/// `grpc-message`, `cache-control: no-store`, and an empty body.
 ///
 /// The ready-made rejections answer gRPC requests with it; a custom [`OnRejection`] can too, so
 /// it keeps gRPC clients working while it changes the HTTP answer:
@@ -110,7 +119,7 @@ pub fn is_grpc(headers: &HeaderMap) -> bool {
 /// use tower_jwt_auth::rejection::{grpc_rejection, is_grpc};
 ///
 /// let problem_json = |err: &AuthError, req: &http::request::Parts| -> Response<String> {
-///     if is_grpc(&req.headers) {
+///     if is_grpc(req) {
 ///         return grpc_rejection(err);
 ///     }
 ///     let mut res = Response::new(format!(r#"{{"title":"{err}"}}"#));
@@ -127,6 +136,7 @@ pub fn grpc_rejection<B: Default>(error: &AuthError) -> Response<B> {
     let mut res = Response::new(B::default());
     let headers = res.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert("grpc-status", values.status[i].clone());
     headers.insert("grpc-message", values.message[i].clone());
     res
@@ -205,13 +215,16 @@ impl Challenges {
 
     /// The gRPC trailers-only response, or `None` for a non-gRPC request.
     fn grpc<B: Default>(error: &AuthError, request: &http::request::Parts) -> Option<Response<B>> {
-        is_grpc(&request.headers).then(|| grpc_rejection(error))
+        is_grpc(request).then(|| grpc_rejection(error))
     }
 
-    /// An HTTP response with `body`, the status and, for 401 and 403, the challenge.
+    /// An HTTP response with `body`, the status, `Cache-Control: no-store` and, for 401 and
+    /// 403, the challenge.
     fn http<B>(&self, error: &AuthError, body: B) -> Response<B> {
         let mut res = Response::new(body);
         *res.status_mut() = error.status();
+        res.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if matches!(
             error.status(),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
@@ -395,7 +408,11 @@ mod tests {
     use super::*;
 
     fn parts(content_type: Option<&str>) -> http::request::Parts {
-        let mut req = http::Request::builder();
+        parts_over(content_type, Version::HTTP_11)
+    }
+
+    fn parts_over(content_type: Option<&str>, version: Version) -> http::request::Parts {
+        let mut req = http::Request::builder().version(version);
         if let Some(c) = content_type {
             req = req.header(CONTENT_TYPE, c);
         }
@@ -462,7 +479,7 @@ mod tests {
         ] {
             let res: Response<()> = DefaultOnRejection::new().on_rejection(
                 &AuthError::new(kind),
-                &parts(Some("application/grpc+proto")),
+                &parts_over(Some("application/grpc+proto"), Version::HTTP_2),
             );
             assert_eq!(res.status(), 200);
             assert_eq!(res.headers()[CONTENT_TYPE], "application/grpc");
@@ -475,9 +492,54 @@ mod tests {
     fn grpc_web_gets_http_statuses() {
         let res: Response<()> = DefaultOnRejection::new().on_rejection(
             &AuthError::new(AuthErrorKind::Expired),
-            &parts(Some("application/grpc-web+proto")),
+            &parts_over(Some("application/grpc-web+proto"), Version::HTTP_2),
         );
         assert_eq!(res.status(), 401);
+    }
+
+    #[test]
+    fn a_grpc_content_type_over_http1_gets_an_http_status() {
+        for content_type in ["application/grpc", "application/grpc+proto"] {
+            let res: Response<()> = DefaultOnRejection::new().on_rejection(
+                &AuthError::new(AuthErrorKind::MissingToken),
+                &parts_over(Some(content_type), Version::HTTP_11),
+            );
+            assert_eq!(res.status(), 401, "{content_type}");
+            assert!(!res.headers().contains_key("grpc-status"));
+        }
+    }
+
+    #[test]
+    fn a_look_alike_content_type_over_http2_gets_an_http_status() {
+        for content_type in ["application/grpcXYZ", "application/grpc-json", "text/grpc"] {
+            let res: Response<()> = DefaultOnRejection::new().on_rejection(
+                &AuthError::new(AuthErrorKind::MissingToken),
+                &parts_over(Some(content_type), Version::HTTP_2),
+            );
+            assert_eq!(res.status(), 401, "{content_type}");
+        }
+        assert!(is_grpc(&parts_over(
+            Some("Application/GRPC"),
+            Version::HTTP_2
+        )));
+    }
+
+    #[test]
+    fn every_rejection_is_not_to_be_stored() {
+        for (content_type, version) in [
+            (None, Version::HTTP_11),
+            (Some("application/grpc"), Version::HTTP_2),
+        ] {
+            for kind in AuthErrorKind::ALL {
+                let req = parts_over(content_type, version);
+                let res: Response<()> =
+                    DefaultOnRejection::new().on_rejection(&AuthError::new(kind), &req);
+                assert_eq!(res.headers()[CACHE_CONTROL], "no-store", "{kind:?}");
+                let res: Response<Bytes> =
+                    JsonOnRejection::new().on_rejection(&AuthError::new(kind), &req);
+                assert_eq!(res.headers()[CACHE_CONTROL], "no-store", "{kind:?}");
+            }
+        }
     }
 
     #[test]

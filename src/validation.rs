@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::de::IgnoredAny;
 
 use crate::claims::RegisteredClaims;
-use crate::error::{AuthError, AuthErrorKind};
+use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 
 /// Default cap on the token length, checked before any decoding.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -42,6 +42,8 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 /// Claims checks applied to every token (strict by default).
 ///
 /// - `exp` is required; `nbf` is checked when present; both with a leeway (default 60 s).
+/// - An `iat` further in the future than the leeway is rejected (a token cannot have been
+///   issued after now), as PyJWT does; [`Validation::allow_iat_in_the_future`] turns it off.
 /// - Configuring an issuer or audience makes `iss` or `aud` required. A token that carries an
 ///   `aud` is rejected when no audience is configured (RFC 7519 §4.1.3).
 /// - Registered claims with the wrong JSON type are rejected.
@@ -62,6 +64,7 @@ pub struct Validation {
     max_token_len: usize,
     /// Without the `application/` prefix.
     typ: Option<String>,
+    allow_future_iat: bool,
 }
 
 impl Default for Validation {
@@ -81,6 +84,7 @@ impl Validation {
             required_custom: Vec::new(),
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             typ: None,
+            allow_future_iat: false,
         }
     }
 
@@ -129,6 +133,31 @@ impl Validation {
         self
     }
 
+    /// Accept an `iat` (issued at) in the future beyond the leeway. By default such a token is
+    /// rejected as not yet valid: either the issuer's clock is wrong by more than the leeway or
+    /// the token is forged.
+    pub fn allow_iat_in_the_future(mut self) -> Self {
+        self.allow_future_iat = true;
+        self
+    }
+
+    /// Tie the validation to the issuer a key source belongs to: required when none is
+    /// configured, and an error when the configured ones do not include it.
+    pub(crate) fn bind_issuer(mut self, issuer: &str) -> Result<Self, ConfigError> {
+        if self.issuers.is_empty() {
+            self.issuers.push(issuer.to_owned());
+            Ok(self)
+        } else if self.issuers.iter().any(|i| i == issuer) {
+            Ok(self)
+        } else {
+            Err(ConfigError::new(
+                ConfigErrorKind::Discovery,
+                "the key source belongs to an issuer the validation does not accept: configure \
+                 that issuer, or discover the one you configured",
+            ))
+        }
+    }
+
     // ===== the checks, used by the verifier =====
 
     /// The clock-skew leeway, in seconds.
@@ -165,9 +194,9 @@ impl Validation {
         if exp < now.saturating_sub(self.leeway) {
             return Err(AuthErrorKind::Expired.into());
         }
-        if claims
-            .nbf
-            .is_some_and(|nbf| nbf > now.saturating_add(self.leeway))
+        let later_than_now = |t: u64| t > now.saturating_add(self.leeway);
+        if claims.nbf.is_some_and(later_than_now)
+            || (!self.allow_future_iat && claims.iat.is_some_and(later_than_now))
         {
             return Err(AuthErrorKind::NotYetValid.into());
         }
@@ -264,6 +293,23 @@ mod tests {
         assert_eq!(
             kind(v.check_claims(&early, NOW)),
             AuthErrorKind::NotYetValid
+        );
+    }
+
+    #[test]
+    fn an_iat_in_the_future_beyond_the_leeway_is_rejected_unless_allowed() {
+        let v = Validation::new().leeway(Duration::from_secs(30));
+        let skewed = registered(serde_json::json!({"exp": NOW + 600, "iat": NOW + 30}));
+        assert!(v.check_claims(&skewed, NOW).is_ok());
+        let future = registered(serde_json::json!({"exp": NOW + 600, "iat": NOW + 31}));
+        assert_eq!(
+            kind(v.check_claims(&future, NOW)),
+            AuthErrorKind::NotYetValid
+        );
+        assert!(
+            v.allow_iat_in_the_future()
+                .check_claims(&future, NOW)
+                .is_ok()
         );
     }
 

@@ -139,15 +139,21 @@ impl Verifier {
 
     /// A verifier for any [`KeySource`]: a [`KeyRing`](crate::KeyRing), a remote JWK Set, or
     /// your own.
+    /// A source that knows its issuer ([`KeySource::issuer`], as a discovered remote key set
+    /// does) binds it: without a configured issuer, tokens must carry that `iss`.
     ///
     /// # Errors
     ///
-    /// When no crypto backend is available.
+    /// When no crypto backend is available, or the source's issuer is not among the issuers
+    /// the validation accepts ([`ConfigErrorKind::Discovery`]).
     pub fn from_source(
         source: impl KeySource,
-        validation: Validation,
+        mut validation: Validation,
     ) -> Result<Self, ConfigError> {
         crate::crypto::install_crypto_provider()?;
+        if let Some(issuer) = source.issuer() {
+            validation = validation.bind_issuer(issuer)?;
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 source: Box::new(source),
@@ -209,7 +215,7 @@ impl Verifier {
             let parts = inner.split(token);
             return Step::Done(parts.and_then(|p| inner.verify_with(&p, alg, kid, keys)));
         }
-        let Some(refresh) = inner.source.refresh(kid) else {
+        let Some(refresh) = inner.source.refresh(alg, kid) else {
             return Step::Done(match current {
                 Some(keys) => inner
                     .split(token)

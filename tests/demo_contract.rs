@@ -314,6 +314,27 @@ async fn protected_without_token_gets_a_bare_challenge_and_health_is_open() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_grpc_content_type_over_http1_gets_401_and_rejections_are_not_stored() {
+    for name in SERVERS {
+        let server = Server::start(name, &env_for(Algorithm::HS256));
+        for content_type in [
+            "application/grpc",
+            "application/grpc+proto",
+            "application/grpcXYZ",
+        ] {
+            let reply = server
+                .get("/protected", &[("content-type", content_type)])
+                .await;
+            reply.assert_unauthorized(&format!("{name} {content_type}"));
+            assert!(!reply.headers.contains_key("grpc-status"), "{name}");
+            assert_eq!(reply.headers["cache-control"], "no-store", "{name}");
+        }
+        let bad = server.protected("not.a.token").await;
+        assert_eq!(bad.headers["cache-control"], "no-store", "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bearer_scheme_is_case_insensitive_and_malformed_credentials_are_400() {
     for name in SERVERS {
         let server = Server::start(name, &env_for(Algorithm::HS256));

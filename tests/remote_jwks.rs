@@ -113,12 +113,28 @@ fn document(keys: &[&Key]) -> String {
 }
 
 fn token(key: &Key, kid: Option<&str>) -> String {
+    token_with(
+        key,
+        kid,
+        &serde_json::json!({"sub": "1", "exp": now() + 300}),
+    )
+}
+
+/// A token from `issuer` (the `iss` a discovered key set requires).
+fn token_from(key: &Key, issuer: &str) -> String {
+    token_with(
+        key,
+        None,
+        &serde_json::json!({"sub": "1", "iss": issuer, "exp": now() + 300}),
+    )
+}
+
+fn token_with(key: &Key, kid: Option<&str>, claims: &serde_json::Value) -> String {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = kid
         .map(ToOwned::to_owned)
         .or_else(|| key.signing.kid().map(ToOwned::to_owned));
-    let claims = serde_json::json!({"sub": "1", "exp": now() + 300});
-    jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap()
+    jsonwebtoken::encode(&header, claims, &key.encoding).unwrap()
 }
 
 fn serve(document: String) -> Mode {
@@ -300,8 +316,24 @@ async fn openid_discovery_finds_the_jwks_uri() {
         .build_and_wait(Duration::from_secs(5))
         .await
         .unwrap();
-    let verifier = Verifier::from_source(jwks, Validation::new()).unwrap();
-    assert_eq!(status(&verifier, &token(&a, None)).await, StatusCode::OK);
+    let verifier = Verifier::from_source(jwks.clone(), Validation::new()).unwrap();
+    assert_eq!(
+        status(&verifier, &token_from(&a, &issuer)).await,
+        StatusCode::OK
+    );
+    // The discovered issuer is bound: the same keys, another (or no) issuer, is refused.
+    assert_eq!(
+        status(&verifier, &token_from(&a, "https://other-tenant.example")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(&verifier, &token(&a, None)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // A configured issuer that is not the discovered one is a set-up error.
+    let err =
+        Verifier::from_source(jwks, Validation::new().issuer("https://b.example")).unwrap_err();
+    assert_eq!(err.kind(), tower_jwt_auth::ConfigErrorKind::Discovery);
     assert!(
         RemoteJwks::discover("http://127.0.0.1:1/nowhere")
             .await
@@ -340,7 +372,10 @@ async fn a_custom_client_fetches_discovery_and_keys() {
         .await
         .unwrap();
     let verifier = Verifier::from_source(source, Validation::new()).unwrap();
-    assert_eq!(status(&verifier, &token(&a, None)).await, StatusCode::OK);
+    assert_eq!(
+        status(&verifier, &token_from(&a, "https://issuer.example")).await,
+        StatusCode::OK
+    );
     let seen = seen.lock().unwrap().clone();
     let uris: Vec<&str> = seen.iter().map(|(uri, _)| uri.as_str()).collect();
     assert_eq!(

@@ -210,7 +210,7 @@ mod tests {
             Some(Arc::clone(&state.0))
         }
 
-        fn refresh(&self, _kid: Option<&str>) -> Option<KeyFuture> {
+        fn refresh(&self, _alg: crate::Algorithm, _kid: Option<&str>) -> Option<KeyFuture> {
             None
         }
     }

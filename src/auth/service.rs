@@ -457,7 +457,11 @@ mod tests {
             Some(Arc::clone(&self.0.lock().unwrap()))
         }
 
-        fn refresh(&self, _kid: Option<&str>) -> Option<crate::keys::KeyFuture> {
+        fn refresh(
+            &self,
+            _alg: crate::Algorithm,
+            _kid: Option<&str>,
+        ) -> Option<crate::keys::KeyFuture> {
             None
         }
     }
@@ -558,7 +562,11 @@ mod tests {
             self.keys.lock().unwrap().clone()
         }
 
-        fn refresh(&self, _kid: Option<&str>) -> Option<crate::keys::KeyFuture> {
+        fn refresh(
+            &self,
+            _alg: crate::Algorithm,
+            _kid: Option<&str>,
+        ) -> Option<crate::keys::KeyFuture> {
             self.refreshes
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let keys = Arc::new(KeySet::from(
@@ -615,7 +623,11 @@ mod tests {
                         .with_kid("other"),
                 )))
             }
-            fn refresh(&self, _kid: Option<&str>) -> Option<crate::keys::KeyFuture> {
+            fn refresh(
+                &self,
+                _alg: crate::Algorithm,
+                _kid: Option<&str>,
+            ) -> Option<crate::keys::KeyFuture> {
                 Some(Box::pin(async { None }))
             }
         }

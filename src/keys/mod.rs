@@ -88,6 +88,69 @@ fn check_secret(alg: Algorithm, secret: &[u8]) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The shortest RSA modulus accepted, in bits (NIST SP 800-131A; RFC 7518 §3.3 requires 2048).
+const MIN_RSA_BITS: usize = 2048;
+
+/// The RSA size check, for every way an RSA key is loaded and on every crypto backend (the
+/// RustCrypto backend checks none): `n` is the modulus, base64url as in a JWK.
+fn check_rsa_modulus(n: &str) -> Result<(), ConfigError> {
+    use base64::Engine;
+    let modulus = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(n.trim_end_matches('='))
+        .map_err(|e| {
+            ConfigError::with_source(ConfigErrorKind::InvalidKey, "the RSA modulus is invalid", e)
+        })?;
+    let significant = modulus
+        .iter()
+        .position(|b| *b != 0)
+        .map_or(&[][..], |i| &modulus[i..]);
+    let bits = significant.first().map_or(0, |top| {
+        significant.len() * 8 - top.leading_zeros() as usize
+    });
+    if bits < MIN_RSA_BITS {
+        return Err(ConfigError::new(
+            ConfigErrorKind::InvalidKey,
+            "the RSA key is too short: use a modulus of at least 2048 bits",
+        ));
+    }
+    Ok(())
+}
+
+/// The RSA size check on a loaded key, through its public JWK form.
+fn check_rsa_jwk(jwk: &jsonwebtoken::jwk::Jwk) -> Result<(), ConfigError> {
+    match &jwk.algorithm {
+        jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) => check_rsa_modulus(&rsa.n),
+        _ => Ok(()),
+    }
+}
+
+/// The length of each EC coordinate in a JWK, as the PEM path checks the point: 32 bytes for
+/// P-256, 48 for P-384.
+fn check_ec_coordinates(
+    params: &jsonwebtoken::jwk::EllipticCurveKeyParameters,
+) -> Result<(), ConfigError> {
+    use base64::Engine;
+    let expected = match params.curve {
+        EllipticCurve::P256 => 32,
+        EllipticCurve::P384 => 48,
+        _ => return Ok(()),
+    };
+    let fits = |c: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(c)
+            .is_ok_and(|bytes| bytes.len() == expected)
+    };
+    if fits(&params.x) && fits(&params.y) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            ConfigErrorKind::InvalidJwk,
+            "the EC JWK's coordinates do not fit its curve: x and y must be 32 bytes for P-256 \
+             and 48 for P-384",
+        ))
+    }
+}
+
 /// The JWS algorithm of an EC curve: ES256 for P-256, ES384 for P-384; `None` for others.
 fn ec_algorithm(curve: &EllipticCurve) -> Option<Algorithm> {
     match curve {
@@ -184,6 +247,84 @@ mod tests {
     fn jwks_without_usable_keys_is_an_error() {
         let err = KeySet::new().with_jwks(r#"{"keys":[]}"#).unwrap_err();
         assert_eq!(err.kind(), ConfigErrorKind::NoKeys);
+    }
+
+    fn key_file(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    #[test]
+    fn an_rsa_key_under_2048_bits_is_refused_however_it_is_loaded() {
+        for alg in [Algorithm::RS256, Algorithm::PS256] {
+            let err = VerifyingKey::from_pem(alg, key_file("rsa1024_public.pem")).unwrap_err();
+            assert_eq!(err.kind(), ConfigErrorKind::InvalidKey);
+            assert!(err.to_string().contains("2048"), "{err}");
+            let err = SigningKey::from_pem(alg, key_file("rsa1024_private.pem")).unwrap_err();
+            assert_eq!(err.kind(), ConfigErrorKind::InvalidKey);
+        }
+        // As a JWK (n, e), and inside a JWK Set (skipped, so the set is empty).
+        let public =
+            jsonwebtoken::DecodingKey::from_rsa_pem(&key_file("rsa1024_public.pem")).unwrap();
+        let jwk =
+            jsonwebtoken::jwk::Jwk::from_decoding_key(&public, Some(Algorithm::RS256)).unwrap();
+        let json = serde_json::to_string(&jwk).unwrap();
+        assert_eq!(
+            VerifyingKey::from_jwk(&json).unwrap_err().kind(),
+            ConfigErrorKind::InvalidKey
+        );
+        let set = format!(r#"{{"keys":[{json}]}}"#);
+        assert_eq!(
+            KeySet::new().with_jwks(set).unwrap_err().kind(),
+            ConfigErrorKind::NoKeys
+        );
+        // 2048 bits is fine.
+        assert!(VerifyingKey::from_pem(Algorithm::RS256, key_file("rsa_public.pem")).is_ok());
+    }
+
+    #[test]
+    fn ec_jwk_coordinates_must_fit_the_curve() {
+        let pem = key_file("ec256_private.pem");
+        let private = jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap();
+        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&private, Algorithm::ES256).unwrap();
+        let good = serde_json::to_value(&jwk).unwrap();
+        assert!(VerifyingKey::from_jwk(good.to_string()).is_ok());
+        let x = good["x"].as_str().unwrap().to_owned();
+        for bad_x in [format!("AA{x}"), x[4..].to_owned()] {
+            let mut bad = good.clone();
+            bad["x"] = serde_json::Value::String(bad_x);
+            assert!(VerifyingKey::from_jwk(bad.to_string()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_fetched_key_set_never_supplies_a_secret_or_a_private_key() {
+        let ec = key_file("ec256_private.pem");
+        let private = jsonwebtoken::EncodingKey::from_ec_pem(&ec).unwrap();
+        let public = jsonwebtoken::jwk::Jwk::from_encoding_key(&private, Algorithm::ES256).unwrap();
+        let public = serde_json::to_value(&public).unwrap();
+        let mut with_d = public.clone();
+        with_d["d"] = serde_json::json!("AAAA");
+        with_d["kid"] = serde_json::json!("leaked");
+        let oct = serde_json::json!({"kty": "oct", "alg": "HS256", "kid": "mac",
+            "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0xMjM0NTY3OA"});
+        let doc = serde_json::json!({"keys": [oct, with_d, public]}).to_string();
+        // A document you configure yourself may hold a MAC key…
+        assert_eq!(KeySet::new().with_jwks(&doc).unwrap().len(), 3);
+        // …one fetched from a URL keeps only the public key.
+        let fetched = KeySet::from_remote_jwks(doc.as_bytes()).unwrap();
+        assert_eq!(fetched.len(), 1);
+        assert!(
+            fetched
+                .iter()
+                .all(|k| k.algorithm() == Algorithm::ES256 && k.kid() != Some("leaked"))
+        );
+        let only_secrets = serde_json::json!({"keys": [oct]}).to_string();
+        assert_eq!(
+            KeySet::from_remote_jwks(only_secrets.as_bytes())
+                .unwrap_err()
+                .kind(),
+            ConfigErrorKind::NoKeys
+        );
     }
 
     #[test]

@@ -238,7 +238,7 @@ impl KeySource for KeyRing {
         Some(self.published())
     }
 
-    fn refresh(&self, _kid: Option<&str>) -> Option<KeyFuture> {
+    fn refresh(&self, _alg: crate::Algorithm, _kid: Option<&str>) -> Option<KeyFuture> {
         // Every key the ring knows is already published: there is nothing to fetch.
         None
     }

@@ -1,6 +1,6 @@
 use bytes::Bytes;
 use jsonwebtoken::Algorithm;
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
 
 use super::VerifyingKey;
 use crate::crypto::install_crypto_provider;
@@ -33,6 +33,8 @@ impl KeySet {
     /// Add the signature keys of a JWK Set document (`{"keys": [...]}`).
     ///
     /// Keys whose `use` is not `sig`, and keys of unsupported types or algorithms, are skipped.
+    /// This is for documents you configure yourself; a key set fetched from a URL is read more
+    /// strictly (no symmetric or private keys).
     ///
     /// # Errors
     ///
@@ -42,9 +44,53 @@ impl KeySet {
         let set: JwkSet = serde_json::from_slice(json.as_ref()).map_err(|e| {
             ConfigError::with_source(ConfigErrorKind::InvalidJwk, "not a valid JWK Set", e)
         })?;
+        self.add_parsed(set.keys.iter())?;
+        Ok(self)
+    }
+
+    /// A key set fetched from a URL (a JWKS endpoint): as [`KeySet::with_jwks`], and a public
+    /// URL must never supply a MAC secret or a private key, so symmetric (`oct`) keys and any
+    /// JWK carrying private parameters (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`) are refused
+    /// (skipped, and logged at `warn` with the `tracing` feature).
+    pub(crate) fn from_remote_jwks(json: &[u8]) -> Result<Self, ConfigError> {
+        const PRIVATE: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+        #[derive(serde::Deserialize)]
+        struct RawSet {
+            keys: Vec<serde_json::Map<String, serde_json::Value>>,
+        }
+        install_crypto_provider()?;
+        let set: RawSet = serde_json::from_slice(json).map_err(|e| {
+            ConfigError::with_source(ConfigErrorKind::InvalidJwk, "not a valid JWK Set", e)
+        })?;
+        let public: Vec<Jwk> = set
+            .keys
+            .into_iter()
+            .filter(|jwk| {
+                let symmetric = jwk.get("kty").and_then(|k| k.as_str()) == Some("oct");
+                let private = PRIVATE.iter().any(|p| jwk.contains_key(*p));
+                if symmetric || private {
+                    #[cfg(feature = "tracing")]
+                    tracing::warn!(
+                        target: "tower_jwt_auth",
+                        kid = jwk.get("kid").and_then(|k| k.as_str()).unwrap_or("-"),
+                        "a symmetric or private key in a fetched JWK Set was refused"
+                    );
+                    return false;
+                }
+                true
+            })
+            .filter_map(|jwk| serde_json::from_value(serde_json::Value::Object(jwk)).ok())
+            .collect();
+        let mut this = Self::new();
+        this.add_parsed(public.iter())?;
+        Ok(this)
+    }
+
+    /// Add the usable keys among `jwks`; an error when none is.
+    fn add_parsed<'j>(&mut self, jwks: impl Iterator<Item = &'j Jwk>) -> Result<(), ConfigError> {
         let before = self.keys.len();
-        self.keys.extend(set.keys.iter().filter_map(|jwk| {
-            match VerifyingKey::from_parsed_jwk(jwk) {
+        self.keys.extend(
+            jwks.filter_map(|jwk| match VerifyingKey::from_parsed_jwk(jwk) {
                 Ok(key) => Some(key),
                 Err(_e) => {
                     #[cfg(feature = "tracing")]
@@ -56,15 +102,15 @@ impl KeySet {
                     );
                     None
                 }
-            }
-        }));
+            }),
+        );
         if self.keys.len() == before {
             return Err(ConfigError::new(
                 ConfigErrorKind::NoKeys,
                 "the JWK Set holds no usable signature key",
             ));
         }
-        Ok(self)
+        Ok(())
     }
 
     /// How many keys the set holds.

@@ -4,7 +4,7 @@ use std::path::Path;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
 
-use super::{VerifyingKey, check_curve, check_secret, invalid_key, read_file};
+use super::{VerifyingKey, check_curve, check_rsa_jwk, check_secret, invalid_key, read_file};
 use crate::crypto::install_crypto_provider;
 use crate::error::{ConfigError, ConfigErrorKind};
 
@@ -176,6 +176,7 @@ impl SigningKey {
             if let AlgorithmParameters::EllipticCurve(p) = &jwk.algorithm {
                 check_curve(self.alg, Some(&p.curve))?;
             }
+            check_rsa_jwk(&jwk)?;
             DecodingKey::from_jwk(&jwk).map_err(|e| invalid_key("invalid public key", e))?
         };
         Ok(VerifyingKey {

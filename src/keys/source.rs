@@ -2,6 +2,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use jsonwebtoken::Algorithm;
+
 use crate::keys::KeySet;
 
 /// A future resolving to a fresh key set, or `None` when no keys could be had.
@@ -33,12 +35,21 @@ pub trait KeySource: Send + Sync + 'static {
     /// Called on every request: it must not block, lock or do I/O.
     fn current(&self) -> Option<Arc<KeySet>>;
 
-    /// No key in [`current`](KeySource::current) matches the token (whose `kid` is given). Return
-    /// a future for a fresh set when a refresh is allowed now (sources should rate-limit this
-    /// and share one fetch between concurrent callers), or `None` to reject at once.
+    /// No key in [`current`](KeySource::current) matches the token (its `alg` and `kid` are
+    /// given). Return a future for a fresh set when a refresh is allowed now (sources should
+    /// rate-limit this, share one fetch between concurrent callers and remember lookups that a
+    /// refresh did not answer), or `None` to reject at once.
     ///
-    /// `kid` comes from an unverified token: never put it into a URL or a log line.
-    fn refresh(&self, kid: Option<&str>) -> Option<KeyFuture>;
+    /// `alg` and `kid` come from an unverified token: never put them into a URL or a log line.
+    fn refresh(&self, alg: Algorithm, kid: Option<&str>) -> Option<KeyFuture>;
+
+    /// The issuer this source's keys belong to, when the source knows it (a key set found by
+    /// OpenID Connect discovery does). A [`Verifier`](crate::Verifier) built on the source then
+    /// accepts only tokens whose `iss` is that issuer: keys shared between tenants must not
+    /// let one tenant's tokens pass as another's.
+    fn issuer(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A fixed key set: always current, never refreshed.
@@ -50,7 +61,7 @@ impl KeySource for StaticKeys {
         Some(Arc::clone(&self.0))
     }
 
-    fn refresh(&self, _kid: Option<&str>) -> Option<KeyFuture> {
+    fn refresh(&self, _alg: Algorithm, _kid: Option<&str>) -> Option<KeyFuture> {
         None
     }
 }

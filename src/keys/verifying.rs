@@ -4,7 +4,10 @@ use std::path::Path;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 
-use super::{check_curve, check_secret, curve_of_point, ec_algorithm, invalid_key, read_file};
+use super::{
+    check_curve, check_ec_coordinates, check_rsa_jwk, check_rsa_modulus, check_secret,
+    curve_of_point, ec_algorithm, invalid_key, read_file,
+};
 use crate::crypto::install_crypto_provider;
 use crate::error::{ConfigError, ConfigErrorKind};
 
@@ -64,8 +67,14 @@ impl VerifyingKey {
         install_crypto_provider()?;
         let pem = pem.as_ref();
         let key = match alg.family() {
-            AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(pem)
-                .map_err(|e| invalid_key("not an RSA public key in PEM form", e))?,
+            AlgorithmFamily::Rsa => {
+                let key = DecodingKey::from_rsa_pem(pem)
+                    .map_err(|e| invalid_key("not an RSA public key in PEM form", e))?;
+                let jwk = Jwk::from_decoding_key(&key, Some(alg))
+                    .map_err(|e| invalid_key("not an RSA public key in PEM form", e))?;
+                check_rsa_jwk(&jwk)?;
+                key
+            }
             AlgorithmFamily::Ec => {
                 let key = DecodingKey::from_ec_pem(pem)
                     .map_err(|e| invalid_key("not an EC public key in PEM form", e))?;
@@ -152,6 +161,7 @@ impl VerifyingKey {
                 if let Some(named) = named {
                     check_curve(named, Some(&p.curve))?;
                 }
+                check_ec_coordinates(p)?;
                 by_curve
             }
             (AlgorithmParameters::OctetKeyPair(p), alg) => {
@@ -163,8 +173,14 @@ impl VerifyingKey {
                 }
                 Algorithm::EdDSA
             }
-            (AlgorithmParameters::RSA(_), None) => Algorithm::RS256,
-            (AlgorithmParameters::RSA(_), Some(a)) if a.family() == AlgorithmFamily::Rsa => a,
+            (AlgorithmParameters::RSA(p), None) => {
+                check_rsa_modulus(&p.n)?;
+                Algorithm::RS256
+            }
+            (AlgorithmParameters::RSA(p), Some(a)) if a.family() == AlgorithmFamily::Rsa => {
+                check_rsa_modulus(&p.n)?;
+                a
+            }
             (AlgorithmParameters::OctetKey(_), Some(a)) if a.family() == AlgorithmFamily::Hmac => a,
             (AlgorithmParameters::OctetKey(_), None) => {
                 return Err(ConfigError::new(

@@ -28,6 +28,7 @@ pub(crate) async fn discover(
         issuer.trim_end_matches('/')
     );
     let uri = parse_url(&url)?;
+    super::require_https(&uri, false)?;
     let response = tokio::time::timeout(DEFAULT_TIMEOUT, fetcher(uri, DEFAULT_MAX_SIZE))
         .await
         .map_err(|_| discovery_error("the OpenID configuration request timed out"))?
@@ -49,5 +50,7 @@ pub(crate) async fn discover(
             "the OpenID configuration names another issuer",
         ));
     }
-    Ok(RemoteJwks::builder(&doc.jwks_uri)?.fetcher(fetcher))
+    Ok(RemoteJwks::builder(&doc.jwks_uri)?
+        .fetcher(fetcher)
+        .issuer(&doc.issuer))
 }

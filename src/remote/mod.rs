@@ -65,6 +65,7 @@ const DEFAULT_MIN_REFRESH: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_REFRESH: Duration = Duration::from_secs(3600);
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) const DEFAULT_MAX_SIZE: usize = 256 * 1024;
+const DEFAULT_MAX_STALE: Duration = Duration::from_secs(24 * 3600);
 
 /// Builds a [`RemoteJwks`]. See the [module docs](self).
 #[must_use]
@@ -72,6 +73,9 @@ pub struct RemoteJwksBuilder {
     url: Uri,
     fetcher: Option<Fetcher>,
     limits: Limits,
+    insecure_http: bool,
+    /// The issuer found by OpenID Connect discovery, bound into the verifier.
+    issuer: Option<Arc<str>>,
 }
 
 impl fmt::Debug for RemoteJwksBuilder {
@@ -97,6 +101,32 @@ pub(crate) fn parse_url(url: &str) -> Result<Uri, ConfigError> {
             ConfigErrorKind::InvalidUrl,
             "the key set and issuer URLs must be absolute http:// or https:// URLs",
         )),
+    }
+}
+
+/// Whether `uri`'s host is this machine: `localhost` or a loopback address.
+fn is_loopback(uri: &Uri) -> bool {
+    let Some(host) = uri.host() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Keys and discovery documents come over https: plain http only from this machine, or with an
+/// explicit opt-in. Over plain http anyone on the path could hand the verifier their own keys.
+pub(crate) fn require_https(uri: &Uri, insecure_http: bool) -> Result<(), ConfigError> {
+    if uri.scheme_str() == Some("https") || is_loopback(uri) || insecure_http {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            ConfigErrorKind::InvalidUrl,
+            "key sets and discovery documents must come over https (plain http is accepted only \
+             from localhost, or with RemoteJwksBuilder::allow_insecure_http)",
+        ))
     }
 }
 
@@ -142,17 +172,41 @@ impl RemoteJwksBuilder {
         self
     }
 
+    /// How long the last good key set keeps verifying while no refresh succeeds (default
+    /// 24 hours). After that, requests get 503 until the key endpoint answers again: a set that
+    /// cannot be refreshed is not trusted forever (its keys may have been withdrawn).
+    pub fn max_stale(mut self, age: Duration) -> Self {
+        self.limits.max_stale = age;
+        self
+    }
+
+    /// Accept a plain `http://` key-set URL on another machine. By default only `https://`
+    /// is accepted, and `http://` only for `localhost` and loopback addresses: over plain
+    /// http, anyone on the network path could hand the verifier their own keys.
+    pub fn allow_insecure_http(mut self) -> Self {
+        self.insecure_http = true;
+        self
+    }
+
+    pub(crate) fn issuer(mut self, issuer: &str) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
     /// Start the source: the first fetch and the background refresh run on the current tokio
     /// runtime. Until the first set arrives, requests get 503.
     ///
     /// # Errors
     ///
+    /// [`ConfigErrorKind::InvalidUrl`] for a plain `http://` URL to another machine without
+    /// [`allow_insecure_http`](Self::allow_insecure_http);
     /// [`ConfigErrorKind::NoRuntime`] outside a tokio runtime (the background task needs one);
     /// [`ConfigErrorKind::NoHttpClient`] when no client was given and the `hyper-client` feature
     /// is off; [`ConfigErrorKind::Tls`] when the default https client cannot be set up;
     /// [`ConfigErrorKind::NoCryptoBackend`] when no crypto backend is available.
     pub fn build(self) -> Result<RemoteJwks, ConfigError> {
         crate::crypto::install_crypto_provider()?;
+        require_https(&self.url, self.insecure_http)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
             ConfigError::with_source(
                 ConfigErrorKind::NoRuntime,
@@ -166,7 +220,10 @@ impl RemoteJwksBuilder {
         };
         let refresher = Arc::new(Refresher::new(self.url, fetcher, self.limits));
         runtime.spawn(refresh::background(Arc::downgrade(&refresher)));
-        Ok(RemoteJwks { refresher })
+        Ok(RemoteJwks {
+            refresher,
+            issuer: self.issuer,
+        })
     }
 
     /// Like [`build`](Self::build), then wait up to `timeout` for the first key set.
@@ -206,6 +263,7 @@ fn default_fetcher() -> Result<Fetcher, ConfigError> {
 #[derive(Clone)]
 pub struct RemoteJwks {
     refresher: Arc<Refresher>,
+    issuer: Option<Arc<str>>,
 }
 
 impl fmt::Debug for RemoteJwks {
@@ -213,6 +271,7 @@ impl fmt::Debug for RemoteJwks {
         f.debug_struct("RemoteJwks")
             .field("url", &self.refresher.url)
             .field("keys", &self.refresher.current().map(|k| k.len()))
+            .field("issuer", &self.issuer)
             .finish_non_exhaustive()
     }
 }
@@ -233,13 +292,17 @@ impl RemoteJwks {
                 max_refresh: DEFAULT_MAX_REFRESH,
                 timeout: DEFAULT_TIMEOUT,
                 max_size: DEFAULT_MAX_SIZE,
+                max_stale: DEFAULT_MAX_STALE,
             },
+            insecure_http: false,
+            issuer: None,
         })
     }
 
     /// OpenID Connect discovery with the default client (feature `hyper-client`): fetch
-    /// `{issuer}/.well-known/openid-configuration`, check its `issuer`, and return a builder for
-    /// its `jwks_uri`.
+    /// `{issuer}/.well-known/openid-configuration` (https, or http from localhost), check its
+    /// `issuer`, and return a builder for its `jwks_uri`. The source remembers the issuer, and a
+    /// [`Verifier`](crate::Verifier) built on it accepts only tokens whose `iss` is that issuer.
     ///
     /// # Errors
     ///
@@ -289,8 +352,12 @@ impl KeySource for RemoteJwks {
         self.refresher.current()
     }
 
-    fn refresh(&self, kid: Option<&str>) -> Option<KeyFuture> {
-        self.refresher.refresh(kid)
+    fn refresh(&self, alg: jsonwebtoken::Algorithm, kid: Option<&str>) -> Option<KeyFuture> {
+        self.refresher.refresh(alg, kid)
+    }
+
+    fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
     }
 }
 
@@ -305,6 +372,36 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.kind(), ConfigErrorKind::NoRuntime);
+    }
+
+    #[tokio::test]
+    async fn plain_http_is_for_this_machine_or_an_explicit_opt_in() {
+        let build = |url: &str| {
+            RemoteJwks::builder(url).unwrap().client(tower::service_fn(
+                |_req: http::Request<crate::body::JsonBody>| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(
+                        crate::body::JsonBody::default(),
+                    ))
+                },
+            ))
+        };
+        for url in [
+            "https://idp.example/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://localhost/jwks",
+            "http://[::1]:9/jwks",
+        ] {
+            assert!(build(url).build().is_ok(), "{url}");
+        }
+        let err = build("http://idp.example/jwks").build().unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::InvalidUrl);
+        assert!(err.to_string().contains("https"), "{err}");
+        assert!(
+            build("http://idp.example/jwks")
+                .allow_insecure_http()
+                .build()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -10,15 +10,20 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use bytes::Bytes;
 use http::header::CACHE_CONTROL;
 use http::{HeaderValue, StatusCode, Uri};
+use jsonwebtoken::Algorithm;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::client::{BoxError, Fetcher};
 use crate::keys::{KeyFuture, KeySet};
 
+/// Bounds of the negative cache (lookups a refresh did not answer), in entries and in bytes of
+/// `kid`s: a flood of long random `kid`s cannot grow it past either.
 const NEGATIVE_CACHE_LIMIT: usize = 4096;
+const NEGATIVE_CACHE_BYTES: usize = 256 * 1024;
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// The limits a [`Refresher`] works within (set by the builder).
@@ -29,6 +34,8 @@ pub(crate) struct Limits {
     pub(crate) max_refresh: Duration,
     pub(crate) timeout: Duration,
     pub(crate) max_size: usize,
+    /// How long the last good set keeps verifying when no refresh succeeds.
+    pub(crate) max_stale: Duration,
 }
 
 /// The key set in memory and everything needed to refresh it. Shared by the source's clones
@@ -43,11 +50,25 @@ pub(crate) struct Refresher {
     generation: watch::Sender<u64>,
 }
 
+/// A lookup a refresh did not answer: the token's `alg` and `kid`.
+type Lookup = (Algorithm, Option<Box<str>>);
+
 #[derive(Default)]
 struct State {
     in_flight: bool,
     last_attempt: Option<Instant>,
-    unknown_kids: HashMap<String, Instant>,
+    /// The last successful fetch, and the document it brought.
+    last_success: Option<Instant>,
+    document: Option<Bytes>,
+    unknown: HashMap<Lookup, Instant>,
+    unknown_bytes: usize,
+}
+
+impl State {
+    fn forget_unknown(&mut self) {
+        self.unknown.clear();
+        self.unknown_bytes = 0;
+    }
 }
 
 impl Refresher {
@@ -73,17 +94,23 @@ impl Refresher {
     }
 
     /// A token named a key that is not in memory: join the refresh in flight, or start one if
-    /// the cooldown allows, and resolve to the keys after it. `None` means "reject now": the
-    /// `kid` is known to be unknown, the cooldown has not passed, or there is no runtime.
-    pub(crate) fn refresh(self: &Arc<Self>, kid: Option<&str>) -> Option<KeyFuture> {
+    /// the cooldown allows, and resolve to the keys after it. `None` means "reject now": a
+    /// refresh already failed to answer this lookup (`alg` and `kid`; a wrong `alg` or a
+    /// missing `kid` counts as much as an unknown `kid`), the cooldown has not passed, or there
+    /// is no runtime.
+    pub(crate) fn refresh(
+        self: &Arc<Self>,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Option<KeyFuture> {
         let now = Instant::now();
+        let lookup: Lookup = (alg, kid.map(Into::into));
         let mut rx = {
             let mut state = self.state.lock().ok()?;
-            if let Some(kid) = kid
-                && state
-                    .unknown_kids
-                    .get(kid)
-                    .is_some_and(|seen| now.duration_since(*seen) < self.negative_ttl())
+            if state
+                .unknown
+                .get(&lookup)
+                .is_some_and(|seen| now.duration_since(*seen) < self.negative_ttl())
             {
                 return None;
             }
@@ -103,26 +130,31 @@ impl Refresher {
             self.generation.subscribe()
         };
         let this = Arc::clone(self);
-        let kid = kid.map(ToOwned::to_owned);
         Some(Box::pin(async move {
             let wait = this.limits.timeout + Duration::from_secs(1);
             let _ = tokio::time::timeout(wait, rx.changed()).await;
             let keys = this.keys.load_full();
-            if let (Some(kid), Some(set)) = (kid, &keys)
-                && !set.iter().any(|k| k.kid() == Some(kid.as_str()))
+            if let Some(set) = &keys
+                && set.select(lookup.0, lookup.1.as_deref()).is_none()
             {
-                this.remember_unknown(kid);
+                this.remember_unknown(lookup);
             }
             keys
         }))
     }
 
-    fn remember_unknown(&self, kid: String) {
-        if let Ok(mut state) = self.state.lock() {
-            if state.unknown_kids.len() >= NEGATIVE_CACHE_LIMIT {
-                state.unknown_kids.clear();
-            }
-            state.unknown_kids.insert(kid, Instant::now());
+    fn remember_unknown(&self, lookup: Lookup) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let bytes = lookup.1.as_ref().map_or(0, |kid| kid.len()) + 32;
+        if state.unknown.len() >= NEGATIVE_CACHE_LIMIT
+            || state.unknown_bytes + bytes > NEGATIVE_CACHE_BYTES
+        {
+            state.forget_unknown();
+        }
+        if state.unknown.insert(lookup, Instant::now()).is_none() {
+            state.unknown_bytes += bytes;
         }
     }
 
@@ -140,7 +172,9 @@ impl Refresher {
         self.keys.load().is_some()
     }
 
-    /// One fetch; on success swap the snapshot in. Returns the `max-age` the response allowed.
+    /// One fetch; on success swap the snapshot in, unless the document is the one in memory
+    /// (a new `Arc` would empty the verified-token cache for nothing). Returns the `max-age`
+    /// the response allowed.
     async fn fetch(&self) -> Result<Option<Duration>, BoxError> {
         let response = tokio::time::timeout(
             self.limits.timeout,
@@ -152,12 +186,46 @@ impl Refresher {
             return Err(format!("the JWKS endpoint answered {}", response.status()).into());
         }
         let max_age = max_age(response.headers().get(CACHE_CONTROL));
-        let keys = KeySet::new().with_jwks(response.body())?;
-        self.keys.store(Some(Arc::new(keys)));
+        let document = response.into_body();
+        let unchanged = self.keys.load().is_some()
+            && self
+                .state
+                .lock()
+                .is_ok_and(|s| s.document.as_ref() == Some(&document));
+        if !unchanged {
+            let keys = KeySet::from_remote_jwks(&document)?;
+            self.keys.store(Some(Arc::new(keys)));
+        }
         if let Ok(mut state) = self.state.lock() {
-            state.unknown_kids.clear();
+            state.last_success = Some(Instant::now());
+            if !unchanged {
+                state.document = Some(document);
+                state.forget_unknown();
+            }
         }
         Ok(max_age)
+    }
+
+    /// After a failed attempt: once no fetch has succeeded for `max_stale`, stop verifying with
+    /// the old set (requests get 503 until a fetch succeeds again).
+    fn expire_if_stale(&self) {
+        let stale = self.state.lock().is_ok_and(|s| {
+            s.last_success
+                .is_some_and(|t| t.elapsed() >= self.limits.max_stale)
+        });
+        if stale && self.keys.load().is_some() {
+            self.keys.store(None);
+            if let Ok(mut state) = self.state.lock() {
+                state.document = None;
+            }
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                target: "tower_jwt_auth",
+                url = %self.url,
+                "no JWKS refresh has succeeded for longer than the maximum stale age: \
+                 verification answers 503 until the key endpoint is back"
+            );
+        }
     }
 
     fn finish_attempt(&self) {
@@ -183,7 +251,8 @@ impl Refresher {
 async fn fetch_now(refresher: Arc<Refresher>) {
     if let Err(_e) = refresher.fetch().await {
         #[cfg(feature = "tracing")]
-        tracing::debug!(target: "tower_jwt_auth", error = %_e, "JWKS refresh failed; keeping the last good set");
+        tracing::warn!(target: "tower_jwt_auth", url = %refresher.url, error = %_e, "JWKS refresh failed; keeping the last good set");
+        refresher.expire_if_stale();
     }
     refresher.finish_attempt();
 }
@@ -212,7 +281,8 @@ pub(crate) async fn background(weak: Weak<Refresher>) {
                 }
                 Err(_e) => {
                     #[cfg(feature = "tracing")]
-                    tracing::debug!(target: "tower_jwt_auth", error = %_e, "JWKS fetch failed; retrying with backoff");
+                    tracing::warn!(target: "tower_jwt_auth", url = %refresher.url, error = %_e, "JWKS fetch failed; retrying with backoff");
+                    refresher.expire_if_stale();
                     let wait = backoff.min(limits.max_refresh);
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     wait
@@ -259,6 +329,7 @@ mod tests {
     use super::*;
 
     const JWKS: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+    const JWKS_ROTATED: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k2","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
 
     /// A fetcher that answers from `respond` (called with the fetch number) and counts fetches.
     fn fake(
@@ -295,6 +366,7 @@ mod tests {
             max_refresh: Duration::from_secs(3600),
             timeout: Duration::from_secs(5),
             max_size: 64 * 1024,
+            max_stale: Duration::from_secs(24 * 3600),
         }
     }
 
@@ -310,7 +382,9 @@ mod tests {
     async fn concurrent_misses_share_one_fetch() {
         let (fetcher, count) = fake(|_| Ok(ok(JWKS, None)));
         let r = refresher(fetcher);
-        let futures: Vec<_> = (0..20).filter_map(|_| r.refresh(Some("k1"))).collect();
+        let futures: Vec<_> = (0..20)
+            .filter_map(|_| r.refresh(Algorithm::EdDSA, Some("k1")))
+            .collect();
         assert_eq!(
             futures.len(),
             20,
@@ -326,10 +400,15 @@ mod tests {
     async fn a_second_refresh_waits_for_the_cooldown() {
         let (fetcher, count) = fake(|_| Ok(ok(JWKS, None)));
         let r = refresher(fetcher);
-        r.refresh(Some("k1")).unwrap().await;
-        assert!(r.refresh(Some("k2")).is_none(), "within the cooldown");
+        r.refresh(Algorithm::EdDSA, Some("k1")).unwrap().await;
+        assert!(
+            r.refresh(Algorithm::EdDSA, Some("k2")).is_none(),
+            "within the cooldown"
+        );
         tokio::time::advance(Duration::from_secs(5)).await;
-        let after = r.refresh(Some("k3")).expect("after the cooldown");
+        let after = r
+            .refresh(Algorithm::EdDSA, Some("k3"))
+            .expect("after the cooldown");
         after.await;
         assert_eq!(count.load(Ordering::SeqCst), 2);
     }
@@ -338,11 +417,21 @@ mod tests {
     async fn a_kid_still_unknown_after_a_refresh_is_answered_at_once_for_a_while() {
         let (fetcher, count) = fake(|_| Ok(ok(JWKS, None)));
         let r = refresher(fetcher);
-        assert!(r.refresh(Some("nope")).unwrap().await.is_some());
+        assert!(
+            r.refresh(Algorithm::EdDSA, Some("nope"))
+                .unwrap()
+                .await
+                .is_some()
+        );
         tokio::time::advance(Duration::from_secs(10)).await;
-        assert!(r.refresh(Some("nope")).is_none(), "negatively cached");
+        assert!(
+            r.refresh(Algorithm::EdDSA, Some("nope")).is_none(),
+            "negatively cached"
+        );
         tokio::time::advance(Duration::from_secs(60)).await;
-        let again = r.refresh(Some("nope")).expect("the negative entry expired");
+        let again = r
+            .refresh(Algorithm::EdDSA, Some("nope"))
+            .expect("the negative entry expired");
         again.await;
         assert_eq!(count.load(Ordering::SeqCst), 2);
     }
@@ -389,6 +478,74 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(61)).await;
         assert!(task.is_finished());
         assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wrong_alg_or_a_missing_kid_is_remembered_like_an_unknown_kid() {
+        let (fetcher, count) = fake(|_| Ok(ok(JWKS, None)));
+        let r = refresher(fetcher);
+        // k1 exists, but as an EdDSA key: an RS256 lookup for it is not answered.
+        assert!(
+            r.refresh(Algorithm::RS256, Some("k1"))
+                .unwrap()
+                .await
+                .is_some()
+        );
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(r.refresh(Algorithm::RS256, Some("k1")).is_none());
+        let none = r.refresh(Algorithm::ES256, None).expect("a new lookup");
+        none.await;
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(r.refresh(Algorithm::ES256, None).is_none());
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unchanged_document_keeps_the_same_key_set() {
+        let (fetcher, _count) = fake(|n| {
+            Ok(if n < 2 {
+                ok(JWKS, Some("max-age=60"))
+            } else {
+                ok(JWKS_ROTATED, Some("max-age=60"))
+            })
+        });
+        let r = refresher(fetcher);
+        tokio::spawn(background(Arc::downgrade(&r)));
+        assert!(r.wait_for_keys(Duration::from_secs(1)).await);
+        let first = r.current().unwrap();
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        assert!(Arc::ptr_eq(&first, &r.current().unwrap()), "same document");
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        assert!(!Arc::ptr_eq(&first, &r.current().unwrap()), "a rotation");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_last_good_set_stops_verifying_after_the_maximum_stale_age() {
+        let (fetcher, count) = fake(|n| {
+            if n == 0 || n > 40 {
+                Ok(ok(JWKS, Some("max-age=60")))
+            } else {
+                Err("the identity provider is down".into())
+            }
+        });
+        let mut limits = limits();
+        limits.max_stale = Duration::from_secs(3600);
+        let r = Arc::new(Refresher::new(
+            Uri::from_static("https://issuer.example/jwks"),
+            fetcher,
+            limits,
+        ));
+        tokio::spawn(background(Arc::downgrade(&r)));
+        assert!(r.wait_for_keys(Duration::from_secs(1)).await);
+        tokio::time::sleep(Duration::from_secs(1800)).await;
+        assert!(r.current().is_some(), "stale but within the limit");
+        tokio::time::sleep(Duration::from_secs(2400)).await;
+        assert!(r.current().is_none(), "too stale: 503");
+        // The endpoint comes back: the set is fetched again.
+        while count.load(Ordering::SeqCst) <= 41 {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+        assert!(r.wait_for_keys(Duration::from_secs(400)).await);
     }
 
     #[test]
