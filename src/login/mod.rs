@@ -7,7 +7,8 @@
 //! `Cache-Control: no-store`. Errors are JSON `{"error": …, "error_description": …}`: 400 for bad
 //! JSON or missing/mistyped fields, 401 for bad credentials (the same body whether the user is
 //! unknown or the password wrong), 405 for other methods, 413 for bodies over the limit
-//! (16 KiB by default), 415 for other content types, 503 when the hook fails.
+//! (16 KiB by default), 415 for other content types, 503 with `Retry-After` when the hook fails
+//! (or, for [`InMemoryUsers`], when too many password checks are already waiting).
 //!
 //! # Example
 //!
@@ -47,4 +48,4 @@ mod users;
 
 pub use issuer::{DEFAULT_TTL, IssueError, IssuedToken, TokenIssuer};
 pub use service::{DEFAULT_BODY_LIMIT, LoginFuture, LoginService};
-pub use users::{Authenticate, BoxError, InMemoryUsers};
+pub use users::{Authenticate, BoxError, InMemoryUsers, Overloaded};

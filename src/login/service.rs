@@ -4,15 +4,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes};
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use tower_service::Service;
 
-use super::{Authenticate, BoxError, TokenIssuer};
+use super::{Authenticate, BoxError, Overloaded, TokenIssuer};
 use crate::body::{JsonBody, json_error};
 
 /// Default limit on the login request body: 16 KiB.
@@ -218,11 +219,26 @@ impl<A: Authenticate> Inner<A> {
                 "invalid_credentials",
                 "the username or password is wrong",
             ),
-            Err(_) => json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "the credentials could not be checked; try again later",
-            ),
+            Err(error) => {
+                let (description, retry_after) = match error.downcast_ref::<Overloaded>() {
+                    Some(busy) => (
+                        "too many logins are being checked at once; try again shortly",
+                        busy.retry_after,
+                    ),
+                    None => (
+                        "the credentials could not be checked; try again later",
+                        Duration::from_secs(1),
+                    ),
+                };
+                let mut res = json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    description,
+                );
+                res.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+                res
+            }
         }
     }
 
@@ -437,5 +453,50 @@ mod tests {
         .await;
         assert_eq!(a.0, StatusCode::UNAUTHORIZED);
         assert_eq!(a, b);
+    }
+
+    /// A hook that always fails with `error`.
+    struct Failing(fn() -> BoxError);
+
+    impl Authenticate for Failing {
+        type Claims = serde_json::Value;
+
+        async fn authenticate(&self, _: &str, _: &str) -> Result<Option<Self::Claims>, BoxError> {
+            Err((self.0)())
+        }
+    }
+
+    async fn failing_login(error: fn() -> BoxError) -> Response<JsonBody> {
+        let issuer =
+            TokenIssuer::new(SigningKey::from_secret(Algorithm::HS256, [4u8; 32]).unwrap());
+        let req = Request::post("/login")
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(GOOD)))
+            .unwrap();
+        LoginService::new(Failing(error), issuer)
+            .oneshot(req)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failing_hook_is_503_with_retry_after() {
+        let res = failing_login(|| "the directory is down".into()).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[RETRY_AFTER], "1");
+    }
+
+    #[tokio::test]
+    async fn an_overloaded_table_is_503_with_its_retry_after() {
+        let res = failing_login(|| {
+            Box::new(Overloaded {
+                retry_after: Duration::from_secs(3),
+            })
+        })
+        .await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[RETRY_AFTER], "3");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains("too many logins"));
     }
 }

@@ -1,12 +1,14 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm as Argon2Algorithm, Argon2, Params, Version};
 use serde::Serialize;
+use tokio::sync::Semaphore;
 
 use crate::error::{ConfigError, ConfigErrorKind};
 
@@ -61,6 +63,26 @@ impl<A: Authenticate> Authenticate for Arc<A> {
     }
 }
 
+/// The in-memory table could not check the password in time: every hashing slot stayed busy
+/// for the whole wait (a flood of logins). The login service answers 503 with `Retry-After`.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Overloaded {
+    /// When to try again.
+    pub retry_after: Duration,
+}
+
+impl fmt::Display for Overloaded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("too many password checks at once; try again shortly")
+    }
+}
+
+impl std::error::Error for Overloaded {}
+
+/// Called with a username and its new PHC hash after a login re-hashed an outdated one.
+type OnRehash = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
 /// An in-memory user table with argon2id password hashes (PHC strings).
 ///
 /// For an unknown username it verifies the password against a dummy hash made with the same
@@ -68,16 +90,34 @@ impl<A: Authenticate> Authenticate for Arc<A> {
 /// constant-time (argon2's verifier). The default parameters are argon2's (m = 19 MiB, t = 2,
 /// p = 1, the OWASP recommendation).
 ///
-/// Verification is CPU-bound (tens of milliseconds by design) and runs inline in the login
-/// future; put the login route behind a concurrency limit, or wrap the table in an
-/// [`Authenticate`] that uses `spawn_blocking`, if logins are frequent.
+/// **Hashing never runs on the async executor.** Each check runs on tokio's blocking pool, at
+/// most [`max_concurrent_hashes`](Self::max_concurrent_hashes) at once (default: the number of
+/// CPUs less one, at least one, so a core stays free to serve), and a flood of bad logins
+/// cannot stall the other routes; a login that waits longer than
+/// [`max_hash_wait`](Self::max_hash_wait) (default 10 s) for a slot gets [`Overloaded`], which
+/// the login service answers with 503 and `Retry-After`. Outside a tokio runtime the check runs
+/// inline.
+///
+/// A user whose stored hash has older parameters than the table's (or another argon2 variant)
+/// is re-hashed with the current ones at their next successful login;
+/// [`on_rehash`](Self::on_rehash) lets you persist the new hash.
 ///
 /// See the [module docs](crate::login) for an example.
 pub struct InMemoryUsers<C> {
-    users: HashMap<String, (String, C)>,
+    table: Arc<Table<C>>,
+    slots: Arc<Semaphore>,
+    max_wait: Duration,
+    on_rehash: Option<OnRehash>,
+}
+
+struct Table<C> {
+    users: RwLock<HashMap<String, (String, C)>>,
     dummy_hash: String,
     argon2: Argon2<'static>,
 }
+
+/// Default bound on the wait for a hashing slot.
+const DEFAULT_MAX_HASH_WAIT: Duration = Duration::from_secs(10);
 
 impl<C> InMemoryUsers<C> {
     /// An empty table with argon2's default parameters.
@@ -97,11 +137,50 @@ impl<C> InMemoryUsers<C> {
     pub fn with_params(params: Params) -> Result<Self, ConfigError> {
         let argon2 = Argon2::new(Argon2Algorithm::Argon2id, Version::V0x13, params);
         let dummy_hash = hash(&argon2, "dummy password for unknown users")?;
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Ok(Self {
-            users: HashMap::new(),
-            dummy_hash,
-            argon2,
+            table: Arc::new(Table {
+                users: RwLock::new(HashMap::new()),
+                dummy_hash,
+                argon2,
+            }),
+            slots: Arc::new(Semaphore::new(cpus.saturating_sub(1).max(1))),
+            max_wait: DEFAULT_MAX_HASH_WAIT,
+            on_rehash: None,
         })
+    }
+
+    /// At most this many password checks at once (default: the number of CPUs less one; at
+    /// least 1).
+    /// Each holds about `m` KiB of memory (19 MiB by default) while it runs.
+    #[must_use]
+    pub fn max_concurrent_hashes(mut self, n: usize) -> Self {
+        self.slots = Arc::new(Semaphore::new(n.max(1)));
+        self
+    }
+
+    /// How long a login may wait for a hashing slot before it gets [`Overloaded`] (503 with
+    /// `Retry-After`); default 10 s: a burst of logins queues, a flood is refused.
+    #[must_use]
+    pub fn max_hash_wait(mut self, wait: Duration) -> Self {
+        self.max_wait = wait;
+        self
+    }
+
+    /// Call `f(username, new_phc)` after a login re-hashed a user whose stored hash had outdated
+    /// parameters, so the application can store the new hash.
+    #[must_use]
+    pub fn on_rehash(mut self, f: impl Fn(&str, &str) + Send + Sync + 'static) -> Self {
+        self.on_rehash = Some(Arc::new(f));
+        self
+    }
+
+    fn users_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, (String, C)>> {
+        // Every update is a single insert: a poisoned lock still holds a consistent map.
+        self.table
+            .users
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Add a user, hashing `password` with argon2id.
@@ -110,25 +189,26 @@ impl<C> InMemoryUsers<C> {
     ///
     /// When hashing fails.
     pub fn with_user(
-        mut self,
+        self,
         username: impl Into<String>,
         password: impl AsRef<[u8]>,
         claims: C,
     ) -> Result<Self, ConfigError> {
-        let hash = hash_bytes(&self.argon2, password.as_ref())?;
-        self.users.insert(username.into(), (hash, claims));
+        let hash = hash_bytes(&self.table.argon2, password.as_ref())?;
+        self.users_mut().insert(username.into(), (hash, claims));
         Ok(self)
     }
 
     /// Add a user whose argon2 hash (PHC string, `$argon2id$v=19$…`) is already known.
     ///
-    /// Use the same parameters as the table's for every user, or timing can tell users apart.
+    /// A hash with other parameters than the table's is accepted, and replaced with one made
+    /// with the table's parameters at the user's next successful login.
     ///
     /// # Errors
     ///
     /// When `phc` is not a valid argon2 PHC string.
     pub fn with_password_hash(
-        mut self,
+        self,
         username: impl Into<String>,
         phc: impl Into<String>,
         claims: C,
@@ -147,19 +227,62 @@ impl<C> InMemoryUsers<C> {
                 "the password hash is not an argon2 hash",
             ));
         }
-        self.users.insert(username.into(), (phc, claims));
+        self.users_mut().insert(username.into(), (phc, claims));
         Ok(self)
     }
+}
 
-    fn check(&self, username: &str, password: &str) -> Option<&C> {
-        let (phc, claims) = match self.users.get(username) {
-            Some((phc, claims)) => (phc.as_str(), Some(claims)),
-            None => (self.dummy_hash.as_str(), None),
+impl<C: Clone> Table<C> {
+    /// Verify, and re-hash an outdated hash of a user whose password matched. Blocking.
+    fn check(&self, username: &str, password: &str) -> (Option<C>, Option<String>) {
+        let entry = self
+            .users
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(username)
+            .map(|(phc, claims)| (phc.clone(), claims.clone()));
+        let (phc, claims) = match entry {
+            Some((phc, claims)) => (phc, Some(claims)),
+            None => (self.dummy_hash.clone(), None),
         };
-        let ok = PasswordHash::new(phc)
-            .is_ok_and(|h| self.argon2.verify_password(password.as_bytes(), &h).is_ok());
+        let Ok(parsed) = PasswordHash::new(&phc) else {
+            return (None, None);
+        };
+        if self
+            .argon2
+            .verify_password(password.as_bytes(), &parsed)
+            .is_err()
+        {
+            return (None, None);
+        }
         // The dummy hash never matches a real user: `claims` is `None` for unknown users.
-        if ok { claims } else { None }
+        let Some(claims) = claims else {
+            return (None, None);
+        };
+        let rehashed = self
+            .outdated(&parsed)
+            .then(|| hash(&self.argon2, password).ok())
+            .flatten();
+        if let Some(new) = &rehashed {
+            let mut users = self.users.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(entry) = users.get_mut(username)
+                && entry.0 == phc
+            {
+                entry.0.clone_from(new);
+            }
+        }
+        (Some(claims), rehashed)
+    }
+
+    /// Whether a stored hash was made with another variant, version or parameters.
+    fn outdated(&self, stored: &PasswordHash<'_>) -> bool {
+        let current = self.argon2.params();
+        stored.algorithm.as_str() != "argon2id"
+            || stored.version != Some(0x13)
+            || Params::try_from(stored).map_or(true, |p| {
+                (p.m_cost(), p.t_cost(), p.p_cost())
+                    != (current.m_cost(), current.t_cost(), current.p_cost())
+            })
     }
 }
 
@@ -170,7 +293,28 @@ where
     type Claims = C;
 
     async fn authenticate(&self, username: &str, password: &str) -> Result<Option<C>, BoxError> {
-        Ok(self.check(username, password).cloned())
+        let (claims, rehashed) = if tokio::runtime::Handle::try_current().is_ok() {
+            let Ok(Ok(slot)) =
+                tokio::time::timeout(self.max_wait, Arc::clone(&self.slots).acquire_owned()).await
+            else {
+                return Err(Box::new(Overloaded {
+                    retry_after: Duration::from_secs(1),
+                }));
+            };
+            let table = Arc::clone(&self.table);
+            let (username, password) = (username.to_owned(), password.to_owned());
+            tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                table.check(&username, &password)
+            })
+            .await?
+        } else {
+            self.table.check(username, password)
+        };
+        if let (Some(new), Some(f)) = (&rehashed, &self.on_rehash) {
+            f(username, new);
+        }
+        Ok(claims)
     }
 }
 
@@ -207,10 +351,17 @@ impl std::error::Error for PhcError {}
 
 impl<C> fmt::Debug for InMemoryUsers<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut names: Vec<_> = self.users.keys().collect();
+        let users = self
+            .table
+            .users
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut names: Vec<_> = users.keys().collect();
         names.sort();
         f.debug_struct("InMemoryUsers")
             .field("users", &names)
+            .field("max_concurrent_hashes", &self.slots.available_permits())
+            .field("max_hash_wait", &self.max_wait)
             .finish_non_exhaustive()
     }
 }
@@ -256,8 +407,12 @@ mod tests {
     #[test]
     fn stored_hash_is_argon2id() {
         let t = table();
-        assert!(t.users["ada"].0.starts_with("$argon2id$v=19$"));
-        assert!(t.dummy_hash.starts_with("$argon2id$v=19$"));
+        assert!(
+            t.table.users.read().unwrap()["ada"]
+                .0
+                .starts_with("$argon2id$v=19$")
+        );
+        assert!(t.table.dummy_hash.starts_with("$argon2id$v=19$"));
     }
 
     #[test]
@@ -265,5 +420,103 @@ mod tests {
         let text = format!("{:?}", table());
         assert!(text.contains("ada"));
         assert!(!text.contains("argon2"));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn hashing_runs_off_the_executor() {
+        // On a current-thread runtime an inline hash would block this very thread; with the
+        // blocking pool the timer task keeps ticking while a slow check runs.
+        let params = Params::new(64 * 1024, 3, 1, None).unwrap();
+        let users = InMemoryUsers::with_params(params)
+            .unwrap()
+            .with_user("ada", "pw", 1)
+            .unwrap();
+        let ticks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ticker = {
+            let ticks = Arc::clone(&ticks);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    ticks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        assert_eq!(users.authenticate("ada", "pw").await.unwrap(), Some(1));
+        let took = started.elapsed();
+        ticker.abort();
+        let ticks = ticks.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            ticks >= 3,
+            "{ticks} ticks while a {took:?} hash ran: the executor was blocked"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_login_that_waits_too_long_for_a_slot_is_overloaded() {
+        let params = Params::new(64 * 1024, 4, 1, None).unwrap();
+        let users = Arc::new(
+            InMemoryUsers::with_params(params)
+                .unwrap()
+                .with_user("ada", "pw", 1)
+                .unwrap()
+                .max_concurrent_hashes(1)
+                .max_hash_wait(Duration::from_millis(1)),
+        );
+        let busy = {
+            let users = Arc::clone(&users);
+            tokio::spawn(async move { users.authenticate("ada", "pw").await.unwrap() })
+        };
+        // Give the first check its slot, then ask for another.
+        while users.slots.available_permits() == 1 {
+            tokio::task::yield_now().await;
+        }
+        let err = users.authenticate("ada", "pw").await.unwrap_err();
+        let overloaded = err
+            .downcast_ref::<Overloaded>()
+            .expect("an Overloaded error");
+        assert_eq!(overloaded.retry_after, Duration::from_secs(1));
+        assert_eq!(busy.await.unwrap(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn an_outdated_hash_is_replaced_at_the_next_successful_login() {
+        let old = Argon2::new(
+            Argon2Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(512, 1, 1, None).unwrap(),
+        );
+        let old_phc = hash(&old, "pw").unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let users = {
+            let seen = Arc::clone(&seen);
+            table()
+                .with_password_hash("bob", old_phc.clone(), 2)
+                .unwrap()
+                .on_rehash(move |user, phc| {
+                    seen.lock().unwrap().push((user.to_owned(), phc.to_owned()))
+                })
+        };
+        // A wrong password never re-hashes.
+        assert_eq!(users.authenticate("bob", "nope").await.unwrap(), None);
+        assert!(seen.lock().unwrap().is_empty());
+        assert_eq!(users.authenticate("bob", "pw").await.unwrap(), Some(2));
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0, "bob");
+        assert!(
+            seen[0].1.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"),
+            "{}",
+            seen[0].1
+        );
+        let stored = users.table.users.read().unwrap()["bob"].0.clone();
+        assert_eq!(stored, seen[0].1);
+        // The new hash still verifies, and is current: no second re-hash.
+        assert_eq!(users.authenticate("bob", "pw").await.unwrap(), Some(2));
+        // An up-to-date user is never re-hashed.
+        assert_eq!(
+            users.authenticate("ada", "correct horse").await.unwrap(),
+            Some(1)
+        );
     }
 }
