@@ -249,8 +249,11 @@ impl Inner {
         if !is_json_object(bytes) {
             return Err(AuthErrorKind::Malformed.into());
         }
+        // JSON text is UTF-8 (RFC 8259 §8.1): serde_json skips the members it ignores without
+        // checking them, so check the whole header first.
+        let text = std::str::from_utf8(bytes).map_err(|_| AuthErrorKind::Malformed)?;
         let header: JoseHeader<'h> =
-            serde_json::from_slice(bytes).map_err(|_| AuthErrorKind::Malformed)?;
+            serde_json::from_str(text).map_err(|_| AuthErrorKind::Malformed)?;
         // RFC 7515 §4.1.11: `crit` lists extensions the recipient must understand, or reject
         // the token. This crate implements none, so `crit` in any form (even `null` or `[]`,
         // which are themselves invalid) is rejected.
@@ -289,9 +292,13 @@ impl Inner {
         }
         // Signed, so from here on the payload is what the issuer wrote.
         let payload = decode_b64(parts.payload)?;
-        // RFC 7519 §7.2: the claims are a JSON object (serde would read a struct from an array).
+        // RFC 7519 §7.2: the claims are a JSON object (serde would read a struct from an array),
+        // in UTF-8 (serde_json does not check the members it skips).
         if !is_json_object(&payload) {
             return Err(AuthErrorKind::InvalidClaim.into());
+        }
+        if std::str::from_utf8(&payload).is_err() {
+            return Err(AuthErrorKind::Malformed.into());
         }
         let registered: RegisteredClaims =
             serde_json::from_slice(&payload).map_err(|_| AuthErrorKind::InvalidClaim)?;
@@ -624,6 +631,28 @@ mod tests {
                 AuthErrorKind::InvalidClaim,
                 "{payload}"
             );
+        }
+    }
+
+    #[test]
+    fn json_that_is_not_utf8_is_malformed_even_in_ignored_members() {
+        let v = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+        let exp = now() + 60;
+        let mut header = br#"{"alg":"HS256","x":"#.to_vec();
+        header.extend_from_slice(b"\"\xff\xfe\"}");
+        let mut payload = format!(r#"{{"exp":{exp},"x":"#).into_bytes();
+        payload.extend_from_slice(b"\"\xc3\x28\"}");
+        let good_payload = format!(r#"{{"exp":{exp}}}"#).into_bytes();
+        for (h, p) in [(&header[..], &good_payload[..]), (br#"{"alg":"HS256"}"#, &payload[..])] {
+            let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(h), URL_SAFE_NO_PAD.encode(p));
+            let signature = jsonwebtoken::crypto::sign(
+                message.as_bytes(),
+                &EncodingKey::from_secret(&A),
+                Algorithm::HS256,
+            )
+            .unwrap();
+            let token = format!("{message}.{signature}");
+            assert_eq!(kind(v.verify(&token)), AuthErrorKind::Malformed);
         }
     }
 
