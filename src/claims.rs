@@ -44,6 +44,10 @@ pub struct RegisteredClaims {
     /// spaces and all: only `scope` and `scp` are space-separated lists.
     #[serde(default, deserialize_with = "one_or_many")]
     pub roles: Vec<String>,
+    /// `csrf`: the CSRF token a token carried in a cookie is bound to (the login service's
+    /// cookie mode sets it; see the `csrf` module, feature `cookie`).
+    #[serde(default)]
+    pub csrf: Option<String>,
 }
 
 impl RegisteredClaims {

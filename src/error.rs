@@ -66,6 +66,9 @@ auth_error_kinds! {
     Forbidden,
     /// No key could be obtained to verify the token (the key source is unavailable): 503.
     KeysUnavailable,
+    /// A token from a cookie came with an unsafe request that failed the cross-site request
+    /// forgery checks (a cross-site origin, or no matching CSRF header): 403.
+    CsrfRejected,
 }
 
 impl AuthErrorKind {
@@ -74,7 +77,7 @@ impl AuthErrorKind {
     pub const fn status(self) -> StatusCode {
         match self {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::CsrfRejected => StatusCode::FORBIDDEN,
             Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -85,7 +88,7 @@ impl AuthErrorKind {
     #[must_use]
     pub const fn error_code(self) -> Option<&'static str> {
         match self {
-            Self::MissingToken | Self::KeysUnavailable => None,
+            Self::MissingToken | Self::KeysUnavailable | Self::CsrfRejected => None,
             Self::InvalidRequest => Some("invalid_request"),
             Self::Forbidden => Some("insufficient_scope"),
             _ => Some("invalid_token"),
@@ -97,7 +100,7 @@ impl AuthErrorKind {
     #[must_use]
     pub const fn grpc_code(self) -> u8 {
         match self {
-            Self::Forbidden => 7,
+            Self::Forbidden | Self::CsrfRejected => 7,
             Self::KeysUnavailable => 14,
             _ => 16,
         }
@@ -124,6 +127,7 @@ impl AuthErrorKind {
             Self::InvalidType => "invalid_type",
             Self::Forbidden => "insufficient_scope",
             Self::KeysUnavailable => "keys_unavailable",
+            Self::CsrfRejected => "csrf_rejected",
         }
     }
 
@@ -151,6 +155,10 @@ impl AuthErrorKind {
             Self::InvalidType => "the token type is not accepted",
             Self::Forbidden => "the token does not grant access to this resource",
             Self::KeysUnavailable => "the keys to verify the token are unavailable; retry later",
+            Self::CsrfRejected => {
+                "the request failed the cross-site request forgery check: send it from this \
+                 site with the CSRF token in its header"
+            }
         }
     }
 

@@ -70,7 +70,7 @@
 //! | `remote-jwks` | no | `remote::RemoteJwks`: keys fetched from a JWKS URL with any tower HTTP client (tokio) |
 //! | `hyper-client` | no | the default HTTP client of `RemoteJwks` (hyper-util, rustls); turns on `remote-jwks` |
 //! | `axum` | no | `Claims<C>` and `Option<Claims<C>>` as axum extractors (the `axum` module) |
-//! | `cookie` | no | `TokenSource::cookie` |
+//! | `cookie` | no | `TokenSource::cookie`, with CSRF protection (the `csrf` module), and the login service's cookie mode |
 //! | `tracing` | no | one `debug` event per rejection, with its kind and never the token |
 //!
 //! The default is only the crypto backend: verifying with static keys pulls in no async
@@ -97,6 +97,9 @@ mod body;
 pub mod cache;
 mod claims;
 mod crypto;
+#[cfg(feature = "cookie")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
+pub mod csrf;
 pub mod error;
 mod jwks;
 pub mod keys;

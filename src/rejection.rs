@@ -225,10 +225,13 @@ impl Challenges {
         *res.status_mut() = error.status();
         res.headers_mut()
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if matches!(
+        // A failed CSRF check is about where the request came from, not its credentials: no
+        // authentication challenge.
+        if (matches!(
             error.status(),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-        ) || error.kind() == AuthErrorKind::InvalidRequest
+        ) && error.kind() != AuthErrorKind::CsrfRejected)
+            || error.kind() == AuthErrorKind::InvalidRequest
         {
             res.headers_mut()
                 .insert(WWW_AUTHENTICATE, self.challenge(error));
@@ -392,6 +395,7 @@ where
         let kind = error.kind();
         let code = match kind {
             AuthErrorKind::MissingToken => "missing_token",
+            AuthErrorKind::CsrfRejected => "csrf_rejected",
             AuthErrorKind::KeysUnavailable => "temporarily_unavailable",
             _ => kind.error_code().unwrap_or("invalid_token"),
         };

@@ -13,7 +13,9 @@
 //!   (e.g. WebSocket or `EventSource` clients that cannot set headers).
 //!
 //! A request that carries two *different* credentials (in two sources, or twice in one source)
-//! is malformed: 400 `invalid_request`. A source that is present but empty, or a header with
+//! is malformed: 400 `invalid_request`. A cookie is the exception: the browser sends it by
+//! itself, so a stale cookie next to a fresh header never fails a request; the source listed
+//! first wins. Tokens from cookies get cross-site request forgery checks (see [`crate::csrf`]). A source that is present but empty, or a header with
 //! another scheme, counts as "no token".
 //!
 //! # Example
@@ -142,6 +144,15 @@ impl TokenSource {
         }
     }
 
+    /// Whether this source reads a cookie.
+    fn is_cookie(&self) -> bool {
+        match &self.kind {
+            #[cfg(feature = "cookie")]
+            Kind::Cookie(_) => true,
+            _ => false,
+        }
+    }
+
     /// The token this source finds in the request, if any.
     fn find<'a>(&self, headers: &'a HeaderMap, uri: &'a Uri) -> Found<'a> {
         match &self.kind {
@@ -171,8 +182,11 @@ fn header_name(name: &str) -> Result<HeaderName, ConfigError> {
 pub(crate) enum RawToken<'a> {
     /// From a header: trimmed, not yet checked.
     Header(&'a [u8]),
-    /// From a cookie or the query: already text.
+    /// From the query: already text.
     Text(Cow<'a, str>),
+    /// From a cookie: already text, and sent by the browser on its own (CSRF checks apply).
+    #[cfg(feature = "cookie")]
+    Cookie(&'a str),
 }
 
 impl<'a> RawToken<'a> {
@@ -181,6 +195,8 @@ impl<'a> RawToken<'a> {
         match self {
             Self::Header(bytes) => bytes,
             Self::Text(text) => text.as_bytes(),
+            #[cfg(feature = "cookie")]
+            Self::Cookie(text) => text.as_bytes(),
         }
     }
 
@@ -196,6 +212,8 @@ impl<'a> RawToken<'a> {
                 std::str::from_utf8(bytes).map_err(|_| AuthErrorKind::Malformed.into())
             }
             Self::Text(text) => Ok(text),
+            #[cfg(feature = "cookie")]
+            Self::Cookie(text) => Ok(text),
         }
     }
 }
@@ -259,7 +277,7 @@ fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Found<'a> {
             }
         }
     }
-    Ok(found.map(|v| RawToken::Text(Cow::Borrowed(v))))
+    Ok(found.map(RawToken::Cookie))
 }
 
 fn from_query<'a>(uri: &'a Uri, name: &str) -> Found<'a> {
@@ -279,8 +297,11 @@ fn from_query<'a>(uri: &'a Uri, name: &str) -> Found<'a> {
     Ok(found.map(RawToken::Text))
 }
 
-/// Find the token in the request: each source in order; two different credentials are an
-/// invalid request.
+/// Find the token in the request: each source in order. Two different credentials from two
+/// non-cookie sources (or twice in one source) are an invalid request. A cookie never conflicts
+/// with another source: the browser sends it by itself, so a stale cookie next to a fresh
+/// `Authorization` header must not fail the request; the first source in the configured order
+/// wins (the header, when it is listed first).
 pub(crate) fn find_token<'a>(
     sources: &[TokenSource],
     headers: &'a HeaderMap,
@@ -288,10 +309,16 @@ pub(crate) fn find_token<'a>(
 ) -> Found<'a> {
     let mut found: Option<RawToken<'a>> = None;
     for source in sources {
+        if found.is_some() && source.is_cookie() {
+            continue;
+        }
         if let Some(token) = source.find(headers, uri)? {
             match &found {
+                None => found = Some(token),
+                #[cfg(feature = "cookie")]
+                Some(RawToken::Cookie(_)) => {}
                 Some(previous) if previous.bytes() != token.bytes() => return invalid_request(),
-                _ => found = Some(token),
+                Some(_) => {}
             }
         }
     }
@@ -500,5 +527,30 @@ mod tests {
             kind(find_checked(&sources, &twice, &uri)),
             AuthErrorKind::InvalidRequest
         );
+    }
+
+    #[cfg(feature = "cookie")]
+    #[test]
+    fn a_stale_cookie_next_to_a_header_never_fails_the_request() {
+        let h = headers(&[
+            ("authorization", b"Bearer fresh"),
+            ("cookie", b"access_token=stale"),
+        ]);
+        let uri = Uri::from_static("/");
+        let header_first = [TokenSource::bearer(), TokenSource::cookie("access_token")];
+        assert_eq!(
+            find_checked(&header_first, &h, &uri).unwrap().as_deref(),
+            Some("fresh")
+        );
+        // The configured order decides.
+        let cookie_first = [TokenSource::cookie("access_token"), TokenSource::bearer()];
+        assert_eq!(
+            find_checked(&cookie_first, &h, &uri).unwrap().as_deref(),
+            Some("stale")
+        );
+        assert!(matches!(
+            find_token(&cookie_first, &h, &uri).unwrap(),
+            Some(RawToken::Cookie("stale"))
+        ));
     }
 }

@@ -643,8 +643,15 @@ mod tests {
         let mut payload = format!(r#"{{"exp":{exp},"x":"#).into_bytes();
         payload.extend_from_slice(b"\"\xc3\x28\"}");
         let good_payload = format!(r#"{{"exp":{exp}}}"#).into_bytes();
-        for (h, p) in [(&header[..], &good_payload[..]), (br#"{"alg":"HS256"}"#, &payload[..])] {
-            let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(h), URL_SAFE_NO_PAD.encode(p));
+        for (h, p) in [
+            (&header[..], &good_payload[..]),
+            (br#"{"alg":"HS256"}"#, &payload[..]),
+        ] {
+            let message = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(h),
+                URL_SAFE_NO_PAD.encode(p)
+            );
             let signature = jsonwebtoken::crypto::sign(
                 message.as_bytes(),
                 &EncodingKey::from_secret(&A),

@@ -5,7 +5,7 @@ mod common;
 
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use common::{Client, SECRET, now};
+use common::{Client, Reply, SECRET, now};
 use http::StatusCode;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Deserialize;
@@ -102,6 +102,12 @@ fn app() -> Router {
             post(|| async { Json(serde_json::json!({"ok": true})) })
                 .options(|| async { "preflight answered" })
                 .route_layer(auth().allow_cors_preflight()),
+        )
+        .route(
+            "/cookie-write",
+            post(me).get(me).route_layer(
+                auth().token_sources([TokenSource::bearer(), TokenSource::cookie("access_token")]),
+            ),
         )
         .route("/no-layer", get(me))
         .route("/open", get(|| async { "open" }))
@@ -284,4 +290,95 @@ async fn cors_preflight_reaches_the_inner_service() {
         .body(Default::default())
         .unwrap();
     c.send(req).await.assert_unauthorized("POST without token");
+}
+
+/// A POST to `/cookie-write` with these headers.
+async fn post_with(c: &Client, headers: &[(&str, &str)]) -> Reply {
+    let mut req = http::Request::post(c.url("/cookie-write"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    c.send(req.body(http_body_util::Full::default()).unwrap())
+        .await
+}
+
+#[tokio::test]
+async fn a_cookie_token_on_an_unsafe_request_needs_the_csrf_checks() {
+    let c = serve(app()).await;
+    let bound = token(serde_json::json!({"csrf": "c5rf-value"}));
+    let cookie = format!("access_token={bound}");
+    let host = c.addr.to_string();
+    let origin = format!("http://{host}");
+    // A safe method needs no CSRF token.
+    let reply = c.get("/cookie-write", &[("cookie", &cookie)]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    // The page's own script sends the header: accepted, from the same origin too.
+    for headers in [
+        vec![("cookie", cookie.as_str()), ("x-csrf-token", "c5rf-value")],
+        vec![
+            ("cookie", cookie.as_str()),
+            ("x-csrf-token", "c5rf-value"),
+            ("origin", origin.as_str()),
+            ("sec-fetch-site", "same-origin"),
+        ],
+    ] {
+        let reply = post_with(&c, &headers).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{headers:?}: {}",
+            reply.text()
+        );
+    }
+    // Everything else is a 403 without an authentication challenge.
+    for (what, headers) in [
+        ("no CSRF header", vec![("cookie", cookie.as_str())]),
+        (
+            "the wrong CSRF token",
+            vec![("cookie", cookie.as_str()), ("x-csrf-token", "guess")],
+        ),
+        (
+            "a cross-site origin",
+            vec![
+                ("cookie", cookie.as_str()),
+                ("x-csrf-token", "c5rf-value"),
+                ("origin", "https://evil.example"),
+            ],
+        ),
+        (
+            "a cross-site fetch",
+            vec![
+                ("cookie", cookie.as_str()),
+                ("x-csrf-token", "c5rf-value"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        ),
+    ] {
+        let reply = post_with(&c, &headers).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{what}");
+        assert!(!reply.headers.contains_key("www-authenticate"), "{what}");
+    }
+    // A cookie token that is not bound to a CSRF token cannot make unsafe requests.
+    let unbound = format!("access_token={}", token(serde_json::json!({})));
+    let reply = post_with(&c, &[("cookie", &unbound), ("x-csrf-token", "anything")]).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_stale_cookie_next_to_a_fresh_header_does_not_fail_the_request() {
+    let c = serve(app()).await;
+    let fresh = token(serde_json::json!({}));
+    let stale = {
+        let key = EncodingKey::from_secret(SECRET.as_bytes());
+        let claims = serde_json::json!({"sub": "42", "exp": now() - 3600});
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    };
+    let cookie = format!("access_token={stale}");
+    // The header credential wins (no CSRF checks: the browser did not add it by itself).
+    let reply = post_with(
+        &c,
+        &[("authorization", &bearer(&fresh)), ("cookie", &cookie)],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
 }

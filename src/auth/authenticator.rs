@@ -33,8 +33,12 @@ pub(crate) enum Outcome<C> {
     Pass(Option<Claims<C>>),
     /// Answer with a rejection; the inner service is not called.
     Reject(AuthError),
-    /// Wait for the key source to refresh, then verify.
-    Pending(Pin<Box<PendingVerification<C>>>),
+    /// Wait for the key source to refresh, then verify; `csrf`: then also check the token's
+    /// `csrf` claim against the request's CSRF header (a cookie token on an unsafe request).
+    Pending {
+        verification: Pin<Box<PendingVerification<C>>>,
+        csrf: bool,
+    },
 }
 
 /// Sources, verifier, cache and the optional and preflight settings of one layer. Cloning shares
@@ -45,6 +49,8 @@ pub(crate) struct Authenticator<C> {
     optional: bool,
     cors_preflight: bool,
     cache: Option<Arc<Cache<C>>>,
+    #[cfg(feature = "cookie")]
+    csrf: crate::csrf::CsrfProtection,
 }
 
 impl<C> Authenticator<C> {
@@ -56,6 +62,8 @@ impl<C> Authenticator<C> {
             optional: false,
             cors_preflight: false,
             cache: None,
+            #[cfg(feature = "cookie")]
+            csrf: crate::csrf::CsrfProtection::new(),
         };
         this.set_cache(TokenCache::new());
         this
@@ -80,6 +88,33 @@ impl<C> Authenticator<C> {
 
     pub(crate) fn set_cors_preflight(&mut self) {
         self.cors_preflight = true;
+    }
+
+    #[cfg(feature = "cookie")]
+    pub(crate) fn set_csrf(&mut self, csrf: crate::csrf::CsrfProtection) {
+        self.csrf = csrf;
+    }
+
+    /// After a pending verification of a cookie token on an unsafe request: the double submit
+    /// check against the request's CSRF header.
+    #[cfg_attr(not(feature = "cookie"), allow(clippy::unused_self))]
+    pub(crate) fn check_csrf_claims(
+        &self,
+        headers: &HeaderMap,
+        claims: &Claims<C>,
+    ) -> Result<(), AuthError> {
+        #[cfg(feature = "cookie")]
+        {
+            let submitted = headers
+                .get(self.csrf.header_name())
+                .map(http::HeaderValue::as_bytes);
+            crate::csrf::CsrfProtection::check_claims(submitted.or(Some(b"")), claims.registered())
+        }
+        #[cfg(not(feature = "cookie"))]
+        {
+            let _ = (headers, claims);
+            Ok(())
+        }
     }
 
     pub(crate) fn verifier(&self) -> &Verifier {
@@ -107,11 +142,50 @@ impl<C: DeserializeOwned> Authenticator<C> {
             return Outcome::Pass(None);
         }
         match find_token(&self.sources, headers, uri) {
-            Ok(Some(token)) => self.verify_token(&token),
+            Ok(Some(token)) => self.verify_with_csrf(&token, method, headers, uri),
             Ok(None) if self.optional => Outcome::Pass(None),
             Ok(None) => Outcome::Reject(AuthErrorKind::MissingToken.into()),
             Err(error) => Outcome::Reject(error),
         }
+    }
+
+    /// Verify a token, with the CSRF checks when it came from a cookie: where the request came
+    /// from and the CSRF header before verification, the header against the token's `csrf`
+    /// claim after it (on every request, cached token or not).
+    #[cfg_attr(not(feature = "cookie"), allow(unused_variables))]
+    fn verify_with_csrf(
+        &self,
+        token: &RawToken<'_>,
+        method: &Method,
+        headers: &HeaderMap,
+        uri: &Uri,
+    ) -> Outcome<C> {
+        #[cfg(feature = "cookie")]
+        if matches!(token, RawToken::Cookie(_)) {
+            let submitted = match self.csrf.check_request(method, headers, uri) {
+                Ok(submitted) => submitted,
+                Err(error) => return Outcome::Reject(error),
+            };
+            if submitted.is_some() {
+                return match self.verify_token(token) {
+                    Outcome::Pass(Some(claims)) => {
+                        match crate::csrf::CsrfProtection::check_claims(
+                            submitted,
+                            claims.registered(),
+                        ) {
+                            Ok(()) => Outcome::Pass(Some(claims)),
+                            Err(error) => Outcome::Reject(error),
+                        }
+                    }
+                    Outcome::Pending { verification, .. } => Outcome::Pending {
+                        verification,
+                        csrf: true,
+                    },
+                    other => other,
+                };
+            }
+        }
+        self.verify_token(token)
     }
 
     /// Verify one token: from the cache when this exact token verified with the keys in memory
@@ -135,7 +209,10 @@ impl<C: DeserializeOwned> Authenticator<C> {
                 Outcome::Pass(Some(claims))
             }
             Step::Done(Err(error)) => Outcome::Reject(error),
-            Step::Pending(pending) => Outcome::Pending(pending),
+            Step::Pending(verification) => Outcome::Pending {
+                verification,
+                csrf: false,
+            },
         }
     }
 }
@@ -148,6 +225,8 @@ impl<C> Clone for Authenticator<C> {
             optional: self.optional,
             cors_preflight: self.cors_preflight,
             cache: self.cache.clone(),
+            #[cfg(feature = "cookie")]
+            csrf: self.csrf.clone(),
         }
     }
 }
@@ -223,7 +302,7 @@ mod tests {
         match outcome {
             Outcome::Pass(claims) => claims,
             Outcome::Reject(e) => panic!("rejected: {e}"),
-            Outcome::Pending(_) => panic!("pending"),
+            Outcome::Pending { .. } => panic!("pending"),
         }
     }
 

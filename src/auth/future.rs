@@ -44,6 +44,8 @@ pin_project! {
             // The instance `poll_ready` made ready, and the request; taken once.
             call: Option<Box<(S, Request<ReqBody>)>>,
             shared: Arc<Shared<C, R>>,
+            // A cookie token on an unsafe request: check its `csrf` claim once verified.
+            csrf: bool,
         },
         Called {
             #[pin]
@@ -75,6 +77,7 @@ where
 
     pub(super) fn verifying(
         verification: Pin<Box<PendingVerification<C>>>,
+        csrf: bool,
         ready: S,
         request: Request<ReqBody>,
         shared: Arc<Shared<C, R>>,
@@ -84,6 +87,7 @@ where
                 verification,
                 call: Some(Box::new((ready, request))),
                 shared,
+                csrf,
             },
         }
     }
@@ -111,10 +115,18 @@ where
                     verification,
                     call,
                     shared,
+                    csrf,
                 } => {
                     let verified = ready!(verification.as_mut().poll(cx));
                     let (mut inner, mut request) =
                         *call.take().expect("future polled after completion");
+                    let verified = match verified {
+                        Ok(claims) if *csrf => shared
+                            .auth
+                            .check_csrf_claims(request.headers(), &claims)
+                            .map(|()| claims),
+                        other => other,
+                    };
                     match verified {
                         Ok(claims) => {
                             request.extensions_mut().insert(claims);

@@ -78,6 +78,16 @@ impl<C, R> JwtAuthLayer<C, R> {
         self
     }
 
+    /// Configure the CSRF checks that apply to tokens read from a cookie (feature `cookie`;
+    /// always on for cookie tokens, with [`CsrfProtection::new`](crate::csrf::CsrfProtection::new)
+    /// by default). See the [`csrf`](crate::csrf) module.
+    #[cfg(feature = "cookie")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
+    pub fn csrf(mut self, csrf: crate::csrf::CsrfProtection) -> Self {
+        self.auth.set_csrf(csrf);
+        self
+    }
+
     /// The verifier this layer uses.
     #[must_use]
     pub fn verifier(&self) -> &Verifier {

@@ -34,7 +34,7 @@ pub struct JwtAuth<S, C, R = DefaultOnRejection> {
 }
 
 pub(super) struct Shared<C, R> {
-    auth: Authenticator<C>,
+    pub(super) auth: Authenticator<C>,
     pub(super) on_rejection: R,
 }
 
@@ -100,14 +100,14 @@ where
                 let (parts, _body) = req.into_parts();
                 ResponseFuture::rejected(self.shared.on_rejection.on_rejection(&error, &parts))
             }
-            Outcome::Pending(verification) => {
+            Outcome::Pending { verification, csrf } => {
                 // The inner service is called later, from the future: move the instance that
                 // `poll_ready` made ready into it and leave a clone in its place. See "Be careful
                 // when cloning inner services" in the `tower::Service` docs
                 // (https://docs.rs/tower/latest/tower/trait.Service.html).
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::verifying(verification, ready, req, Arc::clone(&self.shared))
+                ResponseFuture::verifying(verification, csrf, ready, req, Arc::clone(&self.shared))
             }
         }
     }
@@ -640,5 +640,34 @@ mod tests {
         let t = token(&serde_json::json!({"sub": "kim", "exp": now() + 60}));
         let res = svc.call(request(&t)).await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    /// The CSRF claim check runs on the refresh path too (the token is verified only after the
+    /// key source has refreshed).
+    #[cfg(feature = "cookie")]
+    #[tokio::test]
+    async fn the_csrf_claim_is_checked_after_a_key_refresh() {
+        let t = token(&serde_json::json!({"sub": "kim", "exp": now() + 60, "csrf": "right"}));
+        for (submitted, expected) in [("right", StatusCode::OK), ("wrong", StatusCode::FORBIDDEN)] {
+            let source = Refreshing {
+                keys: Arc::default(),
+                refreshes: Arc::default(),
+            };
+            let verifier = Verifier::from_source(source, Validation::new()).unwrap();
+            let layer = JwtAuthLayer::<TestClaims>::new(verifier)
+                .token_sources([crate::TokenSource::cookie("at")]);
+            let req = Request::post("/")
+                .header(http::header::COOKIE, format!("at={t}"))
+                .header("x-csrf-token", submitted)
+                .body(())
+                .unwrap();
+            let res = ServiceBuilder::new()
+                .layer(layer)
+                .service_fn(echo)
+                .oneshot(req)
+                .await
+                .unwrap();
+            assert_eq!(res.status(), expected, "{submitted}");
+        }
     }
 }

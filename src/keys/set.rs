@@ -52,6 +52,7 @@ impl KeySet {
     /// URL must never supply a MAC secret or a private key, so symmetric (`oct`) keys and any
     /// JWK carrying private parameters (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`) are refused
     /// (skipped, and logged at `warn` with the `tracing` feature).
+    #[cfg(any(feature = "remote-jwks", test))]
     pub(crate) fn from_remote_jwks(json: &[u8]) -> Result<Self, ConfigError> {
         const PRIVATE: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
         #[derive(serde::Deserialize)]
