@@ -294,12 +294,7 @@ async fn cors_preflight_reaches_the_inner_service() {
 
 /// A POST to `/cookie-write` with these headers.
 async fn post_with(c: &Client, headers: &[(&str, &str)]) -> Reply {
-    let mut req = http::Request::post(c.url("/cookie-write"));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    c.send(req.body(http_body_util::Full::default()).unwrap())
-        .await
+    post_to(c, "/cookie-write", headers).await
 }
 
 #[tokio::test]
@@ -381,4 +376,86 @@ async fn a_stale_cookie_next_to_a_fresh_header_does_not_fail_the_request() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+}
+
+#[tokio::test]
+async fn cookie_mode_login_then_csrf_checked_writes_then_logout() {
+    use tower_jwt_auth::login::{
+        ClearCookies, InMemoryUsers, LoginCookies, LoginService, TokenIssuer,
+    };
+    let params = argon2::Params::new(1024, 1, 1, None).unwrap();
+    let users = InMemoryUsers::with_params(params)
+        .unwrap()
+        .with_user("ada", "pw", serde_json::json!({"sub": "42"}))
+        .unwrap();
+    let signing = tower_jwt_auth::SigningKey::from_secret(Algorithm::HS256, SECRET).unwrap();
+    let login = LoginService::new(users, TokenIssuer::new(signing)).cookies(LoginCookies::new());
+    let auth = JwtAuthLayer::<MyClaims>::new(verifier())
+        .token_sources([TokenSource::cookie(LoginCookies::DEFAULT_ACCESS_COOKIE)]);
+    let app = Router::new()
+        .route("/write", post(me))
+        .route_service("/logout", ClearCookies::new(LoginCookies::new()))
+        .route_layer(auth)
+        .route_service("/login", login);
+    let c = serve(app).await;
+
+    let reply = c.login("ada", "pw").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let body = reply.json();
+    assert!(
+        body.get("access_token").is_none(),
+        "script never sees the token"
+    );
+    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let set: Vec<String> = reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(set.len(), 2);
+    assert!(set[0].starts_with("__Host-access_token=") && set[0].contains("HttpOnly"));
+    assert!(set[1].starts_with(&format!("__Host-csrf_token={csrf}")));
+    // What the browser sends back: both cookies.
+    let cookie: Vec<&str> = set.iter().map(|c| c.split(';').next().unwrap()).collect();
+    let cookie = cookie.join("; ");
+
+    let reply = post_to(
+        &c,
+        "/write",
+        &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.text(), "42");
+    let forged = post_to(&c, "/write", &[("cookie", &cookie)]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let out = post_to(
+        &c,
+        "/logout",
+        &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let cleared: Vec<&str> = out
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cleared.len(), 2);
+    assert!(
+        cleared.iter().all(|c| c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+}
+
+async fn post_to(c: &Client, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = http::Request::post(c.url(path));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    c.send(req.body(http_body_util::Full::default()).unwrap())
+        .await
 }

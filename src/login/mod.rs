@@ -42,10 +42,15 @@
 //! # }
 //! ```
 
+#[cfg(feature = "cookie")]
+mod cookies;
 mod issuer;
 mod service;
 mod users;
 
+#[cfg(feature = "cookie")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
+pub use cookies::{ClearCookies, LoginCookies};
 pub use issuer::{DEFAULT_TTL, IssueError, IssuedToken, TokenIssuer};
 pub use service::{DEFAULT_BODY_LIMIT, LoginFuture, LoginService};
 pub use users::{Authenticate, BoxError, InMemoryUsers, Overloaded};

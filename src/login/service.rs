@@ -64,6 +64,8 @@ where
 pub struct LoginService<A> {
     inner: Arc<Inner<A>>,
     body_limit: usize,
+    #[cfg(feature = "cookie")]
+    cookies: Option<Arc<super::LoginCookies>>,
 }
 
 struct Inner<A> {
@@ -81,7 +83,20 @@ impl<A> LoginService<A> {
                 issuer,
             }),
             body_limit: DEFAULT_BODY_LIMIT,
+            #[cfg(feature = "cookie")]
+            cookies: None,
         }
+    }
+
+    /// Cookie mode (feature `cookie`): answer a successful login with the access token in an
+    /// `HttpOnly` cookie and a CSRF cookie bound to it, instead of the token in the body. See
+    /// [`LoginCookies`](super::LoginCookies).
+    #[cfg(feature = "cookie")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
+    #[must_use]
+    pub fn cookies(mut self, cookies: super::LoginCookies) -> Self {
+        self.cookies = Some(Arc::new(cookies));
+        self
     }
 
     /// Set the largest request body accepted (default 16 KiB); larger bodies get 413.
@@ -97,6 +112,8 @@ impl<A> Clone for LoginService<A> {
         Self {
             inner: Arc::clone(&self.inner),
             body_limit: self.body_limit,
+            #[cfg(feature = "cookie")]
+            cookies: self.cookies.clone(),
         }
     }
 }
@@ -154,14 +171,23 @@ where
     fn call(&mut self, req: Request<B>) -> LoginFuture {
         let inner = Arc::clone(&self.inner);
         let limit = self.body_limit;
+        #[cfg(feature = "cookie")]
+        let cookies = self.cookies.clone();
+        #[cfg(not(feature = "cookie"))]
+        let cookies: Option<Arc<Cookies>> = None;
         LoginFuture {
-            inner: Box::pin(async move { Ok(inner.handle(req, limit).await) }),
+            inner: Box::pin(async move { Ok(inner.handle(req, limit, cookies.as_deref()).await) }),
         }
     }
 }
 
 impl<A: Authenticate> Inner<A> {
-    async fn handle<B>(&self, req: Request<B>, body_limit: usize) -> Response<JsonBody>
+    async fn handle<B>(
+        &self,
+        req: Request<B>,
+        body_limit: usize,
+        cookies: Option<&Cookies>,
+    ) -> Response<JsonBody>
     where
         B: http_body::Body,
     {
@@ -213,7 +239,13 @@ impl<A: Authenticate> Inner<A> {
             .authenticate(&credentials.username, &credentials.password)
             .await
         {
-            Ok(Some(claims)) => self.issue(&claims),
+            Ok(Some(claims)) => match cookies {
+                None => self.issue(&claims),
+                #[cfg(feature = "cookie")]
+                Some(cookies) => self.issue_cookies(&claims, cookies),
+                #[cfg(not(feature = "cookie"))]
+                Some(never) => match *never {},
+            },
             Ok(None) => json_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
@@ -242,13 +274,47 @@ impl<A: Authenticate> Inner<A> {
         }
     }
 
+    /// Cookie mode: the token carries a fresh `csrf` claim; both go into cookies, and the body
+    /// holds the CSRF token but not the access token.
+    #[cfg(feature = "cookie")]
+    fn issue_cookies(&self, claims: &A::Claims, cookies: &Cookies) -> Response<JsonBody> {
+        let mut csrf = [0u8; 32];
+        let claims = serde_json::to_value(claims).ok().and_then(|v| match v {
+            serde_json::Value::Object(map) => Some(map),
+            _ => None,
+        });
+        let (Ok(()), Some(mut claims)) = (getrandom::fill(&mut csrf), claims) else {
+            return not_issued();
+        };
+        let csrf: String = csrf.iter().map(|b| format!("{b:02x}")).collect();
+        claims.insert("csrf".into(), csrf.clone().into());
+        let Ok(token) = self.issuer.issue(&claims) else {
+            return not_issued();
+        };
+        let body = serde_json::json!({
+            "token_type": "Bearer",
+            "expires_in": token.expires_in(),
+            "csrf_token": csrf,
+        })
+        .to_string();
+        let mut res = Response::new(JsonBody::new(Bytes::from(body)));
+        let headers = res.headers_mut();
+        for value in cookies.set(
+            token.access_token(),
+            &csrf,
+            Duration::from_secs(token.expires_in()),
+        ) {
+            headers.append(http::header::SET_COOKIE, value);
+        }
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+        res
+    }
+
     fn issue(&self, claims: &A::Claims) -> Response<JsonBody> {
         let Ok(token) = self.issuer.issue(claims) else {
-            return json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "the token could not be issued; try again later",
-            );
+            return not_issued();
         };
         let body = serde_json::json!({
             "access_token": token.access_token(),
@@ -263,6 +329,20 @@ impl<A: Authenticate> Inner<A> {
         headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
         res
     }
+}
+
+/// The cookie settings in cookie mode (feature `cookie`); nothing can name it otherwise.
+#[cfg(feature = "cookie")]
+type Cookies = super::LoginCookies;
+#[cfg(not(feature = "cookie"))]
+type Cookies = Infallible;
+
+fn not_issued() -> Response<JsonBody> {
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "the token could not be issued; try again later",
+    )
 }
 
 fn too_large() -> Response<JsonBody> {
