@@ -15,7 +15,7 @@
 //!    script can read (and another site's cannot), as Flask-JWT-Extended does.
 //!
 //! A failed check is a **403** (gRPC status 7) with kind
-//! [`AuthErrorKind::CsrfRejected`](crate::AuthErrorKind::CsrfRejected). Tokens from headers and
+//! [`AuthErrorKind::CsrfRejected`]. Tokens from headers and
 //! the query string are not affected: a browser never attaches those by itself.
 //!
 //! ```

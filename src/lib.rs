@@ -56,7 +56,8 @@
 //! answer 404; with tonic, with `Server::builder().layer(..)`. gRPC requests get gRPC statuses
 //! (see [`rejection`]). The `examples/` folder has complete hyper, axum and tonic servers.
 //!
-//! More in the modules: [`token`] (where tokens are read: header, cookie, query),
+//! More in the modules: [`token`] (where tokens are read: header, cookie, query; with the
+//! `cookie` feature, `csrf` protects cookie tokens),
 //! [`authorize`] (scopes, roles and predicates, 403), [`rejection`] (RFC 6750, JSON and gRPC
 //! responses, custom closures), [`validation`] (issuer, audience, leeway, required claims).
 //!
