@@ -194,10 +194,14 @@ impl Verifier {
 
     /// Verify with `current` (the keys in memory, read once by the caller), or start one
     /// refresh of the key source when no key in it matches.
+    ///
+    /// With `may_refresh` false, a token whose key is not in memory is rejected at once (the
+    /// source is not asked to refresh).
     pub(crate) fn start<C: DeserializeOwned>(
         &self,
         token: &str,
         current: Option<Arc<KeySet>>,
+        may_refresh: bool,
     ) -> Step<C> {
         let inner = &*self.inner;
         let header_bytes = match inner.split(token).and_then(|p| decode_b64(p.header)) {
@@ -215,7 +219,12 @@ impl Verifier {
             let parts = inner.split(token);
             return Step::Done(parts.and_then(|p| inner.verify_with(&p, alg, kid, keys)));
         }
-        let Some(refresh) = inner.source.refresh(alg, kid) else {
+        let refresh = if may_refresh {
+            inner.source.refresh(alg, kid)
+        } else {
+            None
+        };
+        let Some(refresh) = refresh else {
             return Step::Done(match current {
                 Some(keys) => inner
                     .split(token)

@@ -48,6 +48,8 @@ pub(crate) struct Authenticator<C> {
     sources: Box<[TokenSource]>,
     optional: bool,
     cors_preflight: bool,
+    /// Whether a token whose key is not in memory may wait for the key source to refresh.
+    may_refresh: bool,
     cache: Option<Arc<Cache<C>>>,
     #[cfg(feature = "cookie")]
     csrf: crate::csrf::CsrfProtection,
@@ -61,6 +63,7 @@ impl<C> Authenticator<C> {
             sources: Box::new([TokenSource::bearer()]),
             optional: false,
             cors_preflight: false,
+            may_refresh: true,
             cache: None,
             #[cfg(feature = "cookie")]
             csrf: crate::csrf::CsrfProtection::new(),
@@ -88,6 +91,11 @@ impl<C> Authenticator<C> {
 
     pub(crate) fn set_cors_preflight(&mut self) {
         self.cors_preflight = true;
+    }
+
+    /// Never wait for a key refresh: the outcome is never pending.
+    pub(crate) fn set_never_refresh(&mut self) {
+        self.may_refresh = false;
     }
 
     #[cfg(feature = "cookie")]
@@ -201,7 +209,7 @@ impl<C: DeserializeOwned> Authenticator<C> {
             Ok(token) => token,
             Err(error) => return Outcome::Reject(error),
         };
-        match self.verifier.start(token, keys.clone()) {
+        match self.verifier.start(token, keys.clone(), self.may_refresh) {
             Step::Done(Ok(claims)) => {
                 if let (Some(cache), Some(keys)) = (&self.cache, keys) {
                     cache.insert(token, &claims, keys);
@@ -224,6 +232,7 @@ impl<C> Clone for Authenticator<C> {
             sources: self.sources.clone(),
             optional: self.optional,
             cors_preflight: self.cors_preflight,
+            may_refresh: self.may_refresh,
             cache: self.cache.clone(),
             #[cfg(feature = "cookie")]
             csrf: self.csrf.clone(),

@@ -10,18 +10,31 @@ use crate::rejection::DefaultOnRejection;
 use crate::token::TokenSource;
 use crate::verifier::Verifier;
 
+/// The default mode of [`JwtAuth`]: a token naming a key that is not in memory may wait for the
+/// key source to refresh (a remote JWK Set after a rotation). The middleware then needs an inner
+/// service that is `Clone`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MayRefresh;
+
+/// The mode set by [`JwtAuthLayer::never_refresh`]: verification is always synchronous (a token
+/// whose key is not in memory is rejected at once; a remote key set still refreshes in the
+/// background), so the middleware needs nothing of the inner service beyond `Service`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NeverRefresh;
+
 /// Applies [`JwtAuth`] to a service: verifies bearer tokens and inserts
 /// [`Claims<C>`](crate::Claims) into the request extensions.
 ///
 /// `C` is your claims type (`serde::de::DeserializeOwned`); `R` builds rejections (see
-/// [`OnRejection`](crate::OnRejection)). Cloning is cheap.
+/// [`OnRejection`](crate::OnRejection)); `M` is [`MayRefresh`] or [`NeverRefresh`]. Cloning is
+/// cheap.
 ///
 /// See the [module docs](crate::auth) for an example.
 #[must_use]
-pub struct JwtAuthLayer<C, R = DefaultOnRejection> {
+pub struct JwtAuthLayer<C, R = DefaultOnRejection, M = MayRefresh> {
     auth: Authenticator<C>,
     on_rejection: R,
-    _claims: PhantomData<fn() -> C>,
+    _claims: PhantomData<fn() -> (C, M)>,
 }
 
 impl<C> JwtAuthLayer<C> {
@@ -36,9 +49,25 @@ impl<C> JwtAuthLayer<C> {
     }
 }
 
-impl<C, R> JwtAuthLayer<C, R> {
+impl<C, R> JwtAuthLayer<C, R, MayRefresh> {
+    /// Never wait for a key refresh: verification is always synchronous, and the middleware
+    /// asks nothing of the inner service beyond `Service` (not `Clone`: a service holding an
+    /// `Rc`, say, with `!Send` futures). A token whose key is not in memory is rejected at once
+    /// with `unknown_key`; a remote key set still refreshes in the background. Static keys and
+    /// a [`KeyRing`](crate::KeyRing) never need a refresh anyway.
+    pub fn never_refresh(mut self) -> JwtAuthLayer<C, R, NeverRefresh> {
+        self.auth.set_never_refresh();
+        JwtAuthLayer {
+            auth: self.auth,
+            on_rejection: self.on_rejection,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C, R, M> JwtAuthLayer<C, R, M> {
     /// Replace the rejection hook (a closure or any [`OnRejection`](crate::OnRejection)).
-    pub fn on_rejection<R2>(self, on_rejection: R2) -> JwtAuthLayer<C, R2> {
+    pub fn on_rejection<R2>(self, on_rejection: R2) -> JwtAuthLayer<C, R2, M> {
         JwtAuthLayer {
             auth: self.auth,
             on_rejection,
@@ -95,15 +124,15 @@ impl<C, R> JwtAuthLayer<C, R> {
     }
 }
 
-impl<S, C, R: Clone> Layer<S> for JwtAuthLayer<C, R> {
-    type Service = JwtAuth<S, C, R>;
+impl<S, C, R: Clone, M> Layer<S> for JwtAuthLayer<C, R, M> {
+    type Service = JwtAuth<S, C, R, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         JwtAuth::from_parts(inner, self.auth.clone(), self.on_rejection.clone())
     }
 }
 
-impl<C, R: Clone> Clone for JwtAuthLayer<C, R> {
+impl<C, R: Clone, M> Clone for JwtAuthLayer<C, R, M> {
     fn clone(&self) -> Self {
         Self {
             auth: self.auth.clone(),
@@ -113,12 +142,13 @@ impl<C, R: Clone> Clone for JwtAuthLayer<C, R> {
     }
 }
 
-impl<C, R> fmt::Debug for JwtAuthLayer<C, R> {
+impl<C, R, M> fmt::Debug for JwtAuthLayer<C, R, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuthLayer")
             .field("authenticator", &self.auth)
             .field("claims", &std::any::type_name::<C>())
             .field("on_rejection", &std::any::type_name::<R>())
+            .field("mode", &std::any::type_name::<M>())
             .finish()
     }
 }

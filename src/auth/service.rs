@@ -1,4 +1,6 @@
 use std::fmt;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -6,12 +8,13 @@ use http::{Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
-use super::JwtAuthLayer;
 use super::authenticator::{Authenticator, Outcome};
 use super::future::ResponseFuture;
+use super::{JwtAuthLayer, MayRefresh, NeverRefresh};
 use crate::claims::Claims;
+use crate::error::{AuthError, AuthErrorKind};
 use crate::rejection::{DefaultOnRejection, OnRejection, trace_rejection};
-use crate::verifier::Verifier;
+use crate::verifier::{PendingVerification, Verifier};
 
 /// Middleware that authenticates requests with a JWT bearer token.
 ///
@@ -19,18 +22,20 @@ use crate::verifier::Verifier;
 /// a remote set that knows the token's key), verification is synchronous: `poll_ready` forwards
 /// to the inner service and `call` uses that same, ready instance. Only when a key source must
 /// refresh first does `call` move the ready instance into the response future and keep a clone
-/// in its place (the reason for the `S: Clone` bound, as for tower-http's asynchronous
-/// authorization).
+/// in its place: that is why the default mode ([`MayRefresh`]) needs `S: Clone`, as tower-http's
+/// asynchronous authorization does. In the [`NeverRefresh`] mode
+/// ([`JwtAuthLayer::never_refresh`]) verification never waits, and nothing beyond `Service` is
+/// asked of the inner service.
 ///
-/// Nothing else is required of the inner service, its futures or the bodies: no `Send`, no
-/// `'static`.
+/// Neither mode asks for `Send` or `'static` on the inner service, its futures or the bodies.
 ///
 /// See the [module docs](crate::auth) for an example.
-pub struct JwtAuth<S, C, R = DefaultOnRejection> {
+pub struct JwtAuth<S, C, R = DefaultOnRejection, M = MayRefresh> {
     inner: S,
     /// Everything but the inner service, behind one `Arc`: routers such as axum's clone the
     /// middleware for every request, so a clone is one reference-count increment.
     shared: Arc<Shared<C, R>>,
+    _mode: PhantomData<fn() -> M>,
 }
 
 pub(super) struct Shared<C, R> {
@@ -54,18 +59,80 @@ impl<S, C> JwtAuth<S, C> {
     }
 }
 
-impl<S, C, R> JwtAuth<S, C, R> {
+impl<S, C, R, M> JwtAuth<S, C, R, M> {
     pub(super) fn from_parts(inner: S, auth: Authenticator<C>, on_rejection: R) -> Self {
         Self {
             inner,
             shared: Arc::new(Shared { auth, on_rejection }),
+            _mode: PhantomData,
         }
     }
 
     define_inner_service_accessors!();
+
+    /// Authenticate `req` and, unless the outcome is pending, answer: call the inner service
+    /// with the claims set (or cleared), or reject without calling it. A pending outcome comes
+    /// back with the request.
+    fn answer<ReqBody, ResBody>(&mut self, mut req: Request<ReqBody>) -> Answer<S, ReqBody, C, R>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        C: DeserializeOwned + Send + Sync + 'static,
+        R: OnRejection<ResBody>,
+    {
+        match self
+            .shared
+            .auth
+            .authenticate(req.method(), req.headers(), req.uri())
+        {
+            Outcome::Pass(claims) => {
+                // Always set (or clear) the claims, so none can come from elsewhere.
+                match claims {
+                    Some(claims) => req.extensions_mut().insert(claims),
+                    None => req.extensions_mut().remove::<Claims<C>>(),
+                };
+                Answer::Ready(ResponseFuture::called(self.inner.call(req)))
+            }
+            Outcome::Reject(error) => Answer::Ready(self.reject(&error, req)),
+            Outcome::Pending { verification, csrf } => Answer::Pending {
+                verification,
+                csrf,
+                req: Box::new(req),
+            },
+        }
+    }
+
+    /// The rejection: the inner service is not called; whatever its `poll_ready` reserved stays
+    /// with it until its next call or drop, as the `Service` contract allows.
+    fn reject<ReqBody, ResBody>(
+        &self,
+        error: &AuthError,
+        req: Request<ReqBody>,
+    ) -> ResponseFuture<S, ReqBody, C, R>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        R: OnRejection<ResBody>,
+    {
+        trace_rejection(error);
+        let (parts, _body) = req.into_parts();
+        ResponseFuture::rejected(self.shared.on_rejection.on_rejection(error, &parts))
+    }
 }
 
-impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, R>
+/// What [`JwtAuth::answer`] decided: a response future, or a verification waiting for a key
+/// refresh (the rare path: the request is boxed so the common answer stays small).
+enum Answer<S, ReqBody, C, R>
+where
+    S: Service<Request<ReqBody>>,
+{
+    Ready(ResponseFuture<S, ReqBody, C, R>),
+    Pending {
+        verification: Pin<Box<PendingVerification<C>>>,
+        csrf: bool,
+        req: Box<Request<ReqBody>>,
+    },
+}
+
+impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, R, MayRefresh>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     C: DeserializeOwned + Send + Sync + 'static,
@@ -79,56 +146,70 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        match self
-            .shared
-            .auth
-            .authenticate(req.method(), req.headers(), req.uri())
-        {
-            Outcome::Pass(claims) => {
-                // Always set (or clear) the claims, so none can come from elsewhere.
-                match claims {
-                    Some(claims) => req.extensions_mut().insert(claims),
-                    None => req.extensions_mut().remove::<Claims<C>>(),
-                };
-                ResponseFuture::called(self.inner.call(req))
-            }
-            Outcome::Reject(error) => {
-                trace_rejection(&error);
-                // The inner service is not called; whatever its `poll_ready` reserved stays with
-                // it until its next call or drop, as the `Service` contract allows.
-                let (parts, _body) = req.into_parts();
-                ResponseFuture::rejected(self.shared.on_rejection.on_rejection(&error, &parts))
-            }
-            Outcome::Pending { verification, csrf } => {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        match self.answer(req) {
+            Answer::Ready(future) => future,
+            Answer::Pending {
+                verification,
+                csrf,
+                req,
+            } => {
                 // The inner service is called later, from the future: move the instance that
                 // `poll_ready` made ready into it and leave a clone in its place. See "Be careful
                 // when cloning inner services" in the `tower::Service` docs
                 // (https://docs.rs/tower/latest/tower/trait.Service.html).
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::verifying(verification, csrf, ready, req, Arc::clone(&self.shared))
+                ResponseFuture::verifying(verification, csrf, ready, *req, Arc::clone(&self.shared))
             }
         }
     }
 }
 
-impl<S: Clone, C, R> Clone for JwtAuth<S, C, R> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            shared: Arc::clone(&self.shared),
+impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, R, NeverRefresh>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    C: DeserializeOwned + Send + Sync + 'static,
+    R: OnRejection<ResBody>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, C, R>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        match self.answer(req) {
+            Answer::Ready(future) => future,
+            // The layer's authenticator never waits for a refresh in this mode, so there is no
+            // pending outcome; were there one, it would be answered like missing keys.
+            Answer::Pending { req, .. } => {
+                self.reject(&AuthErrorKind::KeysUnavailable.into(), *req)
+            }
         }
     }
 }
 
-impl<S: fmt::Debug, C, R> fmt::Debug for JwtAuth<S, C, R> {
+impl<S: Clone, C, R, M> Clone for JwtAuth<S, C, R, M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+            _mode: PhantomData,
+        }
+    }
+}
+
+impl<S: fmt::Debug, C, R, M> fmt::Debug for JwtAuth<S, C, R, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuth")
             .field("inner", &self.inner)
             .field("authenticator", &self.shared.auth)
             .field("claims", &std::any::type_name::<C>())
             .field("on_rejection", &std::any::type_name::<R>())
+            .field("mode", &std::any::type_name::<M>())
             .finish()
     }
 }
@@ -505,13 +586,14 @@ mod tests {
         >();
     }
 
-    /// An inner service that is neither `Send` nor `Sync` (it holds an `Rc`), with futures that
-    /// are not `Send` either: with static keys nothing more than `Clone` is asked of it.
+    /// An inner service that is neither `Send`, `Sync` nor `Clone` (it holds an `Rc`), with
+    /// futures that are not `Send` either: in the never-refresh mode nothing beyond `Service` is
+    /// asked of it.
     #[tokio::test(flavor = "current_thread")]
     async fn a_service_that_is_not_send_can_be_wrapped() {
         use std::rc::Rc;
 
-        #[derive(Clone)]
+        // Neither `Send` nor `Clone`.
         struct Local {
             greeting: Rc<str>,
         }
@@ -540,13 +622,18 @@ mod tests {
             }
         }
 
-        let svc = JwtAuthLayer::<TestClaims>::new(verifier()).layer(Local {
+        let layer = JwtAuthLayer::<TestClaims>::new(verifier()).never_refresh();
+        let local = || Local {
             greeting: Rc::from("hello"),
-        });
+        };
         let t = token(&serde_json::json!({"sub": "ivy", "exp": now() + 60}));
-        let res = svc.clone().oneshot(request(&t)).await.unwrap();
+        let res = layer.layer(local()).oneshot(request(&t)).await.unwrap();
         assert_eq!(res.body(), "hello ivy");
-        let res = svc.oneshot(Request::new(())).await.unwrap();
+        let res = layer
+            .layer(local())
+            .oneshot(Request::new(()))
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
 
@@ -608,6 +695,29 @@ mod tests {
         assert_eq!(
             source.refreshes.load(std::sync::atomic::Ordering::SeqCst),
             1
+        );
+    }
+
+    #[tokio::test]
+    async fn the_never_refresh_mode_rejects_an_unknown_key_without_asking_the_source() {
+        let source = Refreshing {
+            keys: Arc::default(),
+            refreshes: Arc::default(),
+        };
+        let verifier = Verifier::from_source(source.clone(), Validation::new()).unwrap();
+        let svc = ServiceBuilder::new()
+            .layer(JwtAuthLayer::<TestClaims>::new(verifier).never_refresh())
+            .service_fn(echo);
+        let t = token(&serde_json::json!({"sub": "kim", "exp": now() + 60}));
+        let res = svc.oneshot(request(&t)).await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no keys in memory"
+        );
+        assert_eq!(
+            source.refreshes.load(std::sync::atomic::Ordering::SeqCst),
+            0
         );
     }
 
