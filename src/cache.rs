@@ -198,6 +198,7 @@ impl<C> Cache<C> {
     ///
     /// `token` is the credential's bytes as found in the request, before any other check: only
     /// a token byte-for-byte equal to one that verified can hit.
+    #[inline]
     pub(crate) fn get(&self, token: &[u8], keys: &Arc<KeySet>) -> Option<Claims<C>> {
         let entry = self.map.get(&TokenRef(token))?;
         if Arc::ptr_eq(keys, &entry.keys) && SystemTime::now() < entry.valid_until {

@@ -70,10 +70,19 @@ impl<S, C, R, M> JwtAuth<S, C, R, M> {
 
     define_inner_service_accessors!();
 
-    /// Authenticate `req` and, unless the outcome is pending, answer: call the inner service
-    /// with the claims set (or cleared), or reject without calling it. A pending outcome comes
-    /// back with the request.
-    fn answer<ReqBody, ResBody>(&mut self, mut req: Request<ReqBody>) -> Answer<S, ReqBody, C, R>
+    /// Authenticate `req` and answer: call the inner service with the claims set (or cleared),
+    /// reject without calling it, or hand a pending verification to `pending` (the mode's way
+    /// of waiting for a key refresh).
+    #[inline(always)]
+    fn answer<ReqBody, ResBody>(
+        &mut self,
+        mut req: Request<ReqBody>,
+        pending: impl FnOnce(
+            &mut Self,
+            Pending<C>,
+            Request<ReqBody>,
+        ) -> ResponseFuture<S, ReqBody, C, R>,
+    ) -> ResponseFuture<S, ReqBody, C, R>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
         C: DeserializeOwned + Send + Sync + 'static,
@@ -90,14 +99,10 @@ impl<S, C, R, M> JwtAuth<S, C, R, M> {
                     Some(claims) => req.extensions_mut().insert(claims),
                     None => req.extensions_mut().remove::<Claims<C>>(),
                 };
-                Answer::Ready(ResponseFuture::called(self.inner.call(req)))
+                ResponseFuture::called(self.inner.call(req))
             }
-            Outcome::Reject(error) => Answer::Ready(self.reject(&error, req)),
-            Outcome::Pending { verification, csrf } => Answer::Pending {
-                verification,
-                csrf,
-                req: Box::new(req),
-            },
+            Outcome::Reject(error) => self.reject(&error, req),
+            Outcome::Pending { verification, csrf } => pending(self, (verification, csrf), req),
         }
     }
 
@@ -118,19 +123,8 @@ impl<S, C, R, M> JwtAuth<S, C, R, M> {
     }
 }
 
-/// What [`JwtAuth::answer`] decided: a response future, or a verification waiting for a key
-/// refresh (the rare path: the request is boxed so the common answer stays small).
-enum Answer<S, ReqBody, C, R>
-where
-    S: Service<Request<ReqBody>>,
-{
-    Ready(ResponseFuture<S, ReqBody, C, R>),
-    Pending {
-        verification: Pin<Box<PendingVerification<C>>>,
-        csrf: bool,
-        req: Box<Request<ReqBody>>,
-    },
-}
+/// A verification waiting for a key refresh, and whether to check the CSRF claim after it.
+type Pending<C> = (Pin<Box<PendingVerification<C>>>, bool);
 
 impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, R, MayRefresh>
 where
@@ -147,22 +141,15 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        match self.answer(req) {
-            Answer::Ready(future) => future,
-            Answer::Pending {
-                verification,
-                csrf,
-                req,
-            } => {
-                // The inner service is called later, from the future: move the instance that
-                // `poll_ready` made ready into it and leave a clone in its place. See "Be careful
-                // when cloning inner services" in the `tower::Service` docs
-                // (https://docs.rs/tower/latest/tower/trait.Service.html).
-                let clone = self.inner.clone();
-                let ready = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::verifying(verification, csrf, ready, *req, Arc::clone(&self.shared))
-            }
-        }
+        self.answer(req, |this, (verification, csrf), req| {
+            // The inner service is called later, from the future: move the instance that
+            // `poll_ready` made ready into it and leave a clone in its place. See "Be careful
+            // when cloning inner services" in the `tower::Service` docs
+            // (https://docs.rs/tower/latest/tower/trait.Service.html).
+            let clone = this.inner.clone();
+            let ready = std::mem::replace(&mut this.inner, clone);
+            ResponseFuture::verifying(verification, csrf, ready, req, Arc::clone(&this.shared))
+        })
     }
 }
 
@@ -181,14 +168,11 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        match self.answer(req) {
-            Answer::Ready(future) => future,
-            // The layer's authenticator never waits for a refresh in this mode, so there is no
-            // pending outcome; were there one, it would be answered like missing keys.
-            Answer::Pending { req, .. } => {
-                self.reject(&AuthErrorKind::KeysUnavailable.into(), *req)
-            }
-        }
+        // The layer's authenticator never waits for a refresh in this mode, so there is no
+        // pending outcome; were there one, it would be answered like missing keys.
+        self.answer(req, |this, _, req| {
+            this.reject(&AuthErrorKind::KeysUnavailable.into(), req)
+        })
     }
 }
 
