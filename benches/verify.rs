@@ -17,6 +17,7 @@ use http::{Request, Response};
 use serde::Deserialize;
 use tower::{Layer, Service, service_fn};
 use tower_jwt_auth::login::TokenIssuer;
+use tower_jwt_auth::revocation::Revocations;
 use tower_jwt_auth::{
     Algorithm, JwtAuthLayer, KeySet, SigningKey, TokenCache, Validation, Verifier, VerifyingKey,
 };
@@ -162,10 +163,27 @@ fn bench(c: &mut Criterion) {
         }
         // The baseline: the same request to the no-op service with no layer at all.
         bench_request(&mut group, "no authentication", service_fn(noop), &header);
+        let hot = cases[1].1.clone();
         for (name, verifier, cache) in cases {
             let layer = JwtAuthLayer::<BenchClaims>::new(verifier).token_cache(cache);
             bench_request(&mut group, name, layer.layer(service_fn(noop)), &header);
         }
+        // The same hot request with 10,000 revoked sessions (none of them this token's): the
+        // revocation check on the hit path.
+        let revocations = Revocations::new();
+        let until = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+        revocations.batch(|b| {
+            for i in 0..10_000 {
+                b.revoke_session(&format!("session-{i}"), until);
+            }
+        });
+        let layer = JwtAuthLayer::<BenchClaims>::new(hot).revocations(revocations);
+        bench_request(
+            &mut group,
+            "JwtAuth request, hot cache, 10000 revocations",
+            layer.layer(service_fn(noop)),
+            &header,
+        );
         group.finish();
     }
 }

@@ -44,6 +44,14 @@ pub struct RegisteredClaims {
     /// spaces and all: only `scope` and `scp` are space-separated lists.
     #[serde(default, deserialize_with = "one_or_many")]
     pub roles: Vec<String>,
+    /// `sid`: the session (refresh family) the token belongs to; revoking the session revokes
+    /// the token (see the `revocation` module).
+    #[serde(default)]
+    pub sid: Option<String>,
+    /// `gen`: the user's token generation when the token was issued; "log out everywhere"
+    /// revokes every token of the user with a lower one.
+    #[serde(default, rename = "gen")]
+    pub generation: Option<u64>,
     /// `csrf`: the CSRF token a token carried in a cookie is bound to (the login service's
     /// cookie mode sets it; see the `csrf` module, feature `cookie`).
     #[serde(default)]

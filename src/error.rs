@@ -66,6 +66,9 @@ auth_error_kinds! {
     Forbidden,
     /// No key could be obtained to verify the token (the key source is unavailable): 503.
     KeysUnavailable,
+    /// The token was revoked before its `exp` (a logout, "log out everywhere", or the token
+    /// itself): 401 `invalid_token`.
+    Revoked,
     /// A token from a cookie came with an unsafe request that failed the cross-site request
     /// forgery checks (a cross-site origin, or no matching CSRF header): 403.
     CsrfRejected,
@@ -128,6 +131,7 @@ impl AuthErrorKind {
             Self::Forbidden => "insufficient_scope",
             Self::KeysUnavailable => "keys_unavailable",
             Self::CsrfRejected => "csrf_rejected",
+            Self::Revoked => "revoked",
         }
     }
 
@@ -155,6 +159,7 @@ impl AuthErrorKind {
             Self::InvalidType => "the token type is not accepted",
             Self::Forbidden => "the token does not grant access to this resource",
             Self::KeysUnavailable => "the keys to verify the token are unavailable; retry later",
+            Self::Revoked => "the token has been revoked",
             Self::CsrfRejected => {
                 "the request failed the cross-site request forgery check: send it from this \
                  site with the CSRF token in its header"

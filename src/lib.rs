@@ -111,6 +111,7 @@ pub mod rejection;
 #[cfg(feature = "remote-jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 pub mod remote;
+pub mod revocation;
 pub mod token;
 pub mod validation;
 pub mod verifier;

@@ -9,8 +9,9 @@
 //! 4. on a miss the verifier checks the token, or hands over to a pending key refresh;
 //! 5. a token that verified is remembered with the key set it was verified with.
 //!
-//! A check that must run on every request, cached or not (revocation, say), goes between the
-//! cache answer and the pass, in [`Authenticator::verify_token`].
+//! A check that must run on every request, cached or not, goes in [`Authenticator::admit`]
+//! (revocation is there), which runs between the cache answer (or the verification) and the
+//! pass, on the key-refresh path too.
 
 use std::fmt;
 use std::pin::Pin;
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 use crate::cache::{Cache, TokenCache};
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
+use crate::revocation::Revocations;
 use crate::token::{RawToken, TokenSource, find_token};
 use crate::verifier::{PendingVerification, Step, Verifier};
 
@@ -51,6 +53,7 @@ pub(crate) struct Authenticator<C> {
     /// Whether a token whose key is not in memory may wait for the key source to refresh.
     may_refresh: bool,
     cache: Option<Arc<Cache<C>>>,
+    revocations: Option<Revocations>,
     #[cfg(feature = "cookie")]
     csrf: crate::csrf::CsrfProtection,
 }
@@ -65,6 +68,7 @@ impl<C> Authenticator<C> {
             cors_preflight: false,
             may_refresh: true,
             cache: None,
+            revocations: None,
             #[cfg(feature = "cookie")]
             csrf: crate::csrf::CsrfProtection::new(),
         };
@@ -91,6 +95,20 @@ impl<C> Authenticator<C> {
 
     pub(crate) fn set_cors_preflight(&mut self) {
         self.cors_preflight = true;
+    }
+
+    pub(crate) fn set_revocations(&mut self, revocations: Revocations) {
+        self.revocations = Some(revocations);
+    }
+
+    /// The checks that run on every request once the token is known good, cached or not:
+    /// revocation.
+    #[inline]
+    pub(crate) fn admit(&self, claims: &Claims<C>) -> Result<(), AuthError> {
+        match &self.revocations {
+            Some(r) if r.is_revoked(claims.registered()) => Err(AuthErrorKind::Revoked.into()),
+            _ => Ok(()),
+        }
     }
 
     /// Never wait for a key refresh: the outcome is never pending.
@@ -203,7 +221,7 @@ impl<C: DeserializeOwned> Authenticator<C> {
         if let (Some(cache), Some(keys)) = (&self.cache, &keys)
             && let Some(claims) = cache.get(token.bytes(), keys)
         {
-            return Outcome::Pass(Some(claims));
+            return self.pass(claims);
         }
         let token = match token.check() {
             Ok(token) => token,
@@ -214,13 +232,24 @@ impl<C: DeserializeOwned> Authenticator<C> {
                 if let (Some(cache), Some(keys)) = (&self.cache, keys) {
                     cache.insert(token, &claims, keys);
                 }
-                Outcome::Pass(Some(claims))
+                self.pass(claims)
             }
             Step::Done(Err(error)) => Outcome::Reject(error),
             Step::Pending(verification) => Outcome::Pending {
                 verification,
                 csrf: false,
             },
+        }
+    }
+}
+
+impl<C> Authenticator<C> {
+    /// Pass a good token's claims, unless a per-request check refuses them.
+    #[inline]
+    fn pass(&self, claims: Claims<C>) -> Outcome<C> {
+        match self.admit(&claims) {
+            Ok(()) => Outcome::Pass(Some(claims)),
+            Err(error) => Outcome::Reject(error),
         }
     }
 }
@@ -234,6 +263,7 @@ impl<C> Clone for Authenticator<C> {
             cors_preflight: self.cors_preflight,
             may_refresh: self.may_refresh,
             cache: self.cache.clone(),
+            revocations: self.revocations.clone(),
             #[cfg(feature = "cookie")]
             csrf: self.csrf.clone(),
         }

@@ -121,13 +121,13 @@ where
                     let verified = ready!(verification.as_mut().poll(cx));
                     let (mut inner, mut request) =
                         *call.take().expect("future polled after completion");
-                    let verified = match verified {
-                        Ok(claims) if *csrf => shared
-                            .auth
-                            .check_csrf_claims(request.headers(), &claims)
-                            .map(|()| claims),
-                        other => other,
-                    };
+                    let verified = verified.and_then(|claims| {
+                        shared.auth.admit(&claims)?;
+                        if *csrf {
+                            shared.auth.check_csrf_claims(request.headers(), &claims)?;
+                        }
+                        Ok(claims)
+                    });
                     match verified {
                         Ok(claims) => {
                             request.extensions_mut().insert(claims);

@@ -117,6 +117,13 @@ impl<C, R, M> JwtAuthLayer<C, R, M> {
         self
     }
 
+    /// Refuse revoked tokens (by session, user generation or `jti`) on every request, cached
+    /// or not, at the cost of a hash lookup. See the [`revocation`](crate::revocation) module.
+    pub fn revocations(mut self, revocations: crate::revocation::Revocations) -> Self {
+        self.auth.set_revocations(revocations);
+        self
+    }
+
     /// The verifier this layer uses.
     #[must_use]
     pub fn verifier(&self) -> &Verifier {

@@ -764,4 +764,51 @@ mod tests {
             assert_eq!(res.status(), expected, "{submitted}");
         }
     }
+
+    #[tokio::test]
+    async fn a_cached_token_is_refused_as_soon_as_its_session_is_revoked() {
+        let revocations = crate::revocation::Revocations::new();
+        let svc = ServiceBuilder::new()
+            .layer(JwtAuthLayer::<TestClaims>::new(verifier()).revocations(revocations.clone()))
+            .service_fn(echo);
+        let t = token(&serde_json::json!({"sub": "lee", "sid": "s-1", "exp": now() + 60}));
+        let other = token(&serde_json::json!({"sub": "lee", "sid": "s-2", "exp": now() + 60}));
+        for t in [&t, &t, &other] {
+            let res = svc.clone().oneshot(request(t)).await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "cached and fresh both pass");
+        }
+        let until = std::time::SystemTime::now() + std::time::Duration::from_secs(120);
+        revocations.revoke_session("s-1", until);
+        let res = svc.clone().oneshot(request(&t)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let challenge = res.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(
+            challenge.contains("invalid_token") && challenge.contains("revoked"),
+            "{challenge}"
+        );
+        // Another session of the same user is untouched.
+        let res = svc.oneshot(request(&other)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn revocation_is_checked_after_a_key_refresh_too() {
+        let revocations = crate::revocation::Revocations::new();
+        let until = std::time::SystemTime::now() + std::time::Duration::from_secs(120);
+        revocations.revoke_user_before("lee", 2, until);
+        let source = Refreshing {
+            keys: Arc::default(),
+            refreshes: Arc::default(),
+        };
+        let verifier = Verifier::from_source(source, Validation::new()).unwrap();
+        let svc = ServiceBuilder::new()
+            .layer(JwtAuthLayer::<TestClaims>::new(verifier).revocations(revocations))
+            .service_fn(echo);
+        let old = token(&serde_json::json!({"sub": "lee", "gen": 1, "exp": now() + 60}));
+        let res = svc.clone().oneshot(request(&old)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let new = token(&serde_json::json!({"sub": "lee", "gen": 2, "exp": now() + 60}));
+        let res = svc.oneshot(request(&new)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
 }

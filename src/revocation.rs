@@ -1,0 +1,312 @@
+//! [`Revocations`]: access tokens revoked before their `exp`, checked on every request at the
+//! cost of a hash lookup.
+//!
+//! Access tokens stay stateless to verify; what must be remembered is the short list of what
+//! was revoked early, by **session** (`sid`: a logout), by **user generation** (`sub` + `gen`:
+//! "log out everywhere" revokes every token of the user with a lower generation, immune to the
+//! one-second resolution of `iat`) or by **token** (`jti`). Every entry carries the time until
+//! which it can still match a token (the longest access-token lifetime plus the leeway), and is
+//! dropped after it.
+//!
+//! Readers see an immutable snapshot (an atomic pointer swap, no lock): with nothing revoked
+//! the check is one pointer load and one length test; otherwise up to three hash lookups.
+//! Writers copy the snapshot (one copy per [`Revocations::batch`]); revocations are rare next
+//! to requests. The check runs after the
+//! verified-token cache, so a cached token is refused as soon as it is revoked.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use tower_jwt_auth::revocation::Revocations;
+//! use tower_jwt_auth::{Algorithm, JwtAuthLayer, KeySet, Validation, Verifier, VerifyingKey};
+//!
+//! # fn main() -> Result<(), tower_jwt_auth::ConfigError> {
+//! let revocations = Revocations::new();
+//! let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, [1u8; 32])?);
+//! let layer = JwtAuthLayer::<serde_json::Value>::new(Verifier::new(keys, Validation::new())?)
+//!     .revocations(revocations.clone());
+//!
+//! // A logout: every token of session "s-42" is refused from now on, until it would have expired.
+//! let until = SystemTime::now() + Duration::from_secs(900 + 60);
+//! revocations.revoke_session("s-42", until);
+//! # let _ = layer;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+
+use crate::claims::RegisteredClaims;
+
+/// What is revoked now. Times are Unix seconds until which an entry can match a token.
+#[derive(Clone, Default)]
+struct Snapshot {
+    sessions: HashMap<Box<str>, u64>,
+    tokens: HashMap<Box<str>, u64>,
+    /// Per user: tokens with a `gen` below this are revoked; and until when that matters.
+    users: HashMap<Box<str>, (u64, u64)>,
+}
+
+impl Snapshot {
+    fn is_empty(&self) -> bool {
+        self.sessions.is_empty() && self.tokens.is_empty() && self.users.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.sessions.len() + self.tokens.len() + self.users.len()
+    }
+
+    fn matches(&self, claims: &RegisteredClaims) -> bool {
+        let in_map = |map: &HashMap<Box<str>, u64>, key: Option<&String>| {
+            key.is_some_and(|k| map.contains_key(k.as_str()))
+        };
+        in_map(&self.sessions, claims.sid.as_ref())
+            || in_map(&self.tokens, claims.jti.as_ref())
+            || claims.sub.as_ref().is_some_and(|sub| {
+                self.users
+                    .get(sub.as_str())
+                    // A token without `gen` predates generations: the oldest there is.
+                    .is_some_and(|(min_gen, _)| claims.generation.unwrap_or(0) < *min_gen)
+            })
+    }
+
+    fn purge(&mut self, now: u64) {
+        self.sessions.retain(|_, until| *until > now);
+        self.tokens.retain(|_, until| *until > now);
+        self.users.retain(|_, (_, until)| *until > now);
+    }
+}
+
+struct Shared {
+    snapshot: ArcSwap<Snapshot>,
+    /// Serialises writers (each copies the snapshot, changes it and swaps it in).
+    write: Mutex<()>,
+}
+
+/// Access tokens revoked before their `exp`: by session, by user generation, by token. Cheap to
+/// clone; clones share the list. See the [module docs](self).
+#[derive(Clone)]
+pub struct Revocations {
+    shared: Arc<Shared>,
+}
+
+impl Default for Revocations {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Revocations {
+    /// An empty list.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                snapshot: ArcSwap::from_pointee(Snapshot::default()),
+                write: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Change a copy of the snapshot (dropping expired entries) and swap it in.
+    fn update(&self, change: impl FnOnce(&mut Snapshot)) {
+        let _writer = self
+            .shared
+            .write
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut next = Snapshot::clone(&self.shared.snapshot.load());
+        next.purge(unix(SystemTime::now()));
+        change(&mut next);
+        self.shared.snapshot.store(Arc::new(next));
+    }
+
+    /// Refuse every token of session `sid` (its `sid` claim) until `until`: a logout.
+    pub fn revoke_session(&self, sid: &str, until: SystemTime) {
+        self.batch(|b| b.revoke_session(sid, until));
+    }
+
+    /// Refuse the token whose `jti` is `jti` until `until`.
+    pub fn revoke_token(&self, jti: &str, until: SystemTime) {
+        self.batch(|b| b.revoke_token(jti, until));
+    }
+
+    /// Refuse every token of user `sub` whose `gen` claim is below `generation` (a token
+    /// without `gen` counts as generation 0) until `until`: "log out everywhere". Tokens
+    /// issued with `gen = generation` or higher keep working, so a login right after works,
+    /// even within the same second.
+    pub fn revoke_user_before(&self, sub: &str, generation: u64, until: SystemTime) {
+        self.batch(|b| b.revoke_user_before(sub, generation, until));
+    }
+
+    /// Make many changes at once, published together: one copy of the list for the whole batch
+    /// (loading a full list from a shared store, say), where each single `revoke_*` call copies
+    /// it once.
+    pub fn batch(&self, changes: impl FnOnce(&mut RevocationBatch<'_>)) {
+        self.update(|snapshot| changes(&mut RevocationBatch { snapshot }));
+    }
+
+    /// Whether a token with these claims is revoked. Called on every request: one atomic load,
+    /// and nothing more while the list is empty.
+    #[must_use]
+    pub fn is_revoked(&self, claims: &RegisteredClaims) -> bool {
+        let snapshot = self.shared.snapshot.load();
+        !snapshot.is_empty() && snapshot.matches(claims)
+    }
+
+    /// How many entries the list holds (expired ones go at the next change).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shared.snapshot.load().len()
+    }
+
+    /// Whether nothing is revoked.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.shared.snapshot.load().is_empty()
+    }
+}
+
+/// Changes made together through [`Revocations::batch`]; the methods mean what the
+/// `Revocations` methods of the same names do.
+pub struct RevocationBatch<'a> {
+    snapshot: &'a mut Snapshot,
+}
+
+impl RevocationBatch<'_> {
+    /// As [`Revocations::revoke_session`].
+    pub fn revoke_session(&mut self, sid: &str, until: SystemTime) {
+        let until = unix(until);
+        let entry = self.snapshot.sessions.entry(sid.into()).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    /// As [`Revocations::revoke_token`].
+    pub fn revoke_token(&mut self, jti: &str, until: SystemTime) {
+        let until = unix(until);
+        let entry = self.snapshot.tokens.entry(jti.into()).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    /// As [`Revocations::revoke_user_before`].
+    pub fn revoke_user_before(&mut self, sub: &str, generation: u64, until: SystemTime) {
+        let until = unix(until);
+        let entry = self
+            .snapshot
+            .users
+            .entry(sub.into())
+            .or_insert((generation, until));
+        *entry = (entry.0.max(generation), entry.1.max(until));
+    }
+}
+
+impl fmt::Debug for RevocationBatch<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RevocationBatch")
+            .field("entries", &self.snapshot.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Revocations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Session ids and subjects are not secrets, but they are nobody's business in a log.
+        f.debug_struct("Revocations")
+            .field("entries", &self.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn claims(json: serde_json::Value) -> RegisteredClaims {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn later() -> SystemTime {
+        SystemTime::now() + Duration::from_secs(600)
+    }
+
+    #[test]
+    fn nothing_is_revoked_at_first() {
+        let r = Revocations::new();
+        assert!(!r.is_revoked(&claims(
+            serde_json::json!({"sub": "1", "sid": "a", "jti": "x"})
+        )));
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn a_session_a_token_and_a_user_generation_are_revoked_separately() {
+        let r = Revocations::new();
+        r.revoke_session("s1", later());
+        r.revoke_token("j1", later());
+        r.revoke_user_before("u1", 3, later());
+        let c = |v| claims(v);
+        assert!(r.is_revoked(&c(serde_json::json!({"sid": "s1"}))));
+        assert!(!r.is_revoked(&c(serde_json::json!({"sid": "s2"}))));
+        assert!(r.is_revoked(&c(serde_json::json!({"jti": "j1"}))));
+        assert!(!r.is_revoked(&c(serde_json::json!({"jti": "j2"}))));
+        assert!(r.is_revoked(&c(serde_json::json!({"sub": "u1", "gen": 2}))));
+        assert!(
+            r.is_revoked(&c(serde_json::json!({"sub": "u1"}))),
+            "no gen: oldest"
+        );
+        assert!(
+            !r.is_revoked(&c(serde_json::json!({"sub": "u1", "gen": 3}))),
+            "a new login"
+        );
+        assert!(!r.is_revoked(&c(serde_json::json!({"sub": "u2", "gen": 0}))));
+        assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn a_user_generation_only_moves_forward() {
+        let r = Revocations::new();
+        r.revoke_user_before("u1", 5, later());
+        r.revoke_user_before("u1", 2, later());
+        assert!(r.is_revoked(&claims(serde_json::json!({"sub": "u1", "gen": 4}))));
+    }
+
+    #[test]
+    fn entries_expire_with_the_last_token_they_could_match() {
+        let r = Revocations::new();
+        r.revoke_session("old", SystemTime::now() - Duration::from_secs(1));
+        r.revoke_session("current", later());
+        assert_eq!(r.len(), 1, "the expired entry went at the next change");
+        assert!(r.is_revoked(&claims(serde_json::json!({"sid": "current"}))));
+    }
+
+    #[test]
+    fn a_batch_is_published_at_once() {
+        let r = Revocations::new();
+        r.batch(|b| {
+            for i in 0..1000 {
+                b.revoke_session(&format!("s{i}"), later());
+            }
+            b.revoke_token("j", later());
+        });
+        assert_eq!(r.len(), 1001);
+        assert!(r.is_revoked(&claims(serde_json::json!({"sid": "s999"}))));
+    }
+
+    #[test]
+    fn clones_share_the_list() {
+        let r = Revocations::new();
+        let clone = r.clone();
+        r.revoke_token("j", later());
+        assert!(clone.is_revoked(&claims(serde_json::json!({"jti": "j"}))));
+    }
+}
