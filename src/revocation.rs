@@ -36,11 +36,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
 use crate::claims::RegisteredClaims;
+use crate::validation::unix_secs as unix;
 
 /// What is revoked now. Times are Unix seconds until which an entry can match a token.
 #[derive(Clone, Default)]
@@ -98,10 +99,6 @@ impl Default for Revocations {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Revocations {

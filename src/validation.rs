@@ -245,9 +245,12 @@ impl Validation {
 
 /// Now, in Unix seconds (0 if the clock is before 1970).
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    unix_secs(SystemTime::now())
+}
+
+/// A time in Unix seconds (0 before 1970).
+pub(crate) fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// `application/at+jwt` and `at+jwt` name the same type (RFC 7515 §4.1.9).

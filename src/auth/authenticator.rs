@@ -101,14 +101,30 @@ impl<C> Authenticator<C> {
         self.revocations = Some(revocations);
     }
 
-    /// The checks that run on every request once the token is known good, cached or not:
-    /// revocation.
+    /// The checks that run on every request once the token is known good, cached or not, on
+    /// the key-refresh path too: revocation, and with `csrf` (a cookie token on an unsafe
+    /// request) the CSRF header against the token's `csrf` claim.
     #[inline]
-    pub(crate) fn admit(&self, claims: &Claims<C>) -> Result<(), AuthError> {
-        match &self.revocations {
-            Some(r) if r.is_revoked(claims.registered()) => Err(AuthErrorKind::Revoked.into()),
-            _ => Ok(()),
+    #[cfg_attr(not(feature = "cookie"), allow(unused_variables))]
+    pub(crate) fn admit(
+        &self,
+        claims: &Claims<C>,
+        headers: &HeaderMap,
+        csrf: bool,
+    ) -> Result<(), AuthError> {
+        if let Some(r) = &self.revocations
+            && r.is_revoked(claims.registered())
+        {
+            return Err(AuthErrorKind::Revoked.into());
         }
+        #[cfg(feature = "cookie")]
+        if csrf {
+            let submitted = headers
+                .get(self.csrf.header_name())
+                .map_or(&b""[..], http::HeaderValue::as_bytes);
+            crate::csrf::CsrfProtection::check_claims(Some(submitted), claims.registered())?;
+        }
+        Ok(())
     }
 
     /// Never wait for a key refresh: the outcome is never pending.
@@ -119,28 +135,6 @@ impl<C> Authenticator<C> {
     #[cfg(feature = "cookie")]
     pub(crate) fn set_csrf(&mut self, csrf: crate::csrf::CsrfProtection) {
         self.csrf = csrf;
-    }
-
-    /// After a pending verification of a cookie token on an unsafe request: the double submit
-    /// check against the request's CSRF header.
-    #[cfg_attr(not(feature = "cookie"), allow(clippy::unused_self))]
-    pub(crate) fn check_csrf_claims(
-        &self,
-        headers: &HeaderMap,
-        claims: &Claims<C>,
-    ) -> Result<(), AuthError> {
-        #[cfg(feature = "cookie")]
-        {
-            let submitted = headers
-                .get(self.csrf.header_name())
-                .map(http::HeaderValue::as_bytes);
-            crate::csrf::CsrfProtection::check_claims(submitted.or(Some(b"")), claims.registered())
-        }
-        #[cfg(not(feature = "cookie"))]
-        {
-            let _ = (headers, claims);
-            Ok(())
-        }
     }
 
     pub(crate) fn verifier(&self) -> &Verifier {
@@ -168,60 +162,47 @@ impl<C: DeserializeOwned> Authenticator<C> {
             return Outcome::Pass(None);
         }
         match find_token(&self.sources, headers, uri) {
-            Ok(Some(token)) => self.verify_with_csrf(&token, method, headers, uri),
+            Ok(Some(token)) => match self.csrf_request(&token, method, headers, uri) {
+                Ok(csrf) => self.verify_token(&token, headers, csrf),
+                Err(error) => Outcome::Reject(error),
+            },
             Ok(None) if self.optional => Outcome::Pass(None),
             Ok(None) => Outcome::Reject(AuthErrorKind::MissingToken.into()),
             Err(error) => Outcome::Reject(error),
         }
     }
 
-    /// Verify a token, with the CSRF checks when it came from a cookie: where the request came
-    /// from and the CSRF header before verification, the header against the token's `csrf`
-    /// claim after it (on every request, cached token or not).
-    #[cfg_attr(not(feature = "cookie"), allow(unused_variables))]
-    fn verify_with_csrf(
+    /// The CSRF checks that need no claims, for a token from a cookie: where the request came
+    /// from and the CSRF header. `Ok(true)` when the header must then match the token's `csrf`
+    /// claim (an unsafe method).
+    #[cfg_attr(not(feature = "cookie"), allow(unused_variables, clippy::unused_self))]
+    fn csrf_request(
         &self,
         token: &RawToken<'_>,
         method: &Method,
         headers: &HeaderMap,
         uri: &Uri,
-    ) -> Outcome<C> {
+    ) -> Result<bool, AuthError> {
         #[cfg(feature = "cookie")]
         if matches!(token, RawToken::Cookie(_)) {
-            let submitted = match self.csrf.check_request(method, headers, uri) {
-                Ok(submitted) => submitted,
-                Err(error) => return Outcome::Reject(error),
-            };
-            if submitted.is_some() {
-                return match self.verify_token(token) {
-                    Outcome::Pass(Some(claims)) => {
-                        match crate::csrf::CsrfProtection::check_claims(
-                            submitted,
-                            claims.registered(),
-                        ) {
-                            Ok(()) => Outcome::Pass(Some(claims)),
-                            Err(error) => Outcome::Reject(error),
-                        }
-                    }
-                    Outcome::Pending { verification, .. } => Outcome::Pending {
-                        verification,
-                        csrf: true,
-                    },
-                    other => other,
-                };
-            }
+            return Ok(self.csrf.check_request(method, headers, uri)?.is_some());
         }
-        self.verify_token(token)
+        Ok(false)
     }
 
     /// Verify one token: from the cache when this exact token verified with the keys in memory
     /// now (no other check is needed then), else checked for its shape and verified.
-    pub(crate) fn verify_token(&self, token: &RawToken<'_>) -> Outcome<C> {
+    pub(crate) fn verify_token(
+        &self,
+        token: &RawToken<'_>,
+        headers: &HeaderMap,
+        csrf: bool,
+    ) -> Outcome<C> {
         let keys = self.verifier.current_keys();
         if let (Some(cache), Some(keys)) = (&self.cache, &keys)
             && let Some(claims) = cache.get(token.bytes(), keys)
         {
-            return self.pass(claims);
+            return self.pass(claims, headers, csrf);
         }
         let token = match token.check() {
             Ok(token) => token,
@@ -232,13 +213,10 @@ impl<C: DeserializeOwned> Authenticator<C> {
                 if let (Some(cache), Some(keys)) = (&self.cache, keys) {
                     cache.insert(token, &claims, keys);
                 }
-                self.pass(claims)
+                self.pass(claims, headers, csrf)
             }
             Step::Done(Err(error)) => Outcome::Reject(error),
-            Step::Pending(verification) => Outcome::Pending {
-                verification,
-                csrf: false,
-            },
+            Step::Pending(verification) => Outcome::Pending { verification, csrf },
         }
     }
 }
@@ -246,8 +224,8 @@ impl<C: DeserializeOwned> Authenticator<C> {
 impl<C> Authenticator<C> {
     /// Pass a good token's claims, unless a per-request check refuses them.
     #[inline]
-    fn pass(&self, claims: Claims<C>) -> Outcome<C> {
-        match self.admit(&claims) {
+    fn pass(&self, claims: Claims<C>, headers: &HeaderMap, csrf: bool) -> Outcome<C> {
+        match self.admit(&claims, headers, csrf) {
             Ok(()) => Outcome::Pass(Some(claims)),
             Err(error) => Outcome::Reject(error),
         }
@@ -307,6 +285,11 @@ mod tests {
         .unwrap()
     }
 
+    /// A token from a header: no CSRF check.
+    fn verify(auth: &Authenticator<Value>, token: &RawToken<'_>) -> Outcome<Value> {
+        auth.verify_token(token, &HeaderMap::new(), false)
+    }
+
     fn raw(token: &str) -> RawToken<'_> {
         RawToken::Header(token.as_bytes())
     }
@@ -357,8 +340,8 @@ mod tests {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
         let auth = authenticator(&source);
         let t = token("a");
-        let first = pass(auth.verify_token(&raw(&t))).unwrap();
-        let second = pass(auth.verify_token(&raw(&t))).unwrap();
+        let first = pass(verify(&auth, &raw(&t))).unwrap();
+        let second = pass(verify(&auth, &raw(&t))).unwrap();
         assert!(first.same_as(&second));
         assert_eq!(auth.cached_tokens(), 1);
     }
@@ -368,9 +351,9 @@ mod tests {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
         let auth = authenticator(&source);
         let t = token("a");
-        let _ = pass(auth.verify_token(&raw(&t)));
+        let _ = pass(verify(&auth, &raw(&t)));
         assert_eq!(source.0.lock().unwrap().1, 1, "miss");
-        let _ = pass(auth.verify_token(&raw(&t)));
+        let _ = pass(verify(&auth, &raw(&t)));
         assert_eq!(source.0.lock().unwrap().1, 2, "hit");
     }
 
@@ -379,16 +362,16 @@ mod tests {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
         let auth = authenticator(&source);
         let t = token("a");
-        let _ = pass(auth.verify_token(&raw(&t)));
+        let _ = pass(verify(&auth, &raw(&t)));
         // The same keys in a new `Arc` (a refresh that changed nothing visible): verified again
         // and accepted, and the entry now belongs to the new set.
         source.0.lock().unwrap().0 = key(SECRET);
-        let again = pass(auth.verify_token(&raw(&t))).unwrap();
+        let again = pass(verify(&auth, &raw(&t))).unwrap();
         assert_eq!(again.registered().sub.as_deref(), Some("a"));
         // Keys without the signer: the cached entry must not answer.
         source.0.lock().unwrap().0 = key([b'x'; 32]);
         assert_eq!(
-            rejected(auth.verify_token(&raw(&t))),
+            rejected(verify(&auth, &raw(&t))),
             AuthErrorKind::InvalidSignature
         );
     }
@@ -398,7 +381,7 @@ mod tests {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
         let auth = authenticator(&source);
         assert_eq!(
-            rejected(auth.verify_token(&raw("a.b.c"))),
+            rejected(verify(&auth, &raw("a.b.c"))),
             AuthErrorKind::Malformed
         );
         assert_eq!(auth.cached_tokens(), 0);
@@ -409,20 +392,17 @@ mod tests {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
         let auth = authenticator(&source);
         let t = token("a");
-        let _ = pass(auth.verify_token(&raw(&t)));
-        assert!(pass(auth.verify_token(&raw(&t))).is_some());
+        let _ = pass(verify(&auth, &raw(&t)));
+        assert!(pass(verify(&auth, &raw(&t))).is_some());
         // The same token with a blank inside is another credential: checked, and refused.
         let mut spaced = t;
         spaced.insert(10, ' ');
         assert_eq!(
-            rejected(auth.verify_token(&raw(&spaced))),
+            rejected(verify(&auth, &raw(&spaced))),
             AuthErrorKind::InvalidRequest
         );
         let not_utf8 = RawToken::Header(b"\xff.\xfe.\xfd");
-        assert_eq!(
-            rejected(auth.verify_token(&not_utf8)),
-            AuthErrorKind::Malformed
-        );
+        assert_eq!(rejected(verify(&auth, &not_utf8)), AuthErrorKind::Malformed);
     }
 
     #[test]
@@ -454,7 +434,7 @@ mod tests {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
         let auth = authenticator(&source);
         let clone = auth.clone();
-        let _ = pass(auth.verify_token(&raw(&token("c"))));
+        let _ = pass(verify(&auth, &raw(&token("c"))));
         assert_eq!(clone.cached_tokens(), 1);
     }
 }

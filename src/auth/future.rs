@@ -122,10 +122,7 @@ where
                     let (mut inner, mut request) =
                         *call.take().expect("future polled after completion");
                     let verified = verified.and_then(|claims| {
-                        shared.auth.admit(&claims)?;
-                        if *csrf {
-                            shared.auth.check_csrf_claims(request.headers(), &claims)?;
-                        }
+                        shared.auth.admit(&claims, request.headers(), *csrf)?;
                         Ok(claims)
                     });
                     match verified {

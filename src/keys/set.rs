@@ -90,10 +90,9 @@ impl KeySet {
     /// Add the usable keys among `jwks`; an error when none is.
     fn add_parsed<'j>(&mut self, jwks: impl Iterator<Item = &'j Jwk>) -> Result<(), ConfigError> {
         let before = self.keys.len();
-        self.keys.extend(
-            jwks.filter_map(|jwk| match VerifyingKey::from_parsed_jwk(jwk) {
-                Ok(key) => Some(key),
-                Err(_e) => {
+        self.keys.extend(jwks.filter_map(|jwk| {
+            VerifyingKey::from_parsed_jwk(jwk)
+                .inspect_err(|_e| {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(
                         target: "tower_jwt_auth",
@@ -101,10 +100,9 @@ impl KeySet {
                         reason = %_e,
                         "JWK skipped"
                     );
-                    None
-                }
-            }),
-        );
+                })
+                .ok()
+        }));
         if self.keys.len() == before {
             return Err(ConfigError::new(
                 ConfigErrorKind::NoKeys,

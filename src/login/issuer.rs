@@ -1,7 +1,6 @@
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use argon2::password_hash::rand_core::{OsRng, RngCore};
 use jsonwebtoken::Header;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -94,13 +93,9 @@ impl TokenIssuer {
         let Ok(Value::Object(mut map)) = serde_json::to_value(claims) else {
             return Err(IssueError::NotAnObject);
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = crate::validation::unix_now();
         let ttl = self.ttl.as_secs();
-        let mut jti = [0u8; 16];
-        OsRng.fill_bytes(&mut jti);
-        let jti: String = jti.iter().map(|b| format!("{b:02x}")).collect();
+        let jti = random_hex::<16>().ok_or(IssueError::Randomness)?;
         insert_registered(
             &mut map,
             now,
@@ -119,6 +114,14 @@ impl TokenIssuer {
             expires_in: ttl,
         })
     }
+}
+
+/// `N` random bytes from the operating system, as lowercase hex; `None` if the generator fails
+/// (never a panic: this runs on the login path).
+pub(crate) fn random_hex<const N: usize>() -> Option<String> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn insert_registered(
@@ -190,6 +193,8 @@ pub enum IssueError {
     NotAnObject,
     /// The signing backend failed.
     Signing,
+    /// The operating system's random number generator failed (for the `jti`).
+    Randomness,
 }
 
 impl fmt::Display for IssueError {
@@ -197,6 +202,7 @@ impl fmt::Display for IssueError {
         f.pad(match self {
             Self::NotAnObject => "the claims must serialize to a JSON object",
             Self::Signing => "signing the token failed",
+            Self::Randomness => "the operating system's random number generator failed",
         })
     }
 }

@@ -278,15 +278,13 @@ impl<A: Authenticate> Inner<A> {
     /// holds the CSRF token but not the access token.
     #[cfg(feature = "cookie")]
     fn issue_cookies(&self, claims: &A::Claims, cookies: &Cookies) -> Response<JsonBody> {
-        let mut csrf = [0u8; 32];
         let claims = serde_json::to_value(claims).ok().and_then(|v| match v {
             serde_json::Value::Object(map) => Some(map),
             _ => None,
         });
-        let (Ok(()), Some(mut claims)) = (getrandom::fill(&mut csrf), claims) else {
+        let (Some(csrf), Some(mut claims)) = (super::issuer::random_hex::<32>(), claims) else {
             return not_issued();
         };
-        let csrf: String = csrf.iter().map(|b| format!("{b:02x}")).collect();
         claims.insert("csrf".into(), csrf.clone().into());
         let Ok(token) = self.issuer.issue(&claims) else {
             return not_issued();

@@ -549,6 +549,30 @@ mod tests {
     }
 
     #[test]
+    fn the_negative_cache_is_bounded_in_bytes_as_well_as_entries() {
+        let (fetcher, _count) = fake(|_| Ok(ok(JWKS, None)));
+        let r = refresher(fetcher);
+        let long = "k".repeat(8 * 1024);
+        for i in 0..200 {
+            r.remember_unknown((Algorithm::EdDSA, Some(format!("{long}{i}").into())));
+            let state = r.state.lock().unwrap();
+            assert!(
+                state.unknown_bytes <= NEGATIVE_CACHE_BYTES,
+                "{}",
+                state.unknown_bytes
+            );
+            assert!(
+                state.unknown.len() < 200,
+                "long kids never pile up to the entry bound"
+            );
+        }
+        for i in 0..(NEGATIVE_CACHE_LIMIT + 10) {
+            r.remember_unknown((Algorithm::EdDSA, Some(format!("{i}").into())));
+        }
+        assert!(r.state.lock().unwrap().unknown.len() <= NEGATIVE_CACHE_LIMIT);
+    }
+
+    #[test]
     fn max_age_is_read() {
         let v = |s: &'static str| Some(HeaderValue::from_static(s));
         assert_eq!(
