@@ -1,5 +1,6 @@
-//! The Flask-JWT tutorial app (log in, then call a protected route), done with axum: `POST /login`, `GET /protected`, `GET /health` and
-//! `GET /.well-known/jwks.json`.
+//! The Flask-JWT tutorial app (log in, then call a protected route), done with axum:
+//! `POST /login`, `GET /protected`, `POST /refresh`, `POST /logout`, `POST /logout-all`,
+//! `GET /health` and `GET /.well-known/jwks.json`.
 //!
 //! ```not_rust
 //! cargo run --example axum_server
@@ -12,11 +13,16 @@
 
 mod common;
 
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use common::{Demo, DemoClaims, identity, init_tracing};
+use tower::ServiceBuilder;
 use tower_jwt_auth::Claims;
+use tower_jwt_auth::session::PeerAddr;
 
 /// `Claims<C>` is an axum extractor (feature `axum`): the layer put the verified claims there.
 async fn protected(claims: Claims<DemoClaims>) -> Response {
@@ -30,22 +36,42 @@ async fn health() -> Json<serde_json::Value> {
 #[tokio::main]
 async fn main() -> Result<(), common::BoxError> {
     init_tracing();
-    let demo = Demo::from_env("127.0.0.1:3000")?;
+    let demo = Demo::from_env("127.0.0.1:3000").await?;
 
     let app = Router::new()
         // Only the routes above `route_layer` require a token; unknown paths still get 404.
         .route("/protected", get(protected))
+        .route_service("/logout", demo.logout)
+        .route_service("/logout-all", demo.logout_all)
         .route_layer(demo.layer)
-        .route_service("/login", demo.login)
+        // The login throttle counts attempts per client: tell it the peer address.
+        .route_service(
+            "/login",
+            ServiceBuilder::new()
+                .map_request(|mut req: Request| {
+                    if let Some(ConnectInfo(addr)) =
+                        req.extensions().get::<ConnectInfo<SocketAddr>>().copied()
+                    {
+                        req.extensions_mut().insert(PeerAddr(addr));
+                    }
+                    req
+                })
+                .service(demo.login),
+        )
+        .route_service("/refresh", demo.refresh)
         .route_service("/.well-known/jwks.json", demo.jwks)
         .route("/health", get(health));
 
     let listener = tokio::net::TcpListener::bind(demo.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "axum demo server listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let _feed = demo.feed;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

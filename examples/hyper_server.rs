@@ -1,5 +1,6 @@
-//! The Flask-JWT tutorial app (log in, then call a protected route) with plain hyper 1 and hyper-util (no axum): `POST /login`,
-//! `GET /protected`, `GET /health` and `GET /.well-known/jwks.json`.
+//! The Flask-JWT tutorial app (log in, then call a protected route) with plain hyper 1 and
+//! hyper-util (no axum): `POST /login`, `GET /protected`, `POST /refresh`, `POST /logout`,
+//! `POST /logout-all`, `GET /health` and `GET /.well-known/jwks.json`.
 //!
 //! ```not_rust
 //! cargo run --example hyper_server
@@ -10,6 +11,7 @@
 mod common;
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use common::{Demo, DemoClaims, identity, init_tracing};
@@ -24,8 +26,9 @@ use hyper_util::service::TowerToHyperService;
 use tower::util::BoxCloneService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_jwt_auth::Claims;
-use tower_jwt_auth::JwksService;
-use tower_jwt_auth::login::{InMemoryUsers, LoginService};
+use tower_jwt_auth::login::{InMemoryUsers, LoginService, RefreshService};
+use tower_jwt_auth::session::PeerAddr;
+use tower_jwt_auth::{JsonBody, JwksService};
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
 
@@ -52,20 +55,33 @@ async fn protected(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infa
 }
 
 type Protected = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
+type Authenticated = BoxCloneService<Request<Incoming>, Response<Body>, Infallible>;
 
 #[derive(Clone)]
 struct App {
     protected: Protected,
     login: LoginService<InMemoryUsers<DemoClaims>>,
+    refresh: RefreshService<InMemoryUsers<DemoClaims>>,
+    logout: Authenticated,
+    logout_all: Authenticated,
     jwks: JwksService,
 }
 
 impl App {
-    async fn route(self, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    async fn route(
+        self,
+        peer: SocketAddr,
+        mut req: Request<Incoming>,
+    ) -> Result<Response<Body>, Infallible> {
+        // The login throttle counts attempts per client address.
+        req.extensions_mut().insert(PeerAddr(peer));
         let path = req.uri().path();
         let method = req.method().clone();
         Ok(match path {
             "/login" => self.login.oneshot(req).await?.map(BodyExt::boxed_unsync),
+            "/refresh" => self.refresh.oneshot(req).await?.map(BodyExt::boxed_unsync),
+            "/logout" => self.logout.oneshot(req).await?,
+            "/logout-all" => self.logout_all.oneshot(req).await?,
             "/protected" if method == Method::GET || method == Method::HEAD => self
                 .protected
                 .oneshot(req)
@@ -95,20 +111,32 @@ impl App {
 #[tokio::main]
 async fn main() -> Result<(), common::BoxError> {
     init_tracing();
-    let demo = Demo::from_env("127.0.0.1:3000")?;
+    let demo = Demo::from_env("127.0.0.1:3000").await?;
+    let _feed = demo.feed;
     let app = App {
         protected: ServiceBuilder::new()
-            .layer(demo.layer)
+            .layer(demo.layer.clone())
             .service_fn(protected)
             .boxed_clone(),
         login: demo.login,
+        refresh: demo.refresh,
+        logout: ServiceBuilder::new()
+            .boxed_clone()
+            .map_response(|res: Response<JsonBody>| res.map(BodyExt::boxed_unsync))
+            .layer(demo.layer.clone())
+            .service(demo.logout),
+        logout_all: ServiceBuilder::new()
+            .boxed_clone()
+            .map_response(|res: Response<JsonBody>| res.map(BodyExt::boxed_unsync))
+            .layer(demo.layer)
+            .service(demo.logout_all),
         jwks: demo.jwks,
     };
 
     let listener = tokio::net::TcpListener::bind(demo.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "hyper demo server listening");
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -119,7 +147,7 @@ async fn main() -> Result<(), common::BoxError> {
             _ = tokio::signal::ctrl_c() => return Ok(()),
         };
         let app = app.clone();
-        let service = TowerToHyperService::new(service_fn(move |req| app.clone().route(req)));
+        let service = TowerToHyperService::new(service_fn(move |req| app.clone().route(peer, req)));
         tokio::spawn(async move {
             if let Err(e) = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)

@@ -23,7 +23,7 @@ use whoami::WhoamiServer;
 async fn main() -> Result<(), common::BoxError> {
     init_tracing();
     // A different default port from the HTTP demos, so both can run side by side.
-    let demo = Demo::from_env("127.0.0.1:50051")?;
+    let demo = Demo::from_env("127.0.0.1:50051").await?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<WhoamiServer>().await;

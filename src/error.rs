@@ -69,6 +69,9 @@ auth_error_kinds! {
     /// The token was revoked before its `exp` (a logout, "log out everywhere", or the token
     /// itself): 401 `invalid_token`.
     Revoked,
+    /// The list of revoked tokens could not be refreshed from the shared store for longer than
+    /// its staleness bound, so a revoked token cannot be told apart: 503, until it catches up.
+    RevocationsUnavailable,
     /// A token from a cookie came with an unsafe request that failed the cross-site request
     /// forgery checks (a cross-site origin, or no matching CSRF header): 403.
     CsrfRejected,
@@ -81,7 +84,7 @@ impl AuthErrorKind {
         match self {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
             Self::Forbidden | Self::CsrfRejected => StatusCode::FORBIDDEN,
-            Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::KeysUnavailable | Self::RevocationsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -91,7 +94,10 @@ impl AuthErrorKind {
     #[must_use]
     pub const fn error_code(self) -> Option<&'static str> {
         match self {
-            Self::MissingToken | Self::KeysUnavailable | Self::CsrfRejected => None,
+            Self::MissingToken
+            | Self::KeysUnavailable
+            | Self::RevocationsUnavailable
+            | Self::CsrfRejected => None,
             Self::InvalidRequest => Some("invalid_request"),
             Self::Forbidden => Some("insufficient_scope"),
             _ => Some("invalid_token"),
@@ -104,7 +110,7 @@ impl AuthErrorKind {
     pub const fn grpc_code(self) -> u8 {
         match self {
             Self::Forbidden | Self::CsrfRejected => 7,
-            Self::KeysUnavailable => 14,
+            Self::KeysUnavailable | Self::RevocationsUnavailable => 14,
             _ => 16,
         }
     }
@@ -132,6 +138,7 @@ impl AuthErrorKind {
             Self::KeysUnavailable => "keys_unavailable",
             Self::CsrfRejected => "csrf_rejected",
             Self::Revoked => "revoked",
+            Self::RevocationsUnavailable => "revocations_unavailable",
         }
     }
 
@@ -160,6 +167,9 @@ impl AuthErrorKind {
             Self::Forbidden => "the token does not grant access to this resource",
             Self::KeysUnavailable => "the keys to verify the token are unavailable; retry later",
             Self::Revoked => "the token has been revoked",
+            Self::RevocationsUnavailable => {
+                "the list of revoked tokens is out of date (its store is unreachable); retry later"
+            }
             Self::CsrfRejected => {
                 "the request failed the cross-site request forgery check: send it from this \
                  site with the CSRF token in its header"

@@ -67,7 +67,9 @@
 //! |---|---|---|
 //! | `aws-lc-rs` | yes | jsonwebtoken crypto backend aws-lc-rs (fastest on our benchmarks) |
 //! | `rust-crypto` | no | pure-Rust RustCrypto backend; if both are on, aws-lc-rs is used |
-//! | `login` | no | [`login::LoginService`], [`login::TokenIssuer`], argon2id [`login::InMemoryUsers`] |
+//! | `login` | no | [`login::LoginService`], [`login::TokenIssuer`], argon2id [`login::InMemoryUsers`]; refresh and logout services; turns on `sessions` |
+//! | `sessions` | no | the `session` module: refresh-token families, logout, login throttling, `MemoryStore` |
+//! | `redis` | no | `session::RedisStore`: sessions, throttling and revocations shared by several nodes through Redis |
 //! | `remote-jwks` | no | `remote::RemoteJwks`: keys fetched from a JWKS URL with any tower HTTP client (tokio) |
 //! | `hyper-client` | no | the default HTTP client of `RemoteJwks` (hyper-util, rustls); turns on `remote-jwks` |
 //! | `axum` | no | `Claims<C>` and `Option<Claims<C>>` as axum extractors (the `axum` module) |
@@ -112,6 +114,9 @@ pub mod rejection;
 #[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 pub mod remote;
 pub mod revocation;
+#[cfg(feature = "sessions")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sessions")))]
+pub mod session;
 pub mod token;
 pub mod validation;
 pub mod verifier;

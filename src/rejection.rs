@@ -47,7 +47,7 @@ use std::fmt;
 use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode, Version};
 
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
@@ -236,6 +236,10 @@ impl Challenges {
             res.headers_mut()
                 .insert(WWW_AUTHENTICATE, self.challenge(error));
         }
+        if error.status() == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         res
     }
 }
@@ -396,7 +400,9 @@ where
         let code = match kind {
             AuthErrorKind::MissingToken => "missing_token",
             AuthErrorKind::CsrfRejected => "csrf_rejected",
-            AuthErrorKind::KeysUnavailable => "temporarily_unavailable",
+            AuthErrorKind::KeysUnavailable | AuthErrorKind::RevocationsUnavailable => {
+                "temporarily_unavailable"
+            }
             _ => kind.error_code().unwrap_or("invalid_token"),
         };
         let body = serde_json::json!({ "error": code, "error_description": kind.description() });

@@ -35,6 +35,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -86,6 +87,10 @@ struct Shared {
     snapshot: ArcSwap<Snapshot>,
     /// Serialises writers (each copies the snapshot, changes it and swaps it in).
     write: Mutex<()>,
+    /// Unix seconds after which the list may be missing revocations made elsewhere (a feed
+    /// from a shared store that could not be refreshed): requests are then refused with 503.
+    /// 0: the list is complete by construction (one node, or no feed).
+    trusted_until: AtomicU64,
 }
 
 /// Access tokens revoked before their `exp`: by session, by user generation, by token. Cheap to
@@ -109,6 +114,7 @@ impl Revocations {
             shared: Arc::new(Shared {
                 snapshot: ArcSwap::from_pointee(Snapshot::default()),
                 write: Mutex::new(()),
+                trusted_until: AtomicU64::new(0),
             }),
         }
     }
@@ -151,12 +157,58 @@ impl Revocations {
         self.update(|snapshot| changes(&mut RevocationBatch { snapshot }));
     }
 
+    /// Replace the whole list with what `entries` adds (a full reload from a shared store),
+    /// published at once.
+    pub fn replace(&self, entries: impl FnOnce(&mut RevocationBatch<'_>)) {
+        let _writer = self
+            .shared
+            .write
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut next = Snapshot::default();
+        entries(&mut RevocationBatch {
+            snapshot: &mut next,
+        });
+        next.purge(unix(SystemTime::now()));
+        self.shared.snapshot.store(Arc::new(next));
+    }
+
     /// Whether a token with these claims is revoked. Called on every request: one atomic load,
     /// and nothing more while the list is empty.
     #[must_use]
     pub fn is_revoked(&self, claims: &RegisteredClaims) -> bool {
         let snapshot = self.shared.snapshot.load();
         !snapshot.is_empty() && snapshot.matches(claims)
+    }
+
+    /// Declare the list complete only until `until`: a feed from a shared store calls this
+    /// after each successful sync with "now + the staleness bound". Past that time, without
+    /// a newer call, the layer refuses every request with 503
+    /// ([`AuthErrorKind::RevocationsUnavailable`](crate::AuthErrorKind::RevocationsUnavailable))
+    /// rather than admit a token that may have been revoked on another node. `None` lifts
+    /// the bound (the default: a list fed on this node alone is always complete).
+    pub fn trust_until(&self, until: Option<SystemTime>) {
+        let secs = until.map_or(0, |t| unix(t).max(1));
+        self.shared.trusted_until.store(secs, Ordering::Release);
+    }
+
+    /// Whether the list can be relied on now (see [`trust_until`](Self::trust_until)).
+    #[must_use]
+    pub fn is_current(&self) -> bool {
+        let until = self.shared.trusted_until.load(Ordering::Acquire);
+        until == 0 || unix(SystemTime::now()) <= until
+    }
+
+    /// The per-request check: revoked, or the list cannot be relied on.
+    #[inline]
+    pub(crate) fn check(&self, claims: &RegisteredClaims) -> Result<(), crate::AuthErrorKind> {
+        if !self.is_current() {
+            return Err(crate::AuthErrorKind::RevocationsUnavailable);
+        }
+        if self.is_revoked(claims) {
+            return Err(crate::AuthErrorKind::Revoked);
+        }
+        Ok(())
     }
 
     /// How many entries the list holds (expired ones go at the next change).
@@ -297,6 +349,31 @@ mod tests {
         });
         assert_eq!(r.len(), 1001);
         assert!(r.is_revoked(&claims(serde_json::json!({"sid": "s999"}))));
+    }
+
+    #[test]
+    fn a_replacement_drops_what_it_does_not_name() {
+        let r = Revocations::new();
+        r.revoke_session("a", later());
+        r.replace(|b| b.revoke_session("b", later()));
+        assert!(!r.is_revoked(&claims(serde_json::json!({"sid": "a"}))));
+        assert!(r.is_revoked(&claims(serde_json::json!({"sid": "b"}))));
+    }
+
+    #[test]
+    fn a_list_past_its_trust_bound_refuses_everything() {
+        let r = Revocations::new();
+        let c = claims(serde_json::json!({"sid": "a"}));
+        assert_eq!(r.check(&c), Ok(()));
+        r.trust_until(Some(SystemTime::now() + Duration::from_secs(60)));
+        assert_eq!(r.check(&c), Ok(()));
+        r.trust_until(Some(SystemTime::now() - Duration::from_secs(2)));
+        assert_eq!(
+            r.check(&c),
+            Err(crate::AuthErrorKind::RevocationsUnavailable)
+        );
+        r.trust_until(None);
+        assert_eq!(r.check(&c), Ok(()));
     }
 
     #[test]

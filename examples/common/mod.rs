@@ -8,7 +8,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tower_jwt_auth::login::{InMemoryUsers, LoginService, TokenIssuer};
+use tower_jwt_auth::login::{
+    InMemoryUsers, LoginService, LogoutAllService, LogoutService, RefreshService, TokenIssuer,
+};
+use tower_jwt_auth::session::{
+    DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, LoginThrottle, Rate, RedisStore, RevocationFeed,
+    Sessions, TrustedProxies,
+};
 use tower_jwt_auth::{
     Algorithm, ConfigErrorKind, JwksService, JwtAuthLayer, KeySet, SigningKey, Validation,
     Verifier, VerifyingKey,
@@ -26,7 +32,12 @@ pub(crate) struct Demo {
     pub(crate) bind: SocketAddr,
     pub(crate) layer: JwtAuthLayer<DemoClaims>,
     pub(crate) login: LoginService<InMemoryUsers<DemoClaims>>,
+    pub(crate) refresh: RefreshService<InMemoryUsers<DemoClaims>>,
+    pub(crate) logout: LogoutService<DemoClaims>,
+    pub(crate) logout_all: LogoutAllService<DemoClaims>,
     pub(crate) jwks: JwksService,
+    /// Keeps the revocation list in step with Redis (`REDIS_URL` set); stops when dropped.
+    pub(crate) feed: Option<RevocationFeed>,
 }
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -45,11 +56,20 @@ pub(crate) fn secs(name: &str, default: u64) -> Result<Duration, BoxError> {
     }
 }
 
+fn rate(name: &str, default: Rate) -> Result<Rate, BoxError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|e| format!("{name}: {e}").into()),
+    }
+}
+
 impl Demo {
     /// Read `BIND_ADDR`, `JWT_ALGORITHM`, `JWT_SECRET`, `JWT_PRIVATE_KEY_FILE`,
-    /// `JWT_PUBLIC_KEY_FILE`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TTL_SECS` and `JWT_LEEWAY_SECS`.
-    /// `default_bind` is used when `BIND_ADDR` is unset.
-    pub(crate) fn from_env(default_bind: &str) -> Result<Self, BoxError> {
+    /// `JWT_PUBLIC_KEY_FILE`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TTL_SECS`, `JWT_LEEWAY_SECS`,
+    /// and for sessions `REDIS_URL`, `REFRESH_TTL_SECS`, `REFRESH_IDLE_SECS`,
+    /// `REFRESH_GRACE_SECS`, `LOGIN_USER_LIMIT`, `LOGIN_IP_LIMIT`, `TRUSTED_PROXIES` and
+    /// `REVOCATION_MAX_STALENESS_SECS`. `default_bind` is used when `BIND_ADDR` is unset.
+    pub(crate) async fn from_env(default_bind: &str) -> Result<Self, BoxError> {
         let bind: SocketAddr = var("BIND_ADDR")
             .unwrap_or_else(|| default_bind.to_owned())
             .parse()
@@ -122,7 +142,40 @@ impl Demo {
         }
         let keys = KeySet::from(verifying);
         let jwks = JwksService::new(&keys)?;
-        let layer = JwtAuthLayer::new(Verifier::new(keys, validation)?);
+
+        // Sessions: in memory, or shared through Redis by every node naming the same URL.
+        let redis_url = var("REDIS_URL");
+        let (sessions, feed) = match &redis_url {
+            None => (Sessions::in_memory(), None),
+            Some(url) => {
+                let store = RedisStore::connect(url)
+                    .await
+                    .map_err(|e| format!("REDIS_URL: cannot use Redis: {e}"))?;
+                let sessions = Sessions::new(store.clone());
+                let staleness = secs("REVOCATION_MAX_STALENESS_SECS", 60)?;
+                let feed = store
+                    .follow(sessions.revocations().clone(), staleness)
+                    .await
+                    .map_err(|e| format!("REDIS_URL: {e}"))?;
+                (sessions, Some(feed))
+            }
+        };
+        let sessions = sessions
+            .lifetime(secs("REFRESH_TTL_SECS", 2_592_000)?)
+            .idle_lifetime(secs("REFRESH_IDLE_SECS", 604_800)?)
+            .grace(secs("REFRESH_GRACE_SECS", 10)?)
+            .access_window(ttl + leeway);
+        let proxies: TrustedProxies = var("TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| format!("TRUSTED_PROXIES: {e}"))?;
+        let throttle = LoginThrottle::new(sessions.store().clone())
+            .per_user(Some(rate("LOGIN_USER_LIMIT", DEFAULT_PER_USER)?))
+            .per_address(Some(rate("LOGIN_IP_LIMIT", DEFAULT_PER_ADDRESS)?))
+            .trusted_proxies(proxies);
+
+        let layer = JwtAuthLayer::new(Verifier::new(keys, validation)?)
+            .revocations(sessions.revocations().clone());
 
         let users = InMemoryUsers::new()?
             .with_user(
@@ -141,7 +194,10 @@ impl Demo {
                     username: "user2".into(),
                 },
             )?;
-        let login = LoginService::new(users, issuer);
+        let refresh = RefreshService::new(users.clone(), issuer.clone(), sessions.clone());
+        let login = LoginService::new(users, issuer)
+            .sessions(sessions.clone())
+            .throttle(throttle);
 
         tracing::info!(
             %bind,
@@ -150,13 +206,18 @@ impl Demo {
             audience = audience.as_deref().unwrap_or("-"),
             ttl_secs = ttl.as_secs(),
             leeway_secs = leeway.as_secs(),
+            sessions = if redis_url.is_some() { "redis" } else { "memory" },
             "configuration loaded"
         );
         Ok(Self {
             bind,
             layer,
             login,
+            refresh,
+            logout: LogoutService::new(sessions.clone()),
+            logout_all: LogoutAllService::new(sessions),
             jwks,
+            feed,
         })
     }
 }

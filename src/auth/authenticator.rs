@@ -112,10 +112,8 @@ impl<C> Authenticator<C> {
         headers: &HeaderMap,
         csrf: bool,
     ) -> Result<(), AuthError> {
-        if let Some(r) = &self.revocations
-            && r.is_revoked(claims.registered())
-        {
-            return Err(AuthErrorKind::Revoked.into());
+        if let Some(r) = &self.revocations {
+            r.check(claims.registered())?;
         }
         #[cfg(feature = "cookie")]
         if csrf {

@@ -45,6 +45,7 @@
 #[cfg(feature = "cookie")]
 mod cookies;
 mod issuer;
+mod refresh;
 mod service;
 mod users;
 
@@ -52,5 +53,6 @@ mod users;
 #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
 pub use cookies::{ClearCookies, LoginCookies};
 pub use issuer::{DEFAULT_TTL, IssueError, IssuedToken, TokenIssuer};
+pub use refresh::{LogoutAllService, LogoutService, RefreshService};
 pub use service::{DEFAULT_BODY_LIMIT, LoginFuture, LoginService};
 pub use users::{Authenticate, BoxError, InMemoryUsers, Overloaded};

@@ -13,8 +13,11 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 use tower_service::Service;
 
+use serde_json::{Map, Value};
+
 use super::{Authenticate, BoxError, Overloaded, TokenIssuer};
 use crate::body::{JsonBody, json_error};
+use crate::session::{LoginThrottle, Session, Sessions, StoreError, Throttle};
 
 /// Default limit on the login request body: 16 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
@@ -64,13 +67,21 @@ where
 pub struct LoginService<A> {
     inner: Arc<Inner<A>>,
     body_limit: usize,
-    #[cfg(feature = "cookie")]
-    cookies: Option<Arc<super::LoginCookies>>,
+    options: Options,
 }
 
 struct Inner<A> {
     authenticator: A,
     issuer: TokenIssuer,
+}
+
+/// The optional parts of a login, cloned into each request's future (each is an `Arc` or two).
+#[derive(Clone, Default)]
+struct Options {
+    sessions: Option<Sessions>,
+    throttle: Option<LoginThrottle>,
+    #[cfg(feature = "cookie")]
+    cookies: Option<Arc<super::LoginCookies>>,
 }
 
 impl<A> LoginService<A> {
@@ -83,8 +94,7 @@ impl<A> LoginService<A> {
                 issuer,
             }),
             body_limit: DEFAULT_BODY_LIMIT,
-            #[cfg(feature = "cookie")]
-            cookies: None,
+            options: Options::default(),
         }
     }
 
@@ -95,7 +105,24 @@ impl<A> LoginService<A> {
     #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
     #[must_use]
     pub fn cookies(mut self, cookies: super::LoginCookies) -> Self {
-        self.cookies = Some(Arc::new(cookies));
+        self.options.cookies = Some(Arc::new(cookies));
+        self
+    }
+
+    /// Open a session at each login: the access token carries its `sid` and the user's `gen`,
+    /// and the response a `refresh_token` (see [`RefreshService`](super::RefreshService)).
+    /// The claims must have a string `sub`. When the store is unavailable the login gets 503.
+    #[must_use]
+    pub fn sessions(mut self, sessions: Sessions) -> Self {
+        self.options.sessions = Some(sessions);
+        self
+    }
+
+    /// Limit login attempts per client address and failures per username (429 with
+    /// `Retry-After`; a throttled attempt never runs the password check).
+    #[must_use]
+    pub fn throttle(mut self, throttle: LoginThrottle) -> Self {
+        self.options.throttle = Some(throttle);
         self
     }
 
@@ -112,8 +139,7 @@ impl<A> Clone for LoginService<A> {
         Self {
             inner: Arc::clone(&self.inner),
             body_limit: self.body_limit,
-            #[cfg(feature = "cookie")]
-            cookies: self.cookies.clone(),
+            options: self.options.clone(),
         }
     }
 }
@@ -128,9 +154,23 @@ impl<A> fmt::Debug for LoginService<A> {
     }
 }
 
-/// The response future of [`LoginService`].
+/// The response future of [`LoginService`] and the session services.
 pub struct LoginFuture {
     inner: Pin<Box<dyn Future<Output = Result<Response<JsonBody>, Infallible>> + Send>>,
+}
+
+impl LoginFuture {
+    pub(super) fn new(
+        future: impl Future<Output = Result<Response<JsonBody>, Infallible>> + Send + 'static,
+    ) -> Self {
+        Self {
+            inner: Box::pin(future),
+        }
+    }
+
+    pub(super) fn ready(response: Response<JsonBody>) -> Self {
+        Self::new(std::future::ready(Ok(response)))
+    }
 }
 
 impl Future for LoginFuture {
@@ -171,12 +211,9 @@ where
     fn call(&mut self, req: Request<B>) -> LoginFuture {
         let inner = Arc::clone(&self.inner);
         let limit = self.body_limit;
-        #[cfg(feature = "cookie")]
-        let cookies = self.cookies.clone();
-        #[cfg(not(feature = "cookie"))]
-        let cookies: Option<Arc<Cookies>> = None;
+        let options = self.options.clone();
         LoginFuture {
-            inner: Box::pin(async move { Ok(inner.handle(req, limit, cookies.as_deref()).await) }),
+            inner: Box::pin(async move { Ok(inner.handle(req, limit, &options).await) }),
         }
     }
 }
@@ -186,66 +223,72 @@ impl<A: Authenticate> Inner<A> {
         &self,
         req: Request<B>,
         body_limit: usize,
-        cookies: Option<&Cookies>,
+        options: &Options,
     ) -> Response<JsonBody>
     where
         B: http_body::Body,
     {
-        if req.method() != Method::POST {
-            let mut res = json_error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "use POST",
-            );
-            res.headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("POST"));
-            return res;
-        }
-        if !is_json(req.headers()) {
-            return json_error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the credentials as Content-Type: application/json",
-            );
-        }
-        if declared_length(req.headers()).is_some_and(|n| n > DRAIN_LIMIT) {
-            return too_large();
-        }
-        let body = match read_body(req.into_body(), body_limit).await {
-            Ok(bytes) => bytes,
-            Err(BodyError::TooLarge) => return too_large(),
-            Err(BodyError::Read) => {
-                return json_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "the request body could not be read",
-                );
+        #[cfg(feature = "cookie")]
+        let cookies = options.cookies.as_deref();
+        #[cfg(not(feature = "cookie"))]
+        let cookies: Option<&Cookies> = None;
+        let (parts, credentials) = match read_json::<Credentials, B>(
+            req,
+            body_limit,
+            "expected a JSON object with string fields \"username\" and \"password\"",
+        )
+        .await
+        {
+            Ok(read) => read,
+            Err(res) => return res,
+        };
+        if let Some(throttle) = &options.throttle {
+            match throttle.attempt(&parts.headers, &parts.extensions).await {
+                Ok(Throttle::Allowed) => {}
+                Ok(Throttle::Limited { retry_after }) => return too_many(retry_after),
+                Err(e) => return store_unavailable(&e),
             }
-        };
-        // serde would also read a struct from a JSON array (by position): require an object.
-        let is_object = body.trim_ascii_start().first() == Some(&b'{');
-        let Some(credentials) = is_object
-            .then(|| serde_json::from_slice::<Credentials>(&body).ok())
-            .flatten()
-        else {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "expected a JSON object with string fields \"username\" and \"password\"",
-            );
-        };
+            // A unit per failure, taken before the hash runs, given back on success.
+            match throttle.take_user(&credentials.username).await {
+                Ok(Throttle::Allowed) => {}
+                Ok(Throttle::Limited { retry_after }) => return too_many(retry_after),
+                Err(e) => return store_unavailable(&e),
+            }
+        }
         match self
             .authenticator
             .authenticate(&credentials.username, &credentials.password)
             .await
         {
-            Ok(Some(claims)) => match cookies {
-                None => self.issue(&claims),
-                #[cfg(feature = "cookie")]
-                Some(cookies) => self.issue_cookies(&claims, cookies),
-                #[cfg(not(feature = "cookie"))]
-                Some(never) => match *never {},
-            },
+            Ok(Some(claims)) => {
+                if let Some(throttle) = &options.throttle {
+                    // Best effort: a lost give-back only costs the user one unit.
+                    let _ = throttle.give_user(&credentials.username).await;
+                }
+                let Some(mut claims) = claims_map(&claims) else {
+                    return not_issued();
+                };
+                let session = match &options.sessions {
+                    None => None,
+                    Some(sessions) => {
+                        let Some(sub) = claims.get("sub").and_then(|s| s.as_str()) else {
+                            return not_issued();
+                        };
+                        match sessions.open(sub).await {
+                            Ok(session) => Some(session),
+                            Err(e) => return store_unavailable(&e),
+                        }
+                    }
+                };
+                add_session(&mut claims, session.as_ref());
+                match cookies {
+                    None => issue_response(&self.issuer, &claims, session.as_ref()),
+                    #[cfg(feature = "cookie")]
+                    Some(cookies) => self.issue_cookies(claims, cookies, session.as_ref()),
+                    #[cfg(not(feature = "cookie"))]
+                    Some(never) => match *never {},
+                }
+            }
             Ok(None) => json_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
@@ -262,14 +305,7 @@ impl<A: Authenticate> Inner<A> {
                         Duration::from_secs(1),
                     ),
                 };
-                let mut res = json_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    description,
-                );
-                res.headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
-                res
+                unavailable(description, retry_after)
             }
         }
     }
@@ -277,24 +313,28 @@ impl<A: Authenticate> Inner<A> {
     /// Cookie mode: the token carries a fresh `csrf` claim; both go into cookies, and the body
     /// holds the CSRF token but not the access token.
     #[cfg(feature = "cookie")]
-    fn issue_cookies(&self, claims: &A::Claims, cookies: &Cookies) -> Response<JsonBody> {
-        let claims = serde_json::to_value(claims).ok().and_then(|v| match v {
-            serde_json::Value::Object(map) => Some(map),
-            _ => None,
-        });
-        let (Some(csrf), Some(mut claims)) = (super::issuer::random_hex::<32>(), claims) else {
+    fn issue_cookies(
+        &self,
+        mut claims: Map<String, Value>,
+        cookies: &Cookies,
+        session: Option<&Session>,
+    ) -> Response<JsonBody> {
+        let Some(csrf) = super::issuer::random_hex::<32>() else {
             return not_issued();
         };
         claims.insert("csrf".into(), csrf.clone().into());
         let Ok(token) = self.issuer.issue(&claims) else {
             return not_issued();
         };
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "token_type": "Bearer",
             "expires_in": token.expires_in(),
             "csrf_token": csrf,
-        })
-        .to_string();
+        });
+        if let Some(session) = session {
+            body["refresh_token"] = session.refresh_token().into();
+        }
+        let body = body.to_string();
         let mut res = Response::new(JsonBody::new(Bytes::from(body)));
         let headers = res.headers_mut();
         for value in cookies.set(
@@ -309,24 +349,6 @@ impl<A: Authenticate> Inner<A> {
         headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
         res
     }
-
-    fn issue(&self, claims: &A::Claims) -> Response<JsonBody> {
-        let Ok(token) = self.issuer.issue(claims) else {
-            return not_issued();
-        };
-        let body = serde_json::json!({
-            "access_token": token.access_token(),
-            "token_type": "Bearer",
-            "expires_in": token.expires_in(),
-        })
-        .to_string();
-        let mut res = Response::new(JsonBody::new(Bytes::from(body)));
-        let headers = res.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-        res
-    }
 }
 
 /// The cookie settings in cookie mode (feature `cookie`); nothing can name it otherwise.
@@ -335,7 +357,143 @@ type Cookies = super::LoginCookies;
 #[cfg(not(feature = "cookie"))]
 type Cookies = Infallible;
 
-fn not_issued() -> Response<JsonBody> {
+/// The claims as a JSON object (`None` if they are not one).
+pub(super) fn claims_map<T: serde::Serialize>(claims: &T) -> Option<Map<String, Value>> {
+    match serde_json::to_value(claims) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    }
+}
+
+/// `sid` and `gen` of the session, if there is one.
+pub(super) fn add_session(claims: &mut Map<String, Value>, session: Option<&Session>) {
+    if let Some(session) = session {
+        claims.insert("sid".into(), session.sid().into());
+        claims.insert("gen".into(), session.generation().into());
+    }
+}
+
+/// Sign `claims` and answer `200 {"access_token", "token_type", "expires_in"
+/// [, "refresh_token"]}`, not to be cached.
+pub(super) fn issue_response(
+    issuer: &TokenIssuer,
+    claims: &Map<String, Value>,
+    session: Option<&Session>,
+) -> Response<JsonBody> {
+    let Ok(token) = issuer.issue(claims) else {
+        return not_issued();
+    };
+    let mut body = serde_json::json!({
+        "access_token": token.access_token(),
+        "token_type": "Bearer",
+        "expires_in": token.expires_in(),
+    });
+    if let Some(session) = session {
+        body["refresh_token"] = session.refresh_token().into();
+    }
+    let mut res = Response::new(JsonBody::new(Bytes::from(body.to_string())));
+    let headers = res.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// 503 with `Retry-After` (whole seconds, at least 1).
+pub(super) fn unavailable(description: &'static str, retry_after: Duration) -> Response<JsonBody> {
+    let mut res = json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        description,
+    );
+    res.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+    res
+}
+
+/// 503: the session store could not be reached.
+pub(super) fn store_unavailable(error: &StoreError) -> Response<JsonBody> {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(%error, "the session store is unavailable");
+    unavailable(
+        "the session store is unavailable; try again shortly",
+        error.retry_after(),
+    )
+}
+
+/// 429 with `Retry-After`, rounded up to whole seconds (at least 1).
+fn too_many(retry_after: Duration) -> Response<JsonBody> {
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let mut res = json_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+        "too many login attempts; try again after the time in Retry-After",
+    );
+    res.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    res
+}
+
+/// Check the method (POST), the content type (JSON) and the size, read the body and parse it
+/// as a JSON object of type `T`; or the error response (405, 415, 413, 400 `invalid_request`
+/// with `expected` as its description).
+pub(super) async fn read_json<T, B>(
+    req: Request<B>,
+    body_limit: usize,
+    expected: &'static str,
+) -> Result<(http::request::Parts, T), Response<JsonBody>>
+where
+    T: serde::de::DeserializeOwned,
+    B: http_body::Body,
+{
+    if req.method() != Method::POST {
+        let mut res = json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "use POST",
+        );
+        res.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        return Err(res);
+    }
+    if !is_json(req.headers()) {
+        return Err(json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the request body as Content-Type: application/json",
+        ));
+    }
+    if declared_length(req.headers()).is_some_and(|n| n > DRAIN_LIMIT) {
+        return Err(too_large());
+    }
+    let (parts, body) = req.into_parts();
+    let body = match read_body(body, body_limit).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge) => return Err(too_large()),
+        Err(BodyError::Read) => {
+            return Err(json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the request body could not be read",
+            ));
+        }
+    };
+    // serde would also read a struct from a JSON array (by position): require an object.
+    let is_object = body.trim_ascii_start().first() == Some(&b'{');
+    match is_object
+        .then(|| serde_json::from_slice::<T>(&body).ok())
+        .flatten()
+    {
+        Some(value) => Ok((parts, value)),
+        None => Err(json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            expected,
+        )),
+    }
+}
+
+pub(super) fn not_issued() -> Response<JsonBody> {
     json_error(
         StatusCode::SERVICE_UNAVAILABLE,
         "temporarily_unavailable",

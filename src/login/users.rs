@@ -49,6 +49,19 @@ pub trait Authenticate: Send + Sync + 'static {
         username: &str,
         password: &str,
     ) -> impl Future<Output = Result<Option<Self::Claims>, BoxError>> + Send;
+
+    /// The claims for a new access token of user `sub`, issued on a refresh: the user as they
+    /// are now (`Ok(None)`: the user is gone or disabled, and the refresh is refused).
+    ///
+    /// The default refuses every refresh; implement it to use refresh tokens
+    /// ([`RefreshService`](super::RefreshService)).
+    fn claims_for(
+        &self,
+        sub: &str,
+    ) -> impl Future<Output = Result<Option<Self::Claims>, BoxError>> + Send {
+        let _ = sub;
+        async { Ok(None) }
+    }
 }
 
 impl<A: Authenticate> Authenticate for Arc<A> {
@@ -60,6 +73,13 @@ impl<A: Authenticate> Authenticate for Arc<A> {
         password: &str,
     ) -> impl Future<Output = Result<Option<Self::Claims>, BoxError>> + Send {
         (**self).authenticate(username, password)
+    }
+
+    fn claims_for(
+        &self,
+        sub: &str,
+    ) -> impl Future<Output = Result<Option<Self::Claims>, BoxError>> + Send {
+        (**self).claims_for(sub)
     }
 }
 
@@ -110,8 +130,22 @@ pub struct InMemoryUsers<C> {
     on_rehash: Option<OnRehash>,
 }
 
+impl<C> Clone for InMemoryUsers<C> {
+    /// Clones share the table (a user added through one is seen by all).
+    fn clone(&self) -> Self {
+        Self {
+            table: Arc::clone(&self.table),
+            slots: Arc::clone(&self.slots),
+            max_wait: self.max_wait,
+            on_rehash: self.on_rehash.clone(),
+        }
+    }
+}
+
 struct Table<C> {
     users: RwLock<HashMap<String, (String, C)>>,
+    /// `sub` claim to username, for refreshes.
+    subjects: RwLock<HashMap<String, String>>,
     dummy_hash: String,
     argon2: Argon2<'static>,
 }
@@ -141,6 +175,7 @@ impl<C> InMemoryUsers<C> {
         Ok(Self {
             table: Arc::new(Table {
                 users: RwLock::new(HashMap::new()),
+                subjects: RwLock::new(HashMap::new()),
                 dummy_hash,
                 argon2,
             }),
@@ -183,7 +218,26 @@ impl<C> InMemoryUsers<C> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Add a user, hashing `password` with argon2id.
+    /// Record a user, and its `sub` claim (if the claims have one) for refreshes.
+    fn insert(&self, username: String, phc: String, claims: C)
+    where
+        C: Serialize,
+    {
+        let sub = serde_json::to_value(&claims)
+            .ok()
+            .and_then(|v| v.get("sub")?.as_str().map(ToOwned::to_owned));
+        if let Some(sub) = sub {
+            self.table
+                .subjects
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(sub, username.clone());
+        }
+        self.users_mut().insert(username, (phc, claims));
+    }
+
+    /// Add a user, hashing `password` with argon2id. The user's `sub` claim (a string) is
+    /// what refreshes look the user up by.
     ///
     /// # Errors
     ///
@@ -193,9 +247,12 @@ impl<C> InMemoryUsers<C> {
         username: impl Into<String>,
         password: impl AsRef<[u8]>,
         claims: C,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, ConfigError>
+    where
+        C: Serialize,
+    {
         let hash = hash_bytes(&self.table.argon2, password.as_ref())?;
-        self.users_mut().insert(username.into(), (hash, claims));
+        self.insert(username.into(), hash, claims);
         Ok(self)
     }
 
@@ -212,7 +269,10 @@ impl<C> InMemoryUsers<C> {
         username: impl Into<String>,
         phc: impl Into<String>,
         claims: C,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, ConfigError>
+    where
+        C: Serialize,
+    {
         let phc = phc.into();
         let parsed = PasswordHash::new(&phc).map_err(|e| {
             ConfigError::with_source(
@@ -227,7 +287,7 @@ impl<C> InMemoryUsers<C> {
                 "the password hash is not an argon2 hash",
             ));
         }
-        self.users_mut().insert(username.into(), (phc, claims));
+        self.insert(username.into(), phc, claims);
         Ok(self)
     }
 }
@@ -315,6 +375,24 @@ where
             f(username, new);
         }
         Ok(claims)
+    }
+
+    async fn claims_for(&self, sub: &str) -> Result<Option<C>, BoxError> {
+        let username = self
+            .table
+            .subjects
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(sub)
+            .cloned();
+        Ok(username.and_then(|name| {
+            self.table
+                .users
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&name)
+                .map(|(_, claims)| claims.clone())
+        }))
     }
 }
 

@@ -1,0 +1,338 @@
+//! [`RefreshService`], [`LogoutService`] and [`LogoutAllService`]: the session endpoints
+//! beside [`LoginService`](super::LoginService).
+
+use std::convert::Infallible;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{ALLOW, CACHE_CONTROL, WWW_AUTHENTICATE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use serde::Deserialize;
+use tower_service::Service;
+
+use super::service::{
+    DEFAULT_BODY_LIMIT, LoginFuture, add_session, claims_map, issue_response, read_json,
+    store_unavailable, unavailable,
+};
+use super::{Authenticate, TokenIssuer};
+use crate::Claims;
+use crate::body::{JsonBody, json_error};
+use crate::session::{RefreshError, Sessions};
+
+#[derive(Deserialize)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// A tower service that trades a refresh token for a new access token and a new refresh token
+/// in the same session (`Error = Infallible`). Mount it at any path (`/refresh` in the demos).
+///
+/// `POST` with `Content-Type: application/json` and `{"refresh_token": "…"}` →
+/// `200 {"access_token", "token_type": "Bearer", "expires_in", "refresh_token"}`. The claims
+/// of the new access token come from [`Authenticate::claims_for`] (the user as they are now),
+/// with the session's `sid` and `gen`.
+///
+/// Errors, in the OAuth 2.0 shapes (RFC 6749 §5.2): 400 `invalid_grant` for any refresh token
+/// that is unknown, malformed, expired, revoked or reused (the answer does not say which), or
+/// whose user is gone; 400 `invalid_request` for a malformed body; 405, 413 and 415 as for the
+/// login; 503 with `Retry-After` when the store cannot be reached.
+pub struct RefreshService<A> {
+    inner: Arc<RefreshInner<A>>,
+    body_limit: usize,
+}
+
+struct RefreshInner<A> {
+    authenticator: A,
+    issuer: TokenIssuer,
+    sessions: Sessions,
+}
+
+impl<A> RefreshService<A> {
+    /// Refresh sessions of `sessions`, with user claims from `authenticator`, signing with
+    /// `issuer` (the login's).
+    #[must_use]
+    pub fn new(authenticator: A, issuer: TokenIssuer, sessions: Sessions) -> Self {
+        Self {
+            inner: Arc::new(RefreshInner {
+                authenticator,
+                issuer,
+                sessions,
+            }),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// Set the largest request body accepted (default 16 KiB); larger bodies get 413.
+    #[must_use]
+    pub fn body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = limit;
+        self
+    }
+}
+
+impl<A> Clone for RefreshService<A> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            body_limit: self.body_limit,
+        }
+    }
+}
+
+impl<A> fmt::Debug for RefreshService<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshService")
+            .field("issuer", &self.inner.issuer)
+            .field("sessions", &self.inner.sessions)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid_grant() -> Response<JsonBody> {
+    json_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "the refresh token is invalid, expired or revoked; log in again",
+    )
+}
+
+impl<A, B> Service<Request<B>> for RefreshService<A>
+where
+    A: Authenticate,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
+    type Response = Response<JsonBody>;
+    type Error = Infallible;
+    type Future = LoginFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> LoginFuture {
+        let inner = Arc::clone(&self.inner);
+        let limit = self.body_limit;
+        LoginFuture::new(async move { Ok(inner.handle(req, limit).await) })
+    }
+}
+
+impl<A: Authenticate> RefreshInner<A> {
+    async fn handle<B: http_body::Body>(
+        &self,
+        req: Request<B>,
+        limit: usize,
+    ) -> Response<JsonBody> {
+        let (_, body) = match read_json::<RefreshRequest, B>(
+            req,
+            limit,
+            "expected a JSON object with a string field \"refresh_token\"",
+        )
+        .await
+        {
+            Ok(read) => read,
+            Err(res) => return res,
+        };
+        let session = match self.sessions.refresh(&body.refresh_token).await {
+            Ok(session) => session,
+            Err(RefreshError::Invalid) => return invalid_grant(),
+            Err(RefreshError::Unavailable(e)) => return store_unavailable(&e),
+        };
+        let claims = match self.authenticator.claims_for(session.sub()).await {
+            Ok(Some(claims)) => claims,
+            // The user is gone: the session is of no use to anyone.
+            Ok(None) => {
+                let _ = self.sessions.end(session.sub(), session.sid()).await;
+                return invalid_grant();
+            }
+            Err(_) => {
+                return unavailable(
+                    "the user could not be looked up; try again later",
+                    std::time::Duration::from_secs(1),
+                );
+            }
+        };
+        let Some(mut claims) = claims_map(&claims) else {
+            return super::service::not_issued();
+        };
+        add_session(&mut claims, Some(&session));
+        issue_response(&self.issuer, &claims, Some(&session))
+    }
+}
+
+/// Which sessions a logout ends.
+#[derive(Clone, Copy, Debug)]
+enum Scope {
+    /// The session of the presented access token.
+    This,
+    /// Every session of its user.
+    All,
+}
+
+/// A tower service that ends the session of the access token that authenticated the request
+/// (`Error = Infallible`): `POST` → 204. Its refresh token and every access token with its
+/// `sid` are refused from then on, on every node sharing the store.
+///
+/// Mount it **behind** [`JwtAuthLayer`](crate::JwtAuthLayer) with the same claims type `C`:
+/// it reads the verified [`Claims<C>`] from the request extensions (a request without them
+/// gets 401). A token without `sid` (not issued with a session) is revoked by its `jti`.
+/// Other methods get 405; a store that cannot be reached, 503 with `Retry-After`.
+pub struct LogoutService<C> {
+    sessions: Sessions,
+    scope: Scope,
+    _claims: PhantomData<fn() -> C>,
+}
+
+/// Like [`LogoutService`], but ends **every** session of the user ("log out everywhere"): the
+/// user's generation goes up, so all their refresh tokens and access tokens are refused on
+/// every node, while a login right after (even within the same second) works.
+pub struct LogoutAllService<C> {
+    inner: LogoutService<C>,
+}
+
+impl<C> LogoutService<C> {
+    /// End sessions of `sessions`.
+    #[must_use]
+    pub fn new(sessions: Sessions) -> Self {
+        Self {
+            sessions,
+            scope: Scope::This,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C> LogoutAllService<C> {
+    /// End sessions of `sessions`.
+    #[must_use]
+    pub fn new(sessions: Sessions) -> Self {
+        Self {
+            inner: LogoutService {
+                sessions,
+                scope: Scope::All,
+                _claims: PhantomData,
+            },
+        }
+    }
+}
+
+impl<C> Clone for LogoutService<C> {
+    fn clone(&self) -> Self {
+        Self {
+            sessions: self.sessions.clone(),
+            scope: self.scope,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C> Clone for LogoutAllService<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for LogoutService<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogoutService")
+            .field("sessions", &self.sessions)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+impl<C> fmt::Debug for LogoutAllService<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<C, B> Service<Request<B>> for LogoutService<C>
+where
+    C: Send + Sync + 'static,
+{
+    type Response = Response<JsonBody>;
+    type Error = Infallible;
+    type Future = LoginFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> LoginFuture {
+        if req.method() != Method::POST {
+            let mut res = json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "use POST",
+            );
+            res.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("POST"));
+            return LoginFuture::ready(res);
+        }
+        let Some(claims) = req.extensions().get::<Claims<C>>() else {
+            let mut res = json_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "send the access token of the session to end",
+            );
+            res.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return LoginFuture::ready(res);
+        };
+        let registered = claims.registered();
+        let (sub, sid, jti) = (
+            registered.sub.clone(),
+            registered.sid.clone(),
+            registered.jti.clone(),
+        );
+        let sessions = self.sessions.clone();
+        let scope = self.scope;
+        LoginFuture::new(async move {
+            let done = match (scope, sub, sid, jti) {
+                (Scope::This, Some(sub), Some(sid), _) => sessions.end(&sub, &sid).await,
+                (Scope::This, _, None, Some(jti)) => sessions.revoke_token(&jti).await,
+                (Scope::All, Some(sub), _, _) => sessions.end_all(&sub).await,
+                _ => {
+                    return Ok(json_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "the access token names no session, user or token id to revoke",
+                    ));
+                }
+            };
+            Ok(match done {
+                Ok(()) => {
+                    let mut res = Response::new(JsonBody::default());
+                    *res.status_mut() = StatusCode::NO_CONTENT;
+                    res.headers_mut()
+                        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    res
+                }
+                Err(e) => store_unavailable(&e),
+            })
+        })
+    }
+}
+
+impl<C, B> Service<Request<B>> for LogoutAllService<C>
+where
+    C: Send + Sync + 'static,
+{
+    type Response = Response<JsonBody>;
+    type Error = Infallible;
+    type Future = LoginFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Service::<Request<B>>::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> LoginFuture {
+        self.inner.call(req)
+    }
+}

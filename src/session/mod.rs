@@ -1,0 +1,489 @@
+//! Sessions (feature `sessions`): refresh-token families with rotation and reuse detection,
+//! logout and "log out everywhere", login throttling, over a [`SessionStore`] shared by
+//! every node that issues tokens.
+//!
+//! Access tokens stay short-lived and stateless to verify. What has to be remembered lives in a
+//! store: [`MemoryStore`] (one process, no set-up) or `RedisStore` (feature `redis`: several
+//! nodes sharing one Redis). Both implement the same contract, and the crate's contract tests
+//! run against both.
+//!
+//! - **A login opens a session** (a refresh *family*) with an id, `sid`, that goes into every
+//!   access token of the session with the user's generation `gen`. The refresh token is
+//!   opaque, carries 384 bits of randomness, and only its SHA-256 hash is stored.
+//! - **Every refresh rotates the refresh token**, in one atomic step. The immediate
+//!   predecessor, presented again within the grace window, gets the **same** successor back
+//!   (a client that lost the response can retry; 20 concurrent refreshes of one token cannot
+//!   fork the family). Any older token of the family, or the predecessor after the window, is
+//!   *reuse*: the whole session is revoked, its refresh token and its access tokens.
+//! - **A session ends** at its absolute lifetime, after its idle lifetime without a refresh, at
+//!   a logout ([`Sessions::end`]) or at "log out everywhere" ([`Sessions::end_all`], which
+//!   raises the user's generation: tokens issued before are refused, a login even in the same
+//!   second is not).
+//! - **Revocations** go into the node's [`Revocations`] list at once (the list
+//!   [`JwtAuthLayer::revocations`](crate::JwtAuthLayer::revocations) checks) and into the store,
+//!   which shares them with the other nodes.
+//!
+//! The successor kept for the grace window is stored encrypted under a key derived from its
+//! predecessor (SHA-256, used as a one-time pad: each predecessor seals one successor), so the
+//! store holds nothing that can be presented as a refresh token.
+//!
+//! ```
+//! use tower_jwt_auth::session::{RefreshError, Sessions};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sessions = Sessions::in_memory();
+//! let opened = sessions.open("42").await?;
+//! let refreshed = sessions.refresh(opened.refresh_token()).await?;
+//! assert_eq!(refreshed.sid(), opened.sid());
+//! // The old token again, within the grace window: the same successor.
+//! let again = sessions.refresh(opened.refresh_token()).await?;
+//! assert_eq!(again.refresh_token(), refreshed.refresh_token());
+//! // Ending the session refuses its refresh token.
+//! sessions.end("42", refreshed.sid()).await?;
+//! assert!(matches!(
+//!     sessions.refresh(refreshed.refresh_token()).await,
+//!     Err(RefreshError::Invalid)
+//! ));
+//! # Ok(())
+//! # }
+//! ```
+
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+mod store;
+mod throttle;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::{RedisOptions, RedisStore, RevocationFeed};
+pub use store::{
+    NewFamily, Rate, RevocationEntry, Rotated, Rotation, SessionStore, StoreError, StoreFuture,
+    Throttle, ThrottleOp,
+};
+pub use throttle::{
+    DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, LoginThrottle, PeerAddr, TrustedProxies,
+};
+
+use crate::revocation::Revocations;
+
+/// Default absolute lifetime of a session: 30 days.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Default idle lifetime of a session: 7 days.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Default grace window for the immediate predecessor: 10 seconds.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+/// Default window in which an access token can still be accepted after it was issued: the
+/// default access-token lifetime (900 s) plus the default leeway (60 s).
+pub const DEFAULT_ACCESS_WINDOW: Duration = Duration::from_secs(960);
+
+/// The longest refresh token accepted for parsing (ours are 99 characters).
+const MAX_TOKEN_LEN: usize = 128;
+
+/// Sessions over a [`SessionStore`]: open, refresh, end. Cheap to clone; clones share the
+/// store and the revocation list. See the [module docs](self).
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+    revocations: Revocations,
+    lifetime: Duration,
+    idle: Duration,
+    grace: Duration,
+    access_window: Duration,
+}
+
+impl Sessions {
+    /// Sessions kept in `store`, with the default lifetimes and a new revocation list.
+    #[must_use]
+    pub fn new(store: impl SessionStore) -> Self {
+        Self {
+            store: Arc::new(store),
+            revocations: Revocations::new(),
+            lifetime: DEFAULT_LIFETIME,
+            idle: DEFAULT_IDLE,
+            grace: DEFAULT_GRACE,
+            access_window: DEFAULT_ACCESS_WINDOW,
+        }
+    }
+
+    /// Sessions in this process's memory ([`MemoryStore`]).
+    #[must_use]
+    pub fn in_memory() -> Self {
+        Self::new(MemoryStore::new())
+    }
+
+    /// Record revocations in this list (give the same list to
+    /// [`JwtAuthLayer::revocations`](crate::JwtAuthLayer::revocations)) instead of a new one.
+    #[must_use]
+    pub fn with_revocations(mut self, revocations: Revocations) -> Self {
+        self.revocations = revocations;
+        self
+    }
+
+    /// The absolute lifetime of a session (default 30 days).
+    #[must_use]
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// How long a session may go unused before it expires (default 7 days).
+    #[must_use]
+    pub fn idle_lifetime(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// How long the immediate predecessor of the current refresh token still gets the same
+    /// successor (default 10 s).
+    #[must_use]
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The access-token lifetime plus the verifiers' leeway (default 960 s): how long a
+    /// revocation has to be remembered to outlive every token it could match.
+    #[must_use]
+    pub fn access_window(mut self, window: Duration) -> Self {
+        self.access_window = window;
+        self
+    }
+
+    /// The revocation list this node checks (give it to
+    /// [`JwtAuthLayer::revocations`](crate::JwtAuthLayer::revocations)).
+    #[must_use]
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// Open a session for the user `sub`: a new family with its first refresh token.
+    ///
+    /// # Errors
+    ///
+    /// When the store is unavailable (or the system's random generator fails).
+    pub async fn open(&self, sub: &str) -> Result<Session, StoreError> {
+        let user = user_tag(sub);
+        let mut family = [0u8; 16];
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut family)
+            .and_then(|()| getrandom::fill(&mut secret))
+            .map_err(|_| StoreError::new("the operating system's random generator failed"))?;
+        let family = URL_SAFE_NO_PAD.encode(family);
+        let sid = sid_of(&family);
+        let token = format!("{user}.{family}.{}", URL_SAFE_NO_PAD.encode(secret));
+        let generation = self
+            .store
+            .open(&NewFamily {
+                user: &user,
+                sid: &sid,
+                sub,
+                token_hash: &token_hash(&token),
+                lifetime: self.lifetime,
+                idle: self.idle,
+                generation_ttl: self.lifetime + self.access_window,
+            })
+            .await?;
+        Ok(Session {
+            sub: sub.to_owned(),
+            sid,
+            generation,
+            refresh_token: token,
+        })
+    }
+
+    /// Rotate a refresh token: its successor, in the same session.
+    ///
+    /// # Errors
+    ///
+    /// [`RefreshError::Invalid`] for a token that is unknown, malformed, expired, revoked or
+    /// reused (reuse also revokes the session), [`RefreshError::Unavailable`] when the store
+    /// cannot be reached.
+    pub async fn refresh(&self, token: &str) -> Result<Session, RefreshError> {
+        let (user, family) = parse_token(token).ok_or(RefreshError::Invalid)?;
+        let sid = sid_of(family);
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|_| {
+            RefreshError::Unavailable(StoreError::new(
+                "the operating system's random generator failed",
+            ))
+        })?;
+        let successor = format!("{user}.{family}.{}", URL_SAFE_NO_PAD.encode(secret));
+        let sealed = hex(&xor(&secret, &pad(token)));
+        let rotated = self
+            .store
+            .rotate(&Rotation {
+                user,
+                sid: &sid,
+                presented: &token_hash(token),
+                successor: &token_hash(&successor),
+                sealed: &sealed,
+                grace: self.grace,
+                idle: self.idle,
+            })
+            .await
+            .map_err(RefreshError::Unavailable)?;
+        let (sub, generation, refresh_token) = match rotated {
+            Rotated::Rotated { sub, generation } => (sub, generation, successor),
+            Rotated::Repeat {
+                sub,
+                generation,
+                sealed,
+            } => {
+                let secret = unhex32(&sealed).ok_or(RefreshError::Invalid)?;
+                let secret = xor(&secret, &pad(token));
+                let successor = format!("{user}.{family}.{}", URL_SAFE_NO_PAD.encode(secret));
+                (sub, generation, successor)
+            }
+            Rotated::Invalid => return Err(RefreshError::Invalid),
+            Rotated::Reused { sub } => {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(
+                    sid = %sid,
+                    "refresh token reuse: an old refresh token of this session was presented; \
+                     the session is revoked"
+                );
+                let _ = sub;
+                // The family is gone from the store; its access tokens go now.
+                let _ = self.revoke(&RevocationEntry::Session(sid.clone())).await;
+                return Err(RefreshError::Invalid);
+            }
+        };
+        Ok(Session {
+            sub,
+            sid,
+            generation,
+            refresh_token,
+        })
+    }
+
+    /// End the session `sid` of user `sub` (a logout): its refresh token and every access
+    /// token carrying this `sid` are refused from now on, on every node sharing the store.
+    ///
+    /// # Errors
+    ///
+    /// When the store is unavailable; the local list has the revocation anyway.
+    pub async fn end(&self, sub: &str, sid: &str) -> Result<(), StoreError> {
+        let entry = RevocationEntry::Session(sid.to_owned());
+        self.revoke(&entry).await?;
+        self.store.end_session(&user_tag(sub), sid).await
+    }
+
+    /// End every session of user `sub` ("log out everywhere"): the user's generation goes up,
+    /// so every token issued before is refused and every refresh family is dead; sessions
+    /// opened afterwards (even within the same second) work.
+    ///
+    /// # Errors
+    ///
+    /// When the store is unavailable.
+    pub async fn end_all(&self, sub: &str) -> Result<(), StoreError> {
+        let generation = self
+            .store
+            .end_all(&user_tag(sub), self.lifetime + self.access_window)
+            .await?;
+        self.revoke(&RevocationEntry::User {
+            sub: sub.to_owned(),
+            generation,
+        })
+        .await
+    }
+
+    /// Revoke one access token by its `jti`, until `exp` (plus the access window).
+    ///
+    /// # Errors
+    ///
+    /// When the store is unavailable; the local list has the revocation anyway.
+    pub async fn revoke_token(&self, jti: &str) -> Result<(), StoreError> {
+        self.revoke(&RevocationEntry::Token(jti.to_owned())).await
+    }
+
+    /// Into the local list at once, then into the store for the other nodes.
+    async fn revoke(&self, entry: &RevocationEntry) -> Result<(), StoreError> {
+        let until = SystemTime::now() + self.access_window;
+        entry.apply(&self.revocations, until);
+        self.store.revoke(entry, self.access_window).await
+    }
+}
+
+impl fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sessions")
+            .field("store", &self.store)
+            .field("lifetime", &self.lifetime)
+            .field("idle", &self.idle)
+            .field("grace", &self.grace)
+            .field("access_window", &self.access_window)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A session after [`Sessions::open`] or [`Sessions::refresh`]: what goes into the access
+/// token (`sid`, `gen`) and the refresh token to hand to the client.
+#[derive(Clone)]
+pub struct Session {
+    sub: String,
+    sid: String,
+    generation: u64,
+    refresh_token: String,
+}
+
+impl Session {
+    /// The user.
+    #[must_use]
+    pub fn sub(&self) -> &str {
+        &self.sub
+    }
+
+    /// The session id, the `sid` claim of its access tokens.
+    #[must_use]
+    pub fn sid(&self) -> &str {
+        &self.sid
+    }
+
+    /// The user's generation, the `gen` claim of its access tokens.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The refresh token (secret: give it to the client, never log it).
+    #[must_use]
+    pub fn refresh_token(&self) -> &str {
+        &self.refresh_token
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("sid", &self.sid)
+            .field("generation", &self.generation)
+            .field("refresh_token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a refresh failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RefreshError {
+    /// The refresh token is unknown, malformed, expired, revoked or reused (OAuth
+    /// `invalid_grant`; which one is not told to the client).
+    Invalid,
+    /// The store could not be reached: try again later (503).
+    Unavailable(StoreError),
+}
+
+impl fmt::Display for RefreshError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid => f.pad("the refresh token is invalid, expired or revoked"),
+            Self::Unavailable(e) => write!(f, "the session store is unavailable: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RefreshError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Invalid => None,
+            Self::Unavailable(e) => Some(e),
+        }
+    }
+}
+
+/// SHA-256 over a domain label and a value, so hashes made for one purpose never match
+/// another's.
+fn digest(domain: &str, value: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(domain.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(value);
+    hasher.finalize().into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+fn unhex32(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let s = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn xor(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+    std::array::from_fn(|i| a[i] ^ b[i])
+}
+
+/// The key a predecessor seals its successor's secret with.
+fn pad(predecessor: &str) -> [u8; 32] {
+    digest("tja refresh successor", predecessor.as_bytes())
+}
+
+/// What the store keeps of a refresh token.
+fn token_hash(token: &str) -> String {
+    hex(&digest("tja refresh token", token.as_bytes()))
+}
+
+/// The store's name for a user: a hash of `sub` (128 bits, hex), never the id itself.
+pub(crate) fn user_tag(sub: &str) -> String {
+    hex(&digest("tja user", sub.as_bytes())[..16])
+}
+
+/// A session's public id, derived from its family id (which only refresh tokens carry, so
+/// knowing a `sid` from an access token does not let anyone present a token of the family).
+fn sid_of(family: &str) -> String {
+    hex(&digest("tja session", family.as_bytes())[..16])
+}
+
+/// `<user tag>.<family id>.<secret>`: the user tag and family id, if the shape is right.
+fn parse_token(token: &str) -> Option<(&str, &str)> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (user, family, secret) = (parts.next()?, parts.next()?, parts.next()?);
+    let b64 = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let ok = parts.next().is_none()
+        && user.len() == 32
+        && user.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && b64(family, 22)
+        && b64(secret, 43);
+    ok.then_some((user, family))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,643 @@
+//! [`RedisStore`] (feature `redis`): sessions, limiters and revocations shared by every node
+//! that names the same Redis, and [`RevocationFeed`], which keeps a node's revocation list in
+//! step with it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Script};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::store::{
+    NewFamily, Rate, RevocationEntry, Rotated, Rotation, SessionStore, StoreError, StoreFuture,
+    Throttle, ThrottleOp,
+};
+use crate::revocation::Revocations;
+
+/// Lua: open a family. KEYS: family, generation. ARGV: sub, token hash, lifetime ms, idle ms,
+/// generation ttl ms. Returns the user's generation.
+const OPEN: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local gen = tonumber(redis.call('GET', KEYS[2]) or '0')
+if gen > 0 and redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
+local exp = now + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'gen', gen, 'cur', ARGV[2], 'exp', exp,
+  'last', now, 'idle', ARGV[4])
+redis.call('PEXPIREAT', KEYS[1], math.min(exp, now + tonumber(ARGV[4])))
+return gen
+";
+
+/// Lua: rotate. KEYS: family, generation. ARGV: presented hash, successor hash, sealed
+/// successor, grace ms, idle ms.
+const ROTATE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local f = redis.call('HMGET', KEYS[1], 'sub', 'gen', 'cur', 'prev', 'prev_until', 'sealed',
+  'exp', 'last', 'idle')
+if not f[1] then return {'invalid'} end
+local exp = tonumber(f[7])
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if now >= exp or now >= tonumber(f[8]) + tonumber(f[9]) or tonumber(f[2]) < current then
+  redis.call('DEL', KEYS[1])
+  return {'invalid'}
+end
+if f[3] == ARGV[1] then
+  local idle = tonumber(ARGV[5])
+  redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1],
+    'prev_until', now + tonumber(ARGV[4]), 'sealed', ARGV[3], 'last', now, 'idle', idle)
+  redis.call('PEXPIREAT', KEYS[1], math.min(exp, now + idle))
+  return {'rotated', f[1], f[2]}
+end
+if f[4] == ARGV[1] and now <= tonumber(f[5]) then
+  return {'repeat', f[1], f[2], f[6]}
+end
+redis.call('DEL', KEYS[1])
+return {'reused', f[1]}
+";
+
+/// Lua: log out everywhere. KEYS: generation. ARGV: keep ms. Returns the new generation.
+const END_ALL: &str = r"
+local g = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return g
+";
+
+/// Lua: record and publish a revocation. KEYS: index, sequence. ARGV: entry, keep secs,
+/// channel. The index keeps each entry until Redis time + keep; both keys expire with the
+/// last entry. Publishes `seq\nuntil\nentry`.
+const REVOKE: &str = r"
+local now = tonumber(redis.call('TIME')[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local till = now + tonumber(ARGV[2])
+local old = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if old and tonumber(old) > till then till = tonumber(old) end
+redis.call('ZADD', KEYS[1], till, ARGV[1])
+local seq = redis.call('INCR', KEYS[2])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local keep = (tonumber(last[2]) - now + 1) * 1000
+redis.call('PEXPIRE', KEYS[1], keep)
+redis.call('PEXPIRE', KEYS[2], keep)
+redis.call('PUBLISH', ARGV[3], seq .. '\n' .. till .. '\n' .. ARGV[1])
+return seq
+";
+
+/// Lua: everything still revoked, and the sequence number it is current as of.
+const SNAPSHOT: &str = r"
+local now = tonumber(redis.call('TIME')[1])
+local seq = redis.call('GET', KEYS[2]) or '0'
+return {seq, redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')}
+";
+
+/// Lua: one GCRA step. KEYS: limiter. ARGV: interval ms, period ms, 'take' or 'give'.
+/// Returns {allowed (1/0), retry after ms}.
+const THROTTLE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local interval = tonumber(ARGV[1])
+if ARGV[3] == 'take' then
+  local nxt = tat + interval
+  local ahead = nxt - now
+  if ahead > tonumber(ARGV[2]) then return {0, ahead - tonumber(ARGV[2])} end
+  redis.call('SET', KEYS[1], nxt, 'PX', ahead)
+  return {1, 0}
+end
+local nxt = tat - interval
+if nxt <= now then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], nxt, 'PX', nxt - now) end
+return {1, 0}
+";
+
+/// Settings of a [`RedisStore`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RedisOptions {
+    prefix: String,
+    timeout: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            prefix: "tja:".to_owned(),
+            timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RedisOptions {
+    /// The defaults: key prefix `tja:`, one-second timeouts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Start every key (and the revocation channel) with `prefix` (default `tja:`), so several
+    /// applications can share one Redis.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long to wait for Redis to connect or answer before the operation fails with a
+    /// [`StoreError`] (503 to the client). Default: one second.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+struct Scripts {
+    open: Script,
+    rotate: Script,
+    end_all: Script,
+    revoke: Script,
+    snapshot: Script,
+    throttle: Script,
+}
+
+/// A [`SessionStore`] in Redis, shared by every node that names it.
+///
+/// Every key starts with the prefix (default `tja:`) and expires on its own. The keys of one
+/// user share one hash tag (`{u:<hash of sub>}`), so each operation is one Lua script on one
+/// slot, with the time taken from Redis (`TIME`): nodes with skewed clocks agree. Keys hold
+/// hashes, never a token, password or username: a family holds the user's id (`sub`), the
+/// hashes of its current and previous refresh tokens and the sealed successor.
+///
+/// Revocations go into a sorted set (`<prefix>{rev}:index`, one entry per revoked session,
+/// user generation or token, each until the last access token it could match has expired)
+/// and onto a pub/sub channel; [`follow`](Self::follow) keeps a node's list in step.
+///
+/// Connections are re-established on their own; an operation that cannot reach Redis within
+/// the timeout fails with a [`StoreError`] (503 with `Retry-After` from the services).
+#[derive(Clone)]
+pub struct RedisStore {
+    client: Client,
+    conn: ConnectionManager,
+    prefix: Arc<str>,
+    timeout: Duration,
+    scripts: Arc<Scripts>,
+}
+
+fn unavailable(e: &redis::RedisError) -> StoreError {
+    StoreError::new(format_args!("redis: {:?}", e.kind()))
+}
+
+impl RedisStore {
+    /// Connect to `url` (`redis://host:port/db`, `rediss://` for TLS if the redis crate was
+    /// built with it) with the default options.
+    ///
+    /// # Errors
+    ///
+    /// When the URL is invalid or Redis cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, RedisOptions::default()).await
+    }
+
+    /// Connect with `options`.
+    ///
+    /// # Errors
+    ///
+    /// When the URL is invalid or Redis cannot be reached.
+    pub async fn connect_with(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        let client = Client::open(url)
+            .map_err(|e| StoreError::new(format_args!("invalid Redis URL: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.timeout))
+            .set_response_timeout(Some(options.timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(Self {
+            client,
+            conn,
+            prefix: options.prefix.into(),
+            timeout: options.timeout,
+            scripts: Arc::new(Scripts {
+                open: Script::new(OPEN),
+                rotate: Script::new(ROTATE),
+                end_all: Script::new(END_ALL),
+                revoke: Script::new(REVOKE),
+                snapshot: Script::new(SNAPSHOT),
+                throttle: Script::new(THROTTLE),
+            }),
+        })
+    }
+
+    fn family_key(&self, user: &str, sid: &str) -> String {
+        format!("{}{{u:{user}}}:f:{sid}", self.prefix)
+    }
+
+    fn generation_key(&self, user: &str) -> String {
+        format!("{}{{u:{user}}}:gen", self.prefix)
+    }
+
+    fn index_key(&self) -> String {
+        format!("{}{{rev}}:index", self.prefix)
+    }
+
+    fn sequence_key(&self) -> String {
+        format!("{}{{rev}}:seq", self.prefix)
+    }
+
+    fn channel(&self) -> String {
+        format!("{}revocations", self.prefix)
+    }
+
+    /// Keep `revocations` in step with the revocations of every node: the feed loads the full
+    /// list, applies each change as it is published (typically within a millisecond), checks
+    /// every half second that it has missed nothing (reloading in full if it has, or after any
+    /// reconnect, since pub/sub alone loses messages), and marks the list as trustworthy for
+    /// `max_staleness` after each successful check. When Redis stays unreachable longer than
+    /// that, the layer answers 503 instead of admitting possibly revoked tokens; the feed
+    /// catches up by itself when Redis is back.
+    ///
+    /// Verification-only nodes use this too: they need no sessions, only the feed. The feed
+    /// runs on a tokio task until the returned [`RevocationFeed`] is dropped.
+    ///
+    /// # Errors
+    ///
+    /// When the first full load does not succeed within a few seconds.
+    pub async fn follow(
+        &self,
+        revocations: Revocations,
+        max_staleness: Duration,
+    ) -> Result<RevocationFeed, StoreError> {
+        let stats = Arc::new(FeedStats::default());
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let feed = Feed {
+            store: self.clone(),
+            revocations,
+            max_staleness,
+            stats: Arc::clone(&stats),
+            ready: Some(ready_tx),
+            seq: None,
+        };
+        let task = tokio::spawn(feed.run());
+        match tokio::time::timeout(Duration::from_secs(5), ready_rx).await {
+            Ok(Ok(())) => Ok(RevocationFeed { task, stats }),
+            _ => {
+                task.abort();
+                Err(StoreError::new(
+                    "the revocation list could not be loaded from Redis",
+                ))
+            }
+        }
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        invocation: &mut redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut conn)).await {
+            Ok(result) => result.map_err(|e| unavailable(&e)),
+            Err(_) => Err(StoreError::new("redis: timed out")),
+        }
+    }
+
+    /// The current sequence number and every live entry.
+    async fn snapshot(&self) -> Result<(u64, Vec<(String, u64)>), StoreError> {
+        let (seq, items): (String, Vec<(String, f64)>) = self
+            .run(
+                self.scripts
+                    .snapshot
+                    .key(self.index_key())
+                    .key(self.sequence_key()),
+            )
+            .await?;
+        let seq = seq
+            .parse()
+            .map_err(|_| StoreError::new("redis: bad sequence"))?;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let items = items.into_iter().map(|(m, s)| (m, s as u64)).collect();
+        Ok((seq, items))
+    }
+
+    async fn sequence(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.sequence_key());
+        let get = cmd.query_async::<Option<u64>>(&mut conn);
+        match tokio::time::timeout(self.timeout, get).await {
+            Ok(r) => r
+                .map(Option::unwrap_or_default)
+                .map_err(|e| unavailable(&e)),
+            Err(_) => Err(StoreError::new("redis: timed out")),
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl SessionStore for RedisStore {
+    fn open<'a>(&'a self, family: &'a NewFamily<'a>) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            self.run(
+                self.scripts
+                    .open
+                    .key(self.family_key(family.user, family.sid))
+                    .key(self.generation_key(family.user))
+                    .arg(family.sub)
+                    .arg(family.token_hash)
+                    .arg(millis(family.lifetime))
+                    .arg(millis(family.idle))
+                    .arg(millis(family.generation_ttl)),
+            )
+            .await
+        })
+    }
+
+    fn rotate<'a>(&'a self, rotation: &'a Rotation<'a>) -> StoreFuture<'a, Rotated> {
+        Box::pin(async move {
+            let reply: Vec<String> = self
+                .run(
+                    self.scripts
+                        .rotate
+                        .key(self.family_key(rotation.user, rotation.sid))
+                        .key(self.generation_key(rotation.user))
+                        .arg(rotation.presented)
+                        .arg(rotation.successor)
+                        .arg(rotation.sealed)
+                        .arg(millis(rotation.grace))
+                        .arg(millis(rotation.idle)),
+                )
+                .await?;
+            let generation = |g: &str| {
+                g.parse::<u64>()
+                    .map_err(|_| StoreError::new("redis: bad generation"))
+            };
+            match reply.as_slice() {
+                [tag] if tag == "invalid" => Ok(Rotated::Invalid),
+                [tag, sub, g] if tag == "rotated" => Ok(Rotated::Rotated {
+                    sub: sub.clone(),
+                    generation: generation(g)?,
+                }),
+                [tag, sub, g, sealed] if tag == "repeat" => Ok(Rotated::Repeat {
+                    sub: sub.clone(),
+                    generation: generation(g)?,
+                    sealed: sealed.clone(),
+                }),
+                [tag, sub] if tag == "reused" => Ok(Rotated::Reused { sub: sub.clone() }),
+                _ => Err(StoreError::new("redis: unexpected rotation reply")),
+            }
+        })
+    }
+
+    fn end_session<'a>(&'a self, user: &'a str, sid: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let mut cmd = redis::cmd("DEL");
+            cmd.arg(self.family_key(user, sid));
+            let del = cmd.query_async::<()>(&mut conn);
+            match tokio::time::timeout(self.timeout, del).await {
+                Ok(r) => r.map_err(|e| unavailable(&e)),
+                Err(_) => Err(StoreError::new("redis: timed out")),
+            }
+        })
+    }
+
+    fn end_all<'a>(&'a self, user: &'a str, keep: Duration) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            self.run(
+                self.scripts
+                    .end_all
+                    .key(self.generation_key(user))
+                    .arg(millis(keep)),
+            )
+            .await
+        })
+    }
+
+    fn revoke<'a>(&'a self, entry: &'a RevocationEntry, keep: Duration) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let _seq: u64 = self
+                .run(
+                    self.scripts
+                        .revoke
+                        .key(self.index_key())
+                        .key(self.sequence_key())
+                        .arg(entry.encode())
+                        .arg(keep.as_secs().max(1))
+                        .arg(self.channel()),
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn throttle<'a>(
+        &'a self,
+        key: &'a str,
+        rate: Rate,
+        op: ThrottleOp,
+    ) -> StoreFuture<'a, Throttle> {
+        Box::pin(async move {
+            let (allowed, wait): (i64, i64) = self
+                .run(
+                    self.scripts
+                        .throttle
+                        .key(format!("{}{{l:{key}}}", self.prefix))
+                        .arg(rate.interval_ms())
+                        .arg(rate.period_ms())
+                        .arg(match op {
+                            ThrottleOp::Take => "take",
+                            ThrottleOp::Give => "give",
+                        }),
+                )
+                .await?;
+            Ok(if allowed == 1 {
+                Throttle::Allowed
+            } else {
+                Throttle::Limited {
+                    retry_after: Duration::from_millis(u64::try_from(wait).unwrap_or(0)),
+                }
+            })
+        })
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may hold a password: not shown.
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct FeedStats {
+    events: AtomicU64,
+    reloads: AtomicU64,
+}
+
+/// The running revocation feed of [`RedisStore::follow`]. Dropping it stops the feed (and the
+/// list stays as it was, trusted until its last bound).
+pub struct RevocationFeed {
+    task: JoinHandle<()>,
+    stats: Arc<FeedStats>,
+}
+
+impl RevocationFeed {
+    /// How many published revocations this feed applied one by one.
+    #[must_use]
+    pub fn events(&self) -> u64 {
+        self.stats.events.load(Ordering::Relaxed)
+    }
+
+    /// How many times it loaded the full list (at start, after every reconnect and whenever it
+    /// found it had missed a change).
+    #[must_use]
+    pub fn reloads(&self) -> u64 {
+        self.stats.reloads.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for RevocationFeed {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl fmt::Debug for RevocationFeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RevocationFeed")
+            .field("events", &self.events())
+            .field("reloads", &self.reloads())
+            .finish()
+    }
+}
+
+/// How often the feed checks the sequence number (and renews the list's trust).
+const CHECK_EVERY: Duration = Duration::from_millis(500);
+/// How long to wait before reconnecting the subscription.
+const RECONNECT_AFTER: Duration = Duration::from_millis(200);
+
+struct Feed {
+    store: RedisStore,
+    revocations: Revocations,
+    max_staleness: Duration,
+    stats: Arc<FeedStats>,
+    ready: Option<oneshot::Sender<()>>,
+    /// The sequence number the list is current as of (`None`: never loaded).
+    seq: Option<u64>,
+}
+
+impl Feed {
+    async fn run(mut self) {
+        loop {
+            self.subscribed().await;
+            tokio::time::sleep(RECONNECT_AFTER).await;
+        }
+    }
+
+    fn trust(&self) {
+        self.revocations
+            .trust_until(Some(SystemTime::now() + self.max_staleness));
+    }
+
+    async fn reload(&mut self) -> Result<(), StoreError> {
+        let (seq, items) = self.store.snapshot().await?;
+        self.revocations.replace(|b| {
+            for (member, until) in &items {
+                if let Some(entry) = RevocationEntry::decode(member) {
+                    entry.apply_to(b, UNIX_EPOCH + Duration::from_secs(*until));
+                }
+            }
+        });
+        self.seq = Some(seq);
+        self.stats.reloads.fetch_add(1, Ordering::Relaxed);
+        self.trust();
+        if let Some(ready) = self.ready.take() {
+            let _ = ready.send(());
+        }
+        Ok(())
+    }
+
+    /// One subscription, from connect to its loss.
+    async fn subscribed(&mut self) {
+        let timeout = self.store.timeout;
+        let Ok(Ok(mut pubsub)) =
+            tokio::time::timeout(timeout, self.store.client.get_async_pubsub()).await
+        else {
+            return;
+        };
+        let channel = self.store.channel();
+        if !matches!(
+            tokio::time::timeout(timeout, pubsub.subscribe(&channel)).await,
+            Ok(Ok(()))
+        ) {
+            return;
+        }
+        // Subscribed first, then loaded: nothing published in between is missed.
+        if self.reload().await.is_err() {
+            return;
+        }
+        let mut messages = pubsub.into_on_message();
+        let mut check = tokio::time::interval(CHECK_EVERY);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                message = messages.next() => {
+                    let Some(message) = message else {
+                        // The connection is gone (killed, Redis restarted): reconnect, reload.
+                        return;
+                    };
+                    let Ok(payload) = message.get_payload::<String>() else { continue };
+                    if self.apply(&payload).is_err() && self.reload().await.is_err() {
+                        return;
+                    }
+                }
+                _ = check.tick() => {
+                    match self.store.sequence().await {
+                        Ok(seq) if Some(seq) == self.seq => self.trust(),
+                        Ok(_) => {
+                            if self.reload().await.is_err() {
+                                return;
+                            }
+                        }
+                        // Unreachable: the trust runs out unless the next check succeeds.
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Apply one published change; `Err` if it is not the next in sequence (reload instead).
+    fn apply(&mut self, payload: &str) -> Result<(), ()> {
+        let mut parts = payload.splitn(3, '\n');
+        let (Some(seq), Some(until), Some(member)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(());
+        };
+        let seq: u64 = seq.parse().map_err(|_| ())?;
+        let until: u64 = until.parse().map_err(|_| ())?;
+        match self.seq {
+            Some(current) if seq <= current => return Ok(()),
+            Some(current) if seq == current + 1 => {}
+            _ => return Err(()),
+        }
+        let entry = RevocationEntry::decode(member).ok_or(())?;
+        entry.apply(&self.revocations, UNIX_EPOCH + Duration::from_secs(until));
+        self.seq = Some(seq);
+        self.stats.events.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}

@@ -1,0 +1,391 @@
+//! The [`SessionStore`] contract and the values that cross it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use crate::revocation::Revocations;
+
+/// The future a [`SessionStore`] method returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Where sessions, throttling state and shared revocations live.
+///
+/// [`Sessions`](super::Sessions) and [`LoginThrottle`](super::LoginThrottle) call these
+/// methods; you implement the trait only for a store of your own. Every method must be one
+/// atomic step for the store (a Lua script on one Redis slot, a lock in memory), so that
+/// several nodes calling at once never see half an operation, and every piece of state it
+/// creates must expire on its own. Users are named by an opaque tag (a hash of `sub`); hashes
+/// are lowercase hex. Time is the store's own clock (Redis `TIME`), so nodes with skewed
+/// clocks agree.
+pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
+    /// Create a refresh family and return the user's current generation (0 if none).
+    fn open<'a>(&'a self, family: &'a NewFamily<'a>) -> StoreFuture<'a, u64>;
+
+    /// Rotate a family's refresh token; see [`Rotated`] for the outcomes. A family whose
+    /// generation is below the user's current one is [`Rotated::Invalid`].
+    fn rotate<'a>(&'a self, rotation: &'a Rotation<'a>) -> StoreFuture<'a, Rotated>;
+
+    /// Delete one family (a logout). Deleting a family that is not there is not an error.
+    fn end_session<'a>(&'a self, user: &'a str, sid: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Raise the user's generation by one, keep it for at least `keep` (the longest a family
+    /// or access token of the old generation could live), and return the new value ("log out
+    /// everywhere").
+    fn end_all<'a>(&'a self, user: &'a str, keep: Duration) -> StoreFuture<'a, u64>;
+
+    /// Share a revocation with the other nodes for `keep` from now (the store's now). A store
+    /// used by one process only may do nothing: the caller has already put it in its own list.
+    fn revoke<'a>(&'a self, entry: &'a RevocationEntry, keep: Duration) -> StoreFuture<'a, ()>;
+
+    /// One step of a GCRA limiter named `key` (already hashed).
+    fn throttle<'a>(
+        &'a self,
+        key: &'a str,
+        rate: Rate,
+        op: ThrottleOp,
+    ) -> StoreFuture<'a, Throttle>;
+}
+
+/// A new refresh family, for [`SessionStore::open`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct NewFamily<'a> {
+    /// The user's tag.
+    pub user: &'a str,
+    /// The session id.
+    pub sid: &'a str,
+    /// The user's id, handed back on every rotation (to rebuild the access token's claims).
+    pub sub: &'a str,
+    /// The hash of the first refresh token.
+    pub token_hash: &'a str,
+    /// The family's absolute lifetime.
+    pub lifetime: Duration,
+    /// How long the family may go without a rotation.
+    pub idle: Duration,
+    /// How long the user's generation, if any, must be kept from now on (it must outlive every
+    /// family and access token that could carry an older one).
+    pub generation_ttl: Duration,
+}
+
+/// A rotation request, for [`SessionStore::rotate`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Rotation<'a> {
+    /// The user's tag.
+    pub user: &'a str,
+    /// The session id.
+    pub sid: &'a str,
+    /// The hash of the presented refresh token.
+    pub presented: &'a str,
+    /// The hash of the successor, if the presented token is the current one.
+    pub successor: &'a str,
+    /// The successor's secret, sealed under the presented token: kept for the grace window
+    /// and returned in [`Rotated::Repeat`].
+    pub sealed: &'a str,
+    /// How long the predecessor keeps getting the same successor.
+    pub grace: Duration,
+    /// The family's idle lifetime, restarted by the rotation.
+    pub idle: Duration,
+}
+
+/// The outcome of [`SessionStore::rotate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rotated {
+    /// The presented token was current: the successor is now current, the presented token is
+    /// the predecessor until the grace window ends.
+    Rotated {
+        /// The user's id.
+        sub: String,
+        /// The family's generation.
+        generation: u64,
+    },
+    /// The presented token was the predecessor, within the grace window: nothing changed; here
+    /// is the current token's sealed secret (sealed under the presented one).
+    Repeat {
+        /// The user's id.
+        sub: String,
+        /// The family's generation.
+        generation: u64,
+        /// The successor's sealed secret, as stored.
+        sealed: String,
+    },
+    /// No such family (expired, ended, revoked, or never existed), or its generation is gone.
+    Invalid,
+    /// The family exists but the token is neither current nor a predecessor within the window:
+    /// reuse. The store has deleted the family.
+    Reused {
+        /// The user's id.
+        sub: String,
+    },
+}
+
+/// A revocation shared through [`SessionStore::revoke`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevocationEntry {
+    /// Every access token with this `sid`.
+    Session(String),
+    /// Every access token of `sub` with a `gen` below `generation`.
+    User {
+        /// The user.
+        sub: String,
+        /// The first generation still valid.
+        generation: u64,
+    },
+    /// The access token with this `jti`.
+    Token(String),
+}
+
+impl RevocationEntry {
+    /// Add the entry to a list, until `until`.
+    pub(crate) fn apply(&self, revocations: &Revocations, until: SystemTime) {
+        revocations.batch(|b| self.apply_to(b, until));
+    }
+
+    pub(crate) fn apply_to(
+        &self,
+        b: &mut crate::revocation::RevocationBatch<'_>,
+        until: SystemTime,
+    ) {
+        match self {
+            Self::Session(sid) => b.revoke_session(sid, until),
+            Self::User { sub, generation } => b.revoke_user_before(sub, *generation, until),
+            Self::Token(jti) => b.revoke_token(jti, until),
+        }
+    }
+
+    /// A one-line encoding for a shared store: `s:<sid>`, `j:<jti>`, `g:<gen>:<sub>`.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Session(sid) => format!("s:{sid}"),
+            Self::Token(jti) => format!("j:{jti}"),
+            Self::User { sub, generation } => format!("g:{generation}:{sub}"),
+        }
+    }
+
+    /// The inverse of [`encode`](Self::encode); `None` for anything else.
+    #[must_use]
+    pub fn decode(text: &str) -> Option<Self> {
+        let (kind, rest) = text.split_once(':')?;
+        match kind {
+            "s" => Some(Self::Session(rest.to_owned())),
+            "j" => Some(Self::Token(rest.to_owned())),
+            "g" => {
+                let (generation, sub) = rest.split_once(':')?;
+                Some(Self::User {
+                    sub: sub.to_owned(),
+                    generation: generation.parse().ok()?,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A GCRA rate: a burst of `burst`, refilled evenly over `period`. Parses from `N/SECS`
+/// (`"5/60"`: five at once, then one every twelve seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    burst: u32,
+    period: Duration,
+}
+
+impl Rate {
+    /// `burst` at once, refilled over `period`. `None` if either is zero.
+    #[must_use]
+    pub const fn new(burst: u32, period: Duration) -> Option<Self> {
+        if burst > 0 && !period.is_zero() {
+            Some(Self { burst, period })
+        } else {
+            None
+        }
+    }
+
+    /// The burst.
+    #[must_use]
+    pub fn burst(self) -> u32 {
+        self.burst
+    }
+
+    /// The refill period.
+    #[must_use]
+    pub fn period(self) -> Duration {
+        self.period
+    }
+
+    /// The period in milliseconds (at least 1).
+    #[must_use]
+    pub fn period_ms(self) -> u64 {
+        u64::try_from(self.period.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// The time one unit takes to refill, in milliseconds (at least 1).
+    #[must_use]
+    pub fn interval_ms(self) -> u64 {
+        (self.period_ms() / u64::from(self.burst)).max(1)
+    }
+
+    /// The GCRA step at `now_ms` on a limiter whose theoretical arrival time is `tat_ms`
+    /// (`None`: fresh). Returns the outcome and the new arrival time to store (`None`: delete).
+    #[must_use]
+    pub fn step(self, tat_ms: Option<u64>, now_ms: u64, op: ThrottleOp) -> (Throttle, Option<u64>) {
+        let interval = self.interval_ms();
+        match op {
+            ThrottleOp::Take => {
+                let next = tat_ms
+                    .unwrap_or(now_ms)
+                    .max(now_ms)
+                    .saturating_add(interval);
+                let ahead = next - now_ms;
+                if ahead > self.period_ms() {
+                    let wait = ahead - self.period_ms();
+                    (
+                        Throttle::Limited {
+                            retry_after: Duration::from_millis(wait),
+                        },
+                        tat_ms,
+                    )
+                } else {
+                    (Throttle::Allowed, Some(next))
+                }
+            }
+            ThrottleOp::Give => {
+                let next = tat_ms
+                    .map(|t| t.saturating_sub(interval))
+                    .filter(|t| *t > now_ms);
+                (Throttle::Allowed, next)
+            }
+        }
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("expected N/SECS with both above zero (like 5/60), got {s:?}");
+        let (n, secs) = s.trim().split_once('/').ok_or_else(bad)?;
+        let n: u32 = n.trim().parse().map_err(|_| bad())?;
+        let secs: u64 = secs.trim().parse().map_err(|_| bad())?;
+        Self::new(n, Duration::from_secs(secs)).ok_or_else(bad)
+    }
+}
+
+/// What a [`SessionStore::throttle`] call does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ThrottleOp {
+    /// Take one unit, if the limiter allows it.
+    Take,
+    /// Give one unit back (a login that succeeded after its failure was counted).
+    Give,
+}
+
+/// The answer of a limiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Throttle {
+    /// Go ahead.
+    Allowed,
+    /// Refused: try again after `retry_after`.
+    Limited {
+        /// How long until one unit is back.
+        retry_after: Duration,
+    },
+}
+
+/// The store could not be reached or answered something unexpected: the operation did not
+/// happen (or its outcome is unknown). Services answer 503 with `Retry-After`.
+#[derive(Debug)]
+pub struct StoreError {
+    message: String,
+}
+
+impl StoreError {
+    /// An error with this message (it must not contain tokens or credentials).
+    #[must_use]
+    pub fn new(message: impl fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+        }
+    }
+
+    /// When to try again.
+    #[must_use]
+    pub fn retry_after(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse() {
+        let r: Rate = "5/60".parse().unwrap();
+        assert_eq!((r.burst(), r.period()), (5, Duration::from_secs(60)));
+        assert_eq!(r.interval_ms(), 12_000);
+        for bad in ["", "5", "0/60", "5/0", "x/60", "5/-1"] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn gcra_allows_the_burst_then_refills_evenly() {
+        let r: Rate = "3/30".parse().unwrap();
+        let mut tat = None;
+        let now = 1_000_000;
+        for _ in 0..3 {
+            let (t, next) = r.step(tat, now, ThrottleOp::Take);
+            assert_eq!(t, Throttle::Allowed);
+            tat = next;
+        }
+        let (t, next) = r.step(tat, now, ThrottleOp::Take);
+        assert_eq!(
+            t,
+            Throttle::Limited {
+                retry_after: Duration::from_secs(10)
+            }
+        );
+        assert_eq!(next, tat, "a refused step changes nothing");
+        assert_eq!(
+            r.step(tat, now + 10_000, ThrottleOp::Take).0,
+            Throttle::Allowed
+        );
+        // Giving one back makes room at once.
+        let (_, given) = r.step(tat, now, ThrottleOp::Give);
+        assert_eq!(r.step(given, now, ThrottleOp::Take).0, Throttle::Allowed);
+    }
+
+    #[test]
+    fn revocation_entries_round_trip() {
+        for e in [
+            RevocationEntry::Session("abc".into()),
+            RevocationEntry::Token("j:1".into()),
+            RevocationEntry::User {
+                sub: "a:b".into(),
+                generation: 7,
+            },
+        ] {
+            assert_eq!(RevocationEntry::decode(&e.encode()), Some(e));
+        }
+        assert_eq!(RevocationEntry::decode("x:1"), None);
+        assert_eq!(RevocationEntry::decode("g:x:1"), None);
+    }
+}

@@ -1,0 +1,40 @@
+use super::*;
+
+#[test]
+fn refresh_tokens_have_the_documented_shape() {
+    let token = format!("{}.{}.{}", "a".repeat(32), "b".repeat(22), "c".repeat(43));
+    assert_eq!(token.len(), 99);
+    assert_eq!(
+        parse_token(&token),
+        Some((&*"a".repeat(32), &*"b".repeat(22)))
+    );
+    for bad in [
+        String::new(),
+        "a.b.c".to_owned(),
+        format!("{}.{}.{}", "A".repeat(32), "b".repeat(22), "c".repeat(43)),
+        format!("{}.{}.{}.", "a".repeat(32), "b".repeat(22), "c".repeat(43)),
+        format!("{}.{}.{}", "a".repeat(32), "b+".repeat(11), "c".repeat(43)),
+        "x".repeat(10_000),
+    ] {
+        assert_eq!(parse_token(&bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn sealing_round_trips_and_hex_is_strict() {
+    let secret = [7u8; 32];
+    let sealed = hex(&xor(&secret, &pad("pred")));
+    let opened = xor(&unhex32(&sealed).unwrap(), &pad("pred"));
+    assert_eq!(opened, secret);
+    assert_ne!(xor(&unhex32(&sealed).unwrap(), &pad("other")), secret);
+    assert_eq!(unhex32("zz"), None);
+    assert_eq!(unhex32(&"g".repeat(64)), None);
+}
+
+#[test]
+fn tags_and_sids_never_show_their_input() {
+    let tag = user_tag("alice@example.com");
+    assert_eq!(tag.len(), 32);
+    assert!(!tag.contains("alice"));
+    assert_ne!(sid_of("f1"), sid_of("f2"));
+}
