@@ -297,14 +297,28 @@ impl RedisStore {
         }
     }
 
+    /// Run a script, once more if the connection turned out to be dropped (the connection
+    /// manager reconnects meanwhile). Every script is safe to repeat: a rotation whose reply
+    /// was lost is answered the second time from the grace window, with the same successor.
     async fn run<T: redis::FromRedisValue>(
         &self,
         invocation: &mut redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut conn)).await {
-            Ok(result) => result.map_err(|e| unavailable(&e)),
-            Err(_) => Err(StoreError::new("redis: timed out")),
+        let mut retried = false;
+        loop {
+            match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut conn)).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(e))
+                    if !retried
+                        && (e.is_connection_dropped() || e.is_io_error())
+                        && !e.is_connection_refusal() =>
+                {
+                    retried = true;
+                }
+                Ok(Err(e)) => return Err(unavailable(&e)),
+                Err(_) => return Err(StoreError::new("redis: timed out")),
+            }
         }
     }
 

@@ -113,6 +113,8 @@ fn enabled_features() -> Vec<&'static str> {
         "aws-lc-rs",
         "rust-crypto",
         "login",
+        "sessions",
+        "redis",
         "cookie",
         "tracing",
         "axum",
@@ -259,6 +261,19 @@ impl Client {
             req = req.header("content-type", c);
         }
         self.send(req.body(Full::new(body.into())).unwrap()).await
+    }
+
+    /// POST `body` as JSON with extra headers.
+    pub async fn post_json(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(self.url(path))
+            .header("content-type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+            .await
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Reply {

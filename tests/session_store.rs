@@ -1,0 +1,389 @@
+//! The session-store contract, written once and run against `MemoryStore` and `RedisStore`
+//! (a private `redis-server`), plus what only a shared store has: the revocation feed between
+//! nodes, reconnects, a stopped Redis, and key hygiene.
+
+#[path = "common/redis_server.rs"]
+mod redis_server;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use redis_server::RedisServer;
+use tower_jwt_auth::RegisteredClaims;
+use tower_jwt_auth::revocation::Revocations;
+use tower_jwt_auth::session::{
+    LoginThrottle, MemoryStore, Rate, RedisOptions, RedisStore, RefreshError, Session, Sessions,
+    Throttle,
+};
+
+/// Where a contract case gets its sessions from.
+enum Backend<'a> {
+    Memory,
+    Redis(&'a RedisServer),
+}
+
+static PREFIX: AtomicUsize = AtomicUsize::new(0);
+
+impl Backend<'_> {
+    /// Fresh sessions (a new key prefix on Redis, so cases do not see each other's state).
+    async fn sessions(&self) -> Sessions {
+        match self {
+            Backend::Memory => Sessions::new(MemoryStore::new()),
+            Backend::Redis(server) => {
+                let prefix = format!("c{}:", PREFIX.fetch_add(1, Ordering::Relaxed));
+                let store =
+                    RedisStore::connect_with(&server.url(), RedisOptions::new().prefix(prefix))
+                        .await
+                        .expect("connects");
+                Sessions::new(store)
+            }
+        }
+    }
+}
+
+fn claims(json: serde_json::Value) -> RegisteredClaims {
+    serde_json::from_value(json).unwrap()
+}
+
+#[allow(clippy::needless_pass_by_value)]
+fn invalid(result: Result<Session, RefreshError>) -> bool {
+    matches!(result, Err(RefreshError::Invalid))
+}
+
+/// The contract. Every case asserts what both stores must do.
+async fn contract(backend: Backend<'_>) {
+    rotation_grace_and_reuse(&backend).await;
+    a_forged_secret_of_a_known_family_is_reuse(&backend).await;
+    the_grace_window_ends(&backend).await;
+    concurrent_refreshes_never_fork(&backend).await;
+    ending_a_session(&backend).await;
+    logging_out_everywhere_then_logging_in_in_the_same_second(&backend).await;
+    idle_and_absolute_lifetimes(&backend).await;
+    throttling(&backend).await;
+    garbage_is_invalid(&backend).await;
+}
+
+async fn rotation_grace_and_reuse(backend: &Backend<'_>) {
+    let s = backend.sessions().await;
+    let t0 = s.open("1").await.unwrap();
+    assert_eq!(t0.generation(), 0);
+    assert!(t0.refresh_token().len() >= 64, "at least 256 bits");
+    let t1 = s.refresh(t0.refresh_token()).await.unwrap();
+    assert_eq!((t1.sid(), t1.sub()), (t0.sid(), "1"));
+    assert_ne!(t1.refresh_token(), t0.refresh_token());
+    // The predecessor within the window: the same successor, again and again.
+    for _ in 0..3 {
+        let again = s.refresh(t0.refresh_token()).await.unwrap();
+        assert_eq!(again.refresh_token(), t1.refresh_token());
+    }
+    let t2 = s.refresh(t1.refresh_token()).await.unwrap();
+    // The grandparent is reuse: refused, and the session is revoked.
+    assert!(invalid(s.refresh(t0.refresh_token()).await));
+    assert!(invalid(s.refresh(t2.refresh_token()).await), "family dead");
+    assert!(
+        s.revocations()
+            .is_revoked(&claims(serde_json::json!({"sid": t0.sid()})))
+    );
+}
+
+async fn a_forged_secret_of_a_known_family_is_reuse(backend: &Backend<'_>) {
+    let s = backend.sessions().await;
+    let t0 = s.open("1").await.unwrap();
+    let mut forged = t0.refresh_token().to_owned();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(invalid(s.refresh(&forged).await));
+    assert!(invalid(s.refresh(t0.refresh_token()).await));
+}
+
+async fn the_grace_window_ends(backend: &Backend<'_>) {
+    let s = backend.sessions().await.grace(Duration::from_millis(600));
+    let t0 = s.open("1").await.unwrap();
+    let t1 = s.refresh(t0.refresh_token()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(invalid(s.refresh(t0.refresh_token()).await), "too late");
+    assert!(
+        invalid(s.refresh(t1.refresh_token()).await),
+        "reuse ended it"
+    );
+}
+
+async fn concurrent_refreshes_never_fork(backend: &Backend<'_>) {
+    let s = backend.sessions().await;
+    for _ in 0..5 {
+        let t0 = s.open("1").await.unwrap();
+        let results = futures_join_all((0..20).map(|_| {
+            let s = s.clone();
+            let token = t0.refresh_token().to_owned();
+            tokio::spawn(async move { s.refresh(&token).await })
+        }))
+        .await;
+        let tokens: Vec<String> = results
+            .into_iter()
+            .map(|r| r.unwrap().unwrap().refresh_token().to_owned())
+            .collect();
+        assert!(tokens.iter().all(|t| *t == tokens[0]), "one successor");
+        s.refresh(&tokens[0]).await.unwrap();
+    }
+}
+
+async fn futures_join_all<T>(
+    handles: impl IntoIterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await);
+    }
+    out
+}
+
+async fn ending_a_session(backend: &Backend<'_>) {
+    let s = backend.sessions().await;
+    let a = s.open("1").await.unwrap();
+    let b = s.open("1").await.unwrap();
+    s.end("1", a.sid()).await.unwrap();
+    assert!(invalid(s.refresh(a.refresh_token()).await));
+    assert!(
+        s.revocations()
+            .is_revoked(&claims(serde_json::json!({"sid": a.sid()})))
+    );
+    // The other session of the same user is untouched.
+    s.refresh(b.refresh_token()).await.unwrap();
+    // Ending it twice is fine.
+    s.end("1", a.sid()).await.unwrap();
+}
+
+async fn logging_out_everywhere_then_logging_in_in_the_same_second(backend: &Backend<'_>) {
+    let s = backend.sessions().await;
+    let a = s.open("7").await.unwrap();
+    let b = s.open("7").await.unwrap();
+    let other = s.open("8").await.unwrap();
+    s.end_all("7").await.unwrap();
+    assert!(invalid(s.refresh(a.refresh_token()).await));
+    assert!(invalid(s.refresh(b.refresh_token()).await));
+    s.refresh(other.refresh_token()).await.unwrap();
+    let fresh = s.open("7").await.unwrap();
+    assert_eq!(fresh.generation(), a.generation() + 1);
+    let old = claims(serde_json::json!({"sub": "7", "gen": a.generation(), "sid": a.sid()}));
+    let new =
+        claims(serde_json::json!({"sub": "7", "gen": fresh.generation(), "sid": fresh.sid()}));
+    assert!(s.revocations().is_revoked(&old));
+    assert!(
+        !s.revocations().is_revoked(&new),
+        "a login right after works"
+    );
+    s.refresh(fresh.refresh_token()).await.unwrap();
+}
+
+async fn idle_and_absolute_lifetimes(backend: &Backend<'_>) {
+    let s = backend
+        .sessions()
+        .await
+        .idle_lifetime(Duration::from_millis(700));
+    let t0 = s.open("1").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(invalid(s.refresh(t0.refresh_token()).await), "idle");
+
+    let s = backend
+        .sessions()
+        .await
+        .lifetime(Duration::from_millis(1200))
+        .idle_lifetime(Duration::from_secs(60));
+    let t0 = s.open("1").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t1 = s.refresh(t0.refresh_token()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(invalid(s.refresh(t1.refresh_token()).await), "absolute");
+}
+
+async fn throttling(backend: &Backend<'_>) {
+    let s = backend.sessions().await;
+    let throttle = LoginThrottle::new(s.store().clone()).per_user(Some("3/60".parse().unwrap()));
+    for _ in 0..3 {
+        assert_eq!(
+            throttle.take_user("alice").await.unwrap(),
+            Throttle::Allowed
+        );
+    }
+    match throttle.take_user("alice").await.unwrap() {
+        Throttle::Limited { retry_after } => {
+            assert!(
+                retry_after > Duration::from_secs(15) && retry_after <= Duration::from_secs(20)
+            );
+        }
+        other => panic!("expected a limit, got {other:?}"),
+    }
+    // Another name has its own budget; a success gives its unit back.
+    assert_eq!(throttle.take_user("bob").await.unwrap(), Throttle::Allowed);
+    throttle.give_user("alice").await.unwrap();
+    assert_eq!(
+        throttle.take_user("alice").await.unwrap(),
+        Throttle::Allowed
+    );
+    let rate: Rate = "1/1".parse().unwrap();
+    let quick = LoginThrottle::new(s.store().clone()).per_user(Some(rate));
+    assert_eq!(quick.take_user("carol").await.unwrap(), Throttle::Allowed);
+    assert!(matches!(
+        quick.take_user("carol").await.unwrap(),
+        Throttle::Limited { .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        quick.take_user("carol").await.unwrap(),
+        Throttle::Allowed,
+        "refilled"
+    );
+}
+
+async fn garbage_is_invalid(backend: &Backend<'_>) {
+    let s = backend.sessions().await;
+    let t0 = s.open("1").await.unwrap();
+    for bad in [
+        "",
+        "x",
+        "a.b.c",
+        &"z".repeat(5000),
+        &t0.refresh_token()[1..],
+    ] {
+        assert!(invalid(s.refresh(bad).await), "{bad:.40}");
+    }
+    s.refresh(t0.refresh_token()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contract_holds_in_memory() {
+    contract(Backend::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contract_holds_on_redis() {
+    let Some(server) = RedisServer::start("the_contract_holds_on_redis") else {
+        return;
+    };
+    contract(Backend::Redis(&server)).await;
+    hygiene(&server);
+}
+
+/// Every key has the prefix and a TTL; no value holds a refresh token, a username or a
+/// password.
+fn hygiene(server: &RedisServer) {
+    let dump = server.dump();
+    assert!(!dump.is_empty(), "the contract left state to inspect");
+    for (key, ttl, content) in &dump {
+        assert!(key.starts_with('c'), "prefix: {key}");
+        assert!(*ttl > 0, "{key} has no expiry ({ttl})");
+        for secret in ["alice", "bob", "carol", "password"] {
+            assert!(
+                !key.contains(secret) && !content.contains(secret),
+                "{key}: {content}"
+            );
+        }
+        // Refresh tokens are <tag>.<family>.<secret>: no stored value has that shape.
+        assert!(
+            !content.contains('.') || key.contains("{rev}"),
+            "{key}: {content}"
+        );
+    }
+}
+
+/// Two nodes: each with its own connection, sessions and revocation list, following Redis.
+struct Node {
+    sessions: Sessions,
+    _feed: tower_jwt_auth::session::RevocationFeed,
+}
+
+async fn node(server: &RedisServer, staleness: Duration) -> (Node, Revocations) {
+    let store = RedisStore::connect_with(
+        &server.url(),
+        RedisOptions::new()
+            .prefix("feed:")
+            .timeout(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap();
+    let revocations = Revocations::new();
+    let feed = store.follow(revocations.clone(), staleness).await.unwrap();
+    let sessions = Sessions::new(store).with_revocations(revocations.clone());
+    (
+        Node {
+            sessions,
+            _feed: feed,
+        },
+        revocations,
+    )
+}
+
+async fn until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_reach_the_other_node_and_survive_lost_connections() {
+    let Some(mut server) = RedisServer::start("revocations_reach_the_other_node") else {
+        return;
+    };
+    let (a, _) = node(&server, Duration::from_secs(2)).await;
+    let (b, b_list) = node(&server, Duration::from_secs(2)).await;
+
+    // A logout on A reaches B well within a second.
+    let session = a.sessions.open("1").await.unwrap();
+    let token = claims(serde_json::json!({"sub": "1", "sid": session.sid(), "gen": 0}));
+    a.sessions.end("1", session.sid()).await.unwrap();
+    let took = until("logout on B", Duration::from_secs(1), || {
+        b_list.is_revoked(&token)
+    })
+    .await;
+    eprintln!("revocation reached the other node in {took:?}");
+
+    // Kill B's connections (the subscription among them): B reconnects, reloads, and sees a
+    // revocation made meanwhile.
+    let reloads = b._feed.reloads();
+    server.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    server.cli(&["CLIENT", "KILL", "TYPE", "normal"]);
+    let session = a.sessions.open("2").await.unwrap();
+    let token = claims(serde_json::json!({"sub": "2", "sid": session.sid()}));
+    a.sessions.end("2", session.sid()).await.unwrap();
+    until("catch-up after CLIENT KILL", Duration::from_secs(3), || {
+        b_list.is_revoked(&token)
+    })
+    .await;
+    until("a reload after the kill", Duration::from_secs(3), || {
+        b._feed.reloads() > reloads
+    })
+    .await;
+
+    // Redis stops: operations fail fast, verification goes on until the staleness bound, then
+    // refuses; Redis returns: the node recovers by itself.
+    server.stop();
+    let start = Instant::now();
+    assert!(matches!(
+        b.sessions.refresh(session.refresh_token()).await,
+        Err(RefreshError::Unavailable(_))
+    ));
+    assert!(b.sessions.open("3").await.is_err());
+    assert!(start.elapsed() < Duration::from_secs(2), "fails fast");
+    assert!(b_list.is_current(), "still within the bound");
+    until("stale after the bound", Duration::from_secs(5), || {
+        !b_list.is_current()
+    })
+    .await;
+    server.restart();
+    until("current again", Duration::from_secs(5), || {
+        b_list.is_current()
+    })
+    .await;
+    b.sessions.open("3").await.unwrap();
+    // Revocations made after the restart still travel.
+    let session = a.sessions.open("4").await.unwrap();
+    let token = claims(serde_json::json!({"sub": "4", "sid": session.sid()}));
+    a.sessions.end("4", session.sid()).await.unwrap();
+    until("after recovery", Duration::from_secs(3), || {
+        b_list.is_revoked(&token)
+    })
+    .await;
+}
