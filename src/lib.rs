@@ -70,6 +70,7 @@
 //! | `login` | no | [`login::LoginService`], [`login::TokenIssuer`], argon2id [`login::InMemoryUsers`]; refresh and logout services; turns on `sessions` |
 //! | `sessions` | no | the `session` module: refresh-token families, logout, login throttling, `MemoryStore` |
 //! | `redis` | no | `session::RedisStore`: sessions, throttling and revocations shared by several nodes through Redis |
+//! | `redis-cluster` | no | `RedisStore` on a Redis Cluster (`redis+cluster://…`) |
 //! | `remote-jwks` | no | `remote::RemoteJwks`: keys fetched from a JWKS URL with any tower HTTP client (tokio) |
 //! | `hyper-client` | no | the default HTTP client of `RemoteJwks` (hyper-util, rustls); turns on `remote-jwks` |
 //! | `axum` | no | `Claims<C>` and `Option<Claims<C>>` as axum extractors (the `axum` module) |

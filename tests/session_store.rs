@@ -8,7 +8,7 @@ mod redis_server;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use redis_server::RedisServer;
+use redis_server::{RedisCluster, RedisServer};
 use tower_jwt_auth::RegisteredClaims;
 use tower_jwt_auth::revocation::Revocations;
 use tower_jwt_auth::session::{
@@ -17,24 +17,24 @@ use tower_jwt_auth::session::{
 };
 
 /// Where a contract case gets its sessions from.
-enum Backend<'a> {
+enum Backend {
     Memory,
-    Redis(&'a RedisServer),
+    /// A `redis://` or `redis+cluster://` URL.
+    Redis(String),
 }
 
 static PREFIX: AtomicUsize = AtomicUsize::new(0);
 
-impl Backend<'_> {
+impl Backend {
     /// Fresh sessions (a new key prefix on Redis, so cases do not see each other's state).
     async fn sessions(&self) -> Sessions {
         match self {
-            Backend::Memory => Sessions::new(MemoryStore::new()),
-            Backend::Redis(server) => {
+            Self::Memory => Sessions::new(MemoryStore::new()),
+            Self::Redis(url) => {
                 let prefix = format!("c{}:", PREFIX.fetch_add(1, Ordering::Relaxed));
-                let store =
-                    RedisStore::connect_with(&server.url(), RedisOptions::new().prefix(prefix))
-                        .await
-                        .expect("connects");
+                let store = RedisStore::connect_with(url, RedisOptions::new().prefix(prefix))
+                    .await
+                    .expect("connects");
                 Sessions::new(store)
             }
         }
@@ -51,7 +51,7 @@ fn invalid(result: Result<Session, RefreshError>) -> bool {
 }
 
 /// The contract. Every case asserts what both stores must do.
-async fn contract(backend: Backend<'_>) {
+async fn contract(backend: Backend) {
     rotation_grace_and_reuse(&backend).await;
     a_forged_secret_of_a_known_family_is_reuse(&backend).await;
     the_grace_window_ends(&backend).await;
@@ -63,7 +63,7 @@ async fn contract(backend: Backend<'_>) {
     garbage_is_invalid(&backend).await;
 }
 
-async fn rotation_grace_and_reuse(backend: &Backend<'_>) {
+async fn rotation_grace_and_reuse(backend: &Backend) {
     let s = backend.sessions().await;
     let t0 = s.open("1").await.unwrap();
     assert_eq!(t0.generation(), 0);
@@ -86,7 +86,7 @@ async fn rotation_grace_and_reuse(backend: &Backend<'_>) {
     );
 }
 
-async fn a_forged_secret_of_a_known_family_is_reuse(backend: &Backend<'_>) {
+async fn a_forged_secret_of_a_known_family_is_reuse(backend: &Backend) {
     let s = backend.sessions().await;
     let t0 = s.open("1").await.unwrap();
     let mut forged = t0.refresh_token().to_owned();
@@ -96,7 +96,7 @@ async fn a_forged_secret_of_a_known_family_is_reuse(backend: &Backend<'_>) {
     assert!(invalid(s.refresh(t0.refresh_token()).await));
 }
 
-async fn the_grace_window_ends(backend: &Backend<'_>) {
+async fn the_grace_window_ends(backend: &Backend) {
     let s = backend.sessions().await.grace(Duration::from_millis(600));
     let t0 = s.open("1").await.unwrap();
     let t1 = s.refresh(t0.refresh_token()).await.unwrap();
@@ -108,7 +108,7 @@ async fn the_grace_window_ends(backend: &Backend<'_>) {
     );
 }
 
-async fn concurrent_refreshes_never_fork(backend: &Backend<'_>) {
+async fn concurrent_refreshes_never_fork(backend: &Backend) {
     let s = backend.sessions().await;
     for _ in 0..5 {
         let t0 = s.open("1").await.unwrap();
@@ -137,7 +137,7 @@ async fn futures_join_all<T>(
     out
 }
 
-async fn ending_a_session(backend: &Backend<'_>) {
+async fn ending_a_session(backend: &Backend) {
     let s = backend.sessions().await;
     let a = s.open("1").await.unwrap();
     let b = s.open("1").await.unwrap();
@@ -153,7 +153,7 @@ async fn ending_a_session(backend: &Backend<'_>) {
     s.end("1", a.sid()).await.unwrap();
 }
 
-async fn logging_out_everywhere_then_logging_in_in_the_same_second(backend: &Backend<'_>) {
+async fn logging_out_everywhere_then_logging_in_in_the_same_second(backend: &Backend) {
     let s = backend.sessions().await;
     let a = s.open("7").await.unwrap();
     let b = s.open("7").await.unwrap();
@@ -175,7 +175,7 @@ async fn logging_out_everywhere_then_logging_in_in_the_same_second(backend: &Bac
     s.refresh(fresh.refresh_token()).await.unwrap();
 }
 
-async fn idle_and_absolute_lifetimes(backend: &Backend<'_>) {
+async fn idle_and_absolute_lifetimes(backend: &Backend) {
     let s = backend
         .sessions()
         .await
@@ -196,7 +196,7 @@ async fn idle_and_absolute_lifetimes(backend: &Backend<'_>) {
     assert!(invalid(s.refresh(t1.refresh_token()).await), "absolute");
 }
 
-async fn throttling(backend: &Backend<'_>) {
+async fn throttling(backend: &Backend) {
     let s = backend.sessions().await;
     let throttle = LoginThrottle::new(s.store().clone()).per_user(Some("3/60".parse().unwrap()));
     for _ in 0..3 {
@@ -235,7 +235,7 @@ async fn throttling(backend: &Backend<'_>) {
     );
 }
 
-async fn garbage_is_invalid(backend: &Backend<'_>) {
+async fn garbage_is_invalid(backend: &Backend) {
     let s = backend.sessions().await;
     let t0 = s.open("1").await.unwrap();
     for bad in [
@@ -260,18 +260,44 @@ async fn the_contract_holds_on_redis() {
     let Some(server) = RedisServer::start("the_contract_holds_on_redis") else {
         return;
     };
-    contract(Backend::Redis(&server)).await;
+    contract(Backend::Redis(server.url())).await;
+    assert!(
+        !server.dump().is_empty(),
+        "the contract left state to inspect"
+    );
     hygiene(&server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contract_holds_on_a_redis_cluster() {
+    let Some(cluster) = RedisCluster::start("the_contract_holds_on_a_redis_cluster") else {
+        return;
+    };
+    contract(Backend::Redis(cluster.url())).await;
+    let mut keys = 0;
+    for node in &cluster.nodes {
+        hygiene(node);
+        keys += node.dump().len();
+    }
+    assert!(keys > 0);
+    // Revocations travel between two nodes of the application through the cluster too.
+    let (a, _) = node_on(&cluster.url(), Duration::from_secs(5)).await;
+    let (_b, b_list) = node_on(&cluster.url(), Duration::from_secs(5)).await;
+    let session = a.sessions.open("1").await.unwrap();
+    let token = claims(serde_json::json!({"sid": session.sid()}));
+    a.sessions.end("1", session.sid()).await.unwrap();
+    until("logout through the cluster", Duration::from_secs(1), || {
+        b_list.is_revoked(&token)
+    })
+    .await;
 }
 
 /// Every key has the prefix and a TTL; no value holds a refresh token, a username or a
 /// password.
 fn hygiene(server: &RedisServer) {
-    let dump = server.dump();
-    assert!(!dump.is_empty(), "the contract left state to inspect");
-    for (key, ttl, content) in &dump {
+    for (key, ttl, content) in &server.dump() {
         assert!(key.starts_with('c'), "prefix: {key}");
-        assert!(*ttl > 0, "{key} has no expiry ({ttl})");
+        assert!(*ttl > 0 || *ttl == -2, "{key} has no expiry ({ttl})");
         for secret in ["alice", "bob", "carol", "password"] {
             assert!(
                 !key.contains(secret) && !content.contains(secret),
@@ -293,8 +319,12 @@ struct Node {
 }
 
 async fn node(server: &RedisServer, staleness: Duration) -> (Node, Revocations) {
+    node_on(&server.url(), staleness).await
+}
+
+async fn node_on(url: &str, staleness: Duration) -> (Node, Revocations) {
     let store = RedisStore::connect_with(
-        &server.url(),
+        url,
         RedisOptions::new()
             .prefix("feed:")
             .timeout(Duration::from_millis(300)),

@@ -4,7 +4,7 @@
 //!
 //! Access tokens stay short-lived and stateless to verify. What has to be remembered lives in a
 //! store: [`MemoryStore`] (one process, no set-up) or `RedisStore` (feature `redis`: several
-//! nodes sharing one Redis). Both implement the same contract, and the crate's contract tests
+//! nodes sharing one Redis; feature `redis-cluster` for a Redis Cluster). Both implement the same contract, and the crate's contract tests
 //! run against both.
 //!
 //! - **A login opens a session** (a refresh *family*) with an id, `sid`, that goes into every

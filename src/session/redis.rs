@@ -181,11 +181,70 @@ struct Scripts {
 /// the timeout fails with a [`StoreError`] (503 with `Retry-After` from the services).
 #[derive(Clone)]
 pub struct RedisStore {
-    client: Client,
-    conn: ConnectionManager,
+    /// Where the revocation feed subscribes: the server, or each cluster node in turn.
+    subscribe_to: Arc<[Client]>,
+    conn: Conn,
     prefix: Arc<str>,
     timeout: Duration,
     scripts: Arc<Scripts>,
+}
+
+/// One connection to a server, or to a whole cluster (requests routed by key slot).
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "redis-cluster")]
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(cmd, offset, count),
+            #[cfg(feature = "redis-cluster")]
+            Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            #[cfg(feature = "redis-cluster")]
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The node URLs of `redis+cluster://[user:pass@]host:port,host:port[/]`, as `redis://` URLs.
+fn cluster_nodes(url: &str) -> Option<Vec<String>> {
+    let rest = url.strip_prefix("redis+cluster://")?;
+    let rest = rest.trim_end_matches('/');
+    let (auth, hosts) = match rest.rsplit_once('@') {
+        Some((auth, hosts)) => (format!("{auth}@"), hosts),
+        None => (String::new(), rest),
+    };
+    let nodes: Vec<String> = hosts
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("redis://{auth}{h}/"))
+        .collect();
+    (!nodes.is_empty()).then_some(nodes)
 }
 
 fn unavailable(e: &redis::RedisError) -> StoreError {
@@ -194,7 +253,8 @@ fn unavailable(e: &redis::RedisError) -> StoreError {
 
 impl RedisStore {
     /// Connect to `url` (`redis://host:port/db`, `rediss://` for TLS if the redis crate was
-    /// built with it) with the default options.
+    /// built with it; with feature `redis-cluster`, `redis+cluster://host:port,host:port` for a
+    /// Redis Cluster) with the default options.
     ///
     /// # Errors
     ///
@@ -209,19 +269,31 @@ impl RedisStore {
     ///
     /// When the URL is invalid or Redis cannot be reached.
     pub async fn connect_with(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
-        let client = Client::open(url)
-            .map_err(|e| StoreError::new(format_args!("invalid Redis URL: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.timeout))
-            .set_response_timeout(Some(options.timeout))
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client.clone(), config)
-            .await
-            .map_err(|e| unavailable(&e))?;
+        if options.prefix.contains(['{', '}']) {
+            return Err(StoreError::new(
+                "the key prefix must not contain braces (they would change the hash tags)",
+            ));
+        }
+        let invalid =
+            |e: redis::RedisError| StoreError::new(format_args!("invalid Redis URL: {e}"));
+        let (conn, subscribe_to) = match cluster_nodes(url) {
+            Some(nodes) => Self::connect_cluster(&nodes, &options).await?,
+            None => {
+                let client = Client::open(url).map_err(invalid)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(options.timeout))
+                    .set_response_timeout(Some(options.timeout))
+                    .set_number_of_retries(2)
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_millis(500));
+                let conn = ConnectionManager::new_with_config(client.clone(), config)
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                (Conn::Single(conn), vec![client])
+            }
+        };
         Ok(Self {
-            client,
+            subscribe_to: subscribe_to.into(),
             conn,
             prefix: options.prefix.into(),
             timeout: options.timeout,
@@ -234,6 +306,42 @@ impl RedisStore {
                 throttle: Script::new(THROTTLE),
             }),
         })
+    }
+
+    #[cfg(feature = "redis-cluster")]
+    async fn connect_cluster(
+        nodes: &[String],
+        options: &RedisOptions,
+    ) -> Result<(Conn, Vec<Client>), StoreError> {
+        let invalid =
+            |e: redis::RedisError| StoreError::new(format_args!("invalid Redis URL: {e}"));
+        let clients = nodes
+            .iter()
+            .map(|n| Client::open(n.as_str()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        let cluster = redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str))
+            .connection_timeout(options.timeout)
+            .response_timeout(options.timeout)
+            .retries(2)
+            .build()
+            .map_err(invalid)?;
+        let conn = tokio::time::timeout(options.timeout * 5, cluster.get_async_connection())
+            .await
+            .map_err(|_| StoreError::new("redis: timed out"))?
+            .map_err(|e| unavailable(&e))?;
+        Ok((Conn::Cluster(conn), clients))
+    }
+
+    #[cfg(not(feature = "redis-cluster"))]
+    #[allow(clippy::unused_async)]
+    async fn connect_cluster(
+        _nodes: &[String],
+        _options: &RedisOptions,
+    ) -> Result<(Conn, Vec<Client>), StoreError> {
+        Err(StoreError::new(
+            "redis+cluster:// URLs need the crate feature `redis-cluster`",
+        ))
     }
 
     fn family_key(&self, user: &str, sid: &str) -> String {
@@ -284,6 +392,7 @@ impl RedisStore {
             stats: Arc::clone(&stats),
             ready: Some(ready_tx),
             seq: None,
+            attempt: 0,
         };
         let task = tokio::spawn(feed.run());
         match tokio::time::timeout(Duration::from_secs(5), ready_rx).await {
@@ -551,6 +660,8 @@ struct Feed {
     ready: Option<oneshot::Sender<()>>,
     /// The sequence number the list is current as of (`None`: never loaded).
     seq: Option<u64>,
+    /// Connection attempts so far (which cluster node to subscribe to next).
+    attempt: usize,
 }
 
 impl Feed {
@@ -587,8 +698,11 @@ impl Feed {
     /// One subscription, from connect to its loss.
     async fn subscribed(&mut self) {
         let timeout = self.store.timeout;
-        let Ok(Ok(mut pubsub)) =
-            tokio::time::timeout(timeout, self.store.client.get_async_pubsub()).await
+        // Pub/sub reaches every node of a cluster: any one will do; take the next after a loss.
+        let clients = &self.store.subscribe_to;
+        self.attempt = self.attempt.wrapping_add(1);
+        let client = &clients[self.attempt % clients.len()];
+        let Ok(Ok(mut pubsub)) = tokio::time::timeout(timeout, client.get_async_pubsub()).await
         else {
             return;
         };

@@ -115,6 +115,7 @@ fn enabled_features() -> Vec<&'static str> {
         "login",
         "sessions",
         "redis",
+        "redis-cluster",
         "cookie",
         "tracing",
         "axum",

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// Extra `redis-server` arguments (cluster mode).
+    args: Vec<String>,
 }
 
 fn in_ci() -> bool {
@@ -30,6 +32,10 @@ impl RedisServer {
     /// A fresh server, or `None` (after a loud message) where `redis-server` is missing
     /// outside CI.
     pub fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, Vec::new())
+    }
+
+    fn start_with(test: &str, args: Vec<String>) -> Option<Self> {
         if !installed() {
             assert!(
                 !in_ci(),
@@ -45,7 +51,15 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut server = Self { port, child: None };
+        let args = args
+            .into_iter()
+            .map(|a| a.replace("{port}", &port.to_string()))
+            .collect();
+        let mut server = Self {
+            port,
+            child: None,
+            args,
+        };
         server.restart();
         Some(server)
     }
@@ -61,6 +75,7 @@ impl RedisServer {
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--dir", &std::env::temp_dir().to_string_lossy()])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -115,5 +130,79 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A three-master Redis Cluster of private servers (no replicas).
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start(test: &str) -> Option<Self> {
+        let stamp = std::process::id();
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let config = format!("tja-nodes-{stamp}-{{port}}.conf");
+            nodes.push(Self::node(test, config)?);
+        }
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli runs");
+        assert!(out.status.success(), "cluster create: {out:?}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !nodes
+            .iter()
+            .all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+        {
+            assert!(Instant::now() < deadline, "the cluster did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(Self { nodes })
+    }
+
+    fn node(test: &str, config: String) -> Option<RedisServer> {
+        RedisServer::start_with(
+            test,
+            vec![
+                "--cluster-enabled".into(),
+                "yes".into(),
+                "--cluster-config-file".into(),
+                config,
+                "--cluster-node-timeout".into(),
+                "2000".into(),
+            ],
+        )
+    }
+
+    /// `redis+cluster://127.0.0.1:a,127.0.0.1:b,127.0.0.1:c`
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        format!("redis+cluster://{}", hosts.join(","))
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.stop();
+            let _ = std::fs::remove_file(std::env::temp_dir().join(format!(
+                "tja-nodes-{}-{}.conf",
+                std::process::id(),
+                node.port
+            )));
+        }
     }
 }
