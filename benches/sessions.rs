@@ -39,10 +39,6 @@ fn micro(c: &mut Criterion) {
     group.bench_function("revocation check, 10000 entries, no match", |b| {
         b.iter(|| black_box(&revocations).is_revoked(black_box(&claims)));
     });
-    revocations.trust_until(Some(SystemTime::now() + Duration::from_secs(3600)));
-    group.bench_function("revocation check with a trust bound (fed by Redis)", |b| {
-        b.iter(|| black_box(&revocations).is_current() && !revocations.is_revoked(&claims));
-    });
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

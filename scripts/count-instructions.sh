@@ -60,5 +60,7 @@ for alg in ${ALGS:-HS256 RS256 ES256 EdDSA}; do
     echo "| $alg | $bare | $off | $none | $hot | $over |"
 done
 revoked=$(count "^HS256/JwtAuth request, hot cache, 10000 revocations\$" "verify::through_layer")
+bounded=$(count "^HS256/JwtAuth request, hot cache, 10000 revocations, trust bound\$" "verify::through_layer")
 echo
 echo "HS256, hot cache, with 10,000 revoked sessions (the revocation check on a hit): $revoked"
+echo "the same with a trust bound (a node fed from Redis): $bounded"

@@ -198,10 +198,21 @@ impl<C> Cache<C> {
     ///
     /// `token` is the credential's bytes as found in the request, before any other check: only
     /// a token byte-for-byte equal to one that verified can hit.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn get(&self, token: &[u8], keys: &Arc<KeySet>) -> Option<Claims<C>> {
+        self.get_at(token, keys, SystemTime::now())
+    }
+
+    /// As `get`, at `now` (read once per request and shared with the other per-request checks).
+    #[inline]
+    pub(crate) fn get_at(
+        &self,
+        token: &[u8],
+        keys: &Arc<KeySet>,
+        now: SystemTime,
+    ) -> Option<Claims<C>> {
         let entry = self.map.get(&TokenRef(token))?;
-        if Arc::ptr_eq(keys, &entry.keys) && SystemTime::now() < entry.valid_until {
+        if Arc::ptr_eq(keys, &entry.keys) && now < entry.valid_until {
             Some(entry.claims.clone())
         } else {
             self.map.remove(&TokenRef(token));

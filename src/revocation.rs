@@ -199,10 +199,15 @@ impl Revocations {
         until == 0 || unix(SystemTime::now()) <= until
     }
 
-    /// The per-request check: revoked, or the list cannot be relied on.
+    /// The per-request check at `now`: revoked, or the list cannot be relied on.
     #[inline]
-    pub(crate) fn check(&self, claims: &RegisteredClaims) -> Result<(), crate::AuthErrorKind> {
-        if !self.is_current() {
+    pub(crate) fn check(
+        &self,
+        claims: &RegisteredClaims,
+        now: SystemTime,
+    ) -> Result<(), crate::AuthErrorKind> {
+        let until = self.shared.trusted_until.load(Ordering::Acquire);
+        if until != 0 && unix(now) > until {
             return Err(crate::AuthErrorKind::RevocationsUnavailable);
         }
         if self.is_revoked(claims) {
@@ -364,16 +369,18 @@ mod tests {
     fn a_list_past_its_trust_bound_refuses_everything() {
         let r = Revocations::new();
         let c = claims(serde_json::json!({"sid": "a"}));
-        assert_eq!(r.check(&c), Ok(()));
+        let now = SystemTime::now();
+        assert_eq!(r.check(&c, now), Ok(()));
         r.trust_until(Some(SystemTime::now() + Duration::from_secs(60)));
-        assert_eq!(r.check(&c), Ok(()));
+        assert_eq!(r.check(&c, now), Ok(()));
         r.trust_until(Some(SystemTime::now() - Duration::from_secs(2)));
         assert_eq!(
-            r.check(&c),
+            r.check(&c, now),
             Err(crate::AuthErrorKind::RevocationsUnavailable)
         );
+        assert!(!r.is_current());
         r.trust_until(None);
-        assert_eq!(r.check(&c), Ok(()));
+        assert_eq!(r.check(&c, now), Ok(()));
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::error::{AuthError, AuthErrorKind};
 use crate::revocation::Revocations;
 use crate::token::{RawToken, TokenSource, find_token};
 use crate::verifier::{PendingVerification, Step, Verifier};
+use std::time::SystemTime;
 
 /// What to do with a request.
 pub(crate) enum Outcome<C> {
@@ -111,9 +112,10 @@ impl<C> Authenticator<C> {
         claims: &Claims<C>,
         headers: &HeaderMap,
         csrf: bool,
+        now: SystemTime,
     ) -> Result<(), AuthError> {
         if let Some(r) = &self.revocations {
-            r.check(claims.registered())?;
+            r.check(claims.registered(), now)?;
         }
         #[cfg(feature = "cookie")]
         if csrf {
@@ -197,10 +199,12 @@ impl<C: DeserializeOwned> Authenticator<C> {
         csrf: bool,
     ) -> Outcome<C> {
         let keys = self.verifier.current_keys();
+        // One clock read for the cache and the revocation list's trust bound.
+        let now = SystemTime::now();
         if let (Some(cache), Some(keys)) = (&self.cache, &keys)
-            && let Some(claims) = cache.get(token.bytes(), keys)
+            && let Some(claims) = cache.get_at(token.bytes(), keys, now)
         {
-            return self.pass(claims, headers, csrf);
+            return self.pass(claims, headers, csrf, now);
         }
         let token = match token.check() {
             Ok(token) => token,
@@ -211,7 +215,7 @@ impl<C: DeserializeOwned> Authenticator<C> {
                 if let (Some(cache), Some(keys)) = (&self.cache, keys) {
                     cache.insert(token, &claims, keys);
                 }
-                self.pass(claims, headers, csrf)
+                self.pass(claims, headers, csrf, now)
             }
             Step::Done(Err(error)) => Outcome::Reject(error),
             Step::Pending(verification) => Outcome::Pending { verification, csrf },
@@ -222,8 +226,14 @@ impl<C: DeserializeOwned> Authenticator<C> {
 impl<C> Authenticator<C> {
     /// Pass a good token's claims, unless a per-request check refuses them.
     #[inline]
-    fn pass(&self, claims: Claims<C>, headers: &HeaderMap, csrf: bool) -> Outcome<C> {
-        match self.admit(&claims, headers, csrf) {
+    fn pass(
+        &self,
+        claims: Claims<C>,
+        headers: &HeaderMap,
+        csrf: bool,
+        now: SystemTime,
+    ) -> Outcome<C> {
+        match self.admit(&claims, headers, csrf, now) {
             Ok(()) => Outcome::Pass(Some(claims)),
             Err(error) => Outcome::Reject(error),
         }
