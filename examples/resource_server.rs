@@ -11,6 +11,11 @@
 //! `JWT_AUDIENCE` (required in tokens when set), `JWT_LEEWAY_SECS` (default 60) and
 //! `JWKS_COOLDOWN_MS` (least time between refreshes caused by unknown `kid`s, default 5000).
 //! Until the first key set arrives, `/protected` answers 503.
+//!
+//! With `REDIS_URL` (the issuer's), it also refuses revoked tokens (logouts, reuse, "log out
+//! everywhere" on any issuing node): it follows the revocation feed, and nothing else of the
+//! sessions; `REVOCATION_MAX_STALENESS_SECS` (default 60) bounds how long it verifies from a
+//! list it cannot refresh.
 
 mod common;
 
@@ -22,6 +27,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use common::{BoxError, DemoClaims, identity, init_tracing, secs, var};
 use tower_jwt_auth::remote::RemoteJwks;
+use tower_jwt_auth::revocation::Revocations;
+use tower_jwt_auth::session::RedisStore;
 use tower_jwt_auth::{Claims, JwtAuthLayer, Validation, Verifier};
 
 async fn protected(claims: Claims<DemoClaims>) -> Response {
@@ -63,7 +70,24 @@ async fn main() -> Result<(), BoxError> {
     } else {
         tracing::warn!(%url, "no key set yet: answering 503 until the key endpoint responds");
     }
-    let layer = JwtAuthLayer::<DemoClaims>::new(Verifier::from_source(jwks, validation)?);
+    let mut layer = JwtAuthLayer::<DemoClaims>::new(Verifier::from_source(jwks, validation)?);
+    // A verification-only node: the revocation feed, without sessions or logins.
+    let _feed = match var("REDIS_URL") {
+        None => None,
+        Some(redis) => {
+            let store = RedisStore::connect(&redis)
+                .await
+                .map_err(|e| format!("REDIS_URL: cannot use Redis: {e}"))?;
+            let revocations = Revocations::new();
+            let staleness = secs("REVOCATION_MAX_STALENESS_SECS", 60)?;
+            let feed = store
+                .follow(revocations.clone(), staleness)
+                .await
+                .map_err(|e| format!("REDIS_URL: {e}"))?;
+            layer = layer.revocations(revocations);
+            Some(feed)
+        }
+    };
 
     let app = Router::new()
         .route("/protected", get(protected))

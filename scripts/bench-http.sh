@@ -33,7 +33,7 @@ PY
 
 configs=(
     "none HS256 on" "none07 HS256 on"
-    "ours HS256 on" "ours HS256 off" "fromfn HS256 on" "authorizer HS256 on"
+    "ours HS256 on" "ours HS256 rev" "ours HS256 off" "fromfn HS256 on" "authorizer HS256 on"
     "ours RS256 on" "ours RS256 off" "fromfn RS256 on" "authorizer RS256 on"
     "ours ES256 on" "ours ES256 off" "authorizer ES256 on"
     "ours EdDSA on" "ours EdDSA off" "authorizer EdDSA on"

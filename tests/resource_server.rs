@@ -2,6 +2,8 @@
 //! `resource_server`, which verifies with the issuer's JWKS. Real processes, real HTTP.
 
 mod common;
+#[path = "common/redis_server.rs"]
+mod redis_server;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -149,4 +151,50 @@ async fn a_rotation_on_the_issuer_is_followed_without_restart() {
     assert_eq!(reply.status, StatusCode::OK, "new key: {}", reply.text());
     // Tokens signed with the replaced key stay valid during the retention.
     assert_eq!(resource.protected(&old_token).await.status, StatusCode::OK);
+}
+
+/// A verification-only node following the issuer's revocation feed: a logout on the issuer is
+/// refused on the resource server too, within a second.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resource_server_on_the_revocation_feed_refuses_revoked_tokens() {
+    let Some(redis) = redis_server::RedisServer::start("resource_server_revocation_feed") else {
+        return;
+    };
+    let mut env = env_for(Algorithm::EdDSA);
+    env.push(("REDIS_URL".to_owned(), redis.url()));
+    let issuer = Server::start("axum_server", &env);
+    let mut env = resource_env(&issuer.url("/.well-known/jwks.json"));
+    env.push(("REDIS_URL".to_owned(), redis.url()));
+    let resource = Server::start("resource_server", &env);
+
+    let token = issuer.token().await;
+    assert_eq!(resource.protected(&token).await.status, StatusCode::OK);
+    let logout = issuer
+        .post_json(
+            "/logout",
+            &[("authorization", &format!("Bearer {token}"))],
+            "",
+        )
+        .await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    let start = std::time::Instant::now();
+    loop {
+        let reply = resource.protected(&token).await;
+        if reply.status == StatusCode::UNAUTHORIZED {
+            assert!(reply.challenge().contains("invalid_token"));
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "still {}",
+            reply.status
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Another user's token is unaffected.
+    let other = issuer.login("user2", "password2").await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(resource.protected(&other).await.status, StatusCode::OK);
 }

@@ -68,6 +68,10 @@ async fn rotation_grace_and_reuse(backend: &Backend) {
     let t0 = s.open("1").await.unwrap();
     assert_eq!(t0.generation(), 0);
     assert!(t0.refresh_token().len() >= 64, "at least 256 bits");
+    assert!(
+        !t0.refresh_token().contains('.'),
+        "opaque: nothing like a JWT"
+    );
     let t1 = s.refresh(t0.refresh_token()).await.unwrap();
     assert_eq!((t1.sid(), t1.sub()), (t0.sid(), "1"));
     assert_ne!(t1.refresh_token(), t0.refresh_token());

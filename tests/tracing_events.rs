@@ -1,5 +1,6 @@
 //! Feature `tracing`: one debug event per rejection, with its kind and never the token or a
-//! claim value. Its own test binary, because it installs a global subscriber.
+//! claim value; one warning per refresh-token reuse, without the tokens. Its own test binary,
+//! because it installs a global subscriber.
 
 mod common;
 
@@ -76,4 +77,22 @@ async fn each_rejection_is_one_debug_event_without_secrets() {
         !output.contains(" INFO ") && !output.contains(" WARN "),
         "{output}"
     );
+
+    // Refresh-token reuse: one warning naming the session, never a token.
+    buffer.0.lock().unwrap().clear();
+    let sessions = tower_jwt_auth::session::Sessions::in_memory();
+    let first = sessions.open("1").await.unwrap();
+    let second = sessions.refresh(first.refresh_token()).await.unwrap();
+    let third = sessions.refresh(second.refresh_token()).await.unwrap();
+    assert!(sessions.refresh(first.refresh_token()).await.is_err());
+    let output = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let warnings: Vec<&str> = output.lines().filter(|l| l.contains(" WARN ")).collect();
+    assert_eq!(warnings.len(), 1, "{output}");
+    assert!(
+        warnings[0].contains("reuse") && warnings[0].contains(first.sid()),
+        "{output}"
+    );
+    for token in [&first, &second, &third] {
+        assert!(!output.contains(token.refresh_token()), "{output}");
+    }
 }

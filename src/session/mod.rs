@@ -87,8 +87,9 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 /// default access-token lifetime (900 s) plus the default leeway (60 s).
 pub const DEFAULT_ACCESS_WINDOW: Duration = Duration::from_secs(960);
 
-/// The longest refresh token accepted for parsing (ours are 99 characters).
-const MAX_TOKEN_LEN: usize = 128;
+/// The length of a refresh token: a 32-character user tag, a 22-character family id and a
+/// 43-character secret.
+const TOKEN_LEN: usize = 97;
 
 /// Sessions over a [`SessionStore`]: open, refresh, end. Cheap to clone; clones share the
 /// store and the revocation list. See the [module docs](self).
@@ -187,7 +188,7 @@ impl Sessions {
             .map_err(|_| StoreError::new("the operating system's random generator failed"))?;
         let family = URL_SAFE_NO_PAD.encode(family);
         let sid = sid_of(&family);
-        let token = format!("{user}.{family}.{}", URL_SAFE_NO_PAD.encode(secret));
+        let token = format!("{user}{family}{}", URL_SAFE_NO_PAD.encode(secret));
         let generation = self
             .store
             .open(&NewFamily {
@@ -224,7 +225,7 @@ impl Sessions {
                 "the operating system's random generator failed",
             ))
         })?;
-        let successor = format!("{user}.{family}.{}", URL_SAFE_NO_PAD.encode(secret));
+        let successor = format!("{user}{family}{}", URL_SAFE_NO_PAD.encode(secret));
         let sealed = hex(&xor(&secret, &pad(token)));
         let rotated = self
             .store
@@ -248,7 +249,7 @@ impl Sessions {
             } => {
                 let secret = unhex32(&sealed).ok_or(RefreshError::Invalid)?;
                 let secret = xor(&secret, &pad(token));
-                let successor = format!("{user}.{family}.{}", URL_SAFE_NO_PAD.encode(secret));
+                let successor = format!("{user}{family}{}", URL_SAFE_NO_PAD.encode(secret));
                 (sub, generation, successor)
             }
             Rotated::Invalid => return Err(RefreshError::Invalid),
@@ -465,23 +466,21 @@ fn sid_of(family: &str) -> String {
     hex(&digest("tja session", family.as_bytes())[..16])
 }
 
-/// `<user tag>.<family id>.<secret>`: the user tag and family id, if the shape is right.
+/// `<user tag: 32 hex><family id: 22 base64url><secret: 43 base64url>`, 97 characters with no
+/// separator (nothing about it looks like a JWT): the user tag and family id, if the shape is
+/// right.
 fn parse_token(token: &str) -> Option<(&str, &str)> {
-    if token.len() > MAX_TOKEN_LEN {
+    if token.len() != TOKEN_LEN {
         return None;
     }
-    let mut parts = token.split('.');
-    let (user, family, secret) = (parts.next()?, parts.next()?, parts.next()?);
-    let b64 = |s: &str, len: usize| {
-        s.len() == len
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    let (user, rest) = token.split_at_checked(32)?;
+    let (family, secret) = rest.split_at_checked(22)?;
+    let b64 = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
-    let ok = parts.next().is_none()
-        && user.len() == 32
-        && user.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        && b64(family, 22)
-        && b64(secret, 43);
+    let ok =
+        user.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) && b64(family) && b64(secret);
     ok.then_some((user, family))
 }
 

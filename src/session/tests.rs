@@ -2,8 +2,8 @@ use super::*;
 
 #[test]
 fn refresh_tokens_have_the_documented_shape() {
-    let token = format!("{}.{}.{}", "a".repeat(32), "b".repeat(22), "c".repeat(43));
-    assert_eq!(token.len(), 99);
+    let token = format!("{}{}{}", "a".repeat(32), "b".repeat(22), "c".repeat(43));
+    assert_eq!(token.len(), TOKEN_LEN);
     assert_eq!(
         parse_token(&token),
         Some((&*"a".repeat(32), &*"b".repeat(22)))
@@ -11,9 +11,10 @@ fn refresh_tokens_have_the_documented_shape() {
     for bad in [
         String::new(),
         "a.b.c".to_owned(),
-        format!("{}.{}.{}", "A".repeat(32), "b".repeat(22), "c".repeat(43)),
-        format!("{}.{}.{}.", "a".repeat(32), "b".repeat(22), "c".repeat(43)),
-        format!("{}.{}.{}", "a".repeat(32), "b+".repeat(11), "c".repeat(43)),
+        format!("{}{}{}", "A".repeat(32), "b".repeat(22), "c".repeat(43)),
+        format!("{}{}{}.", "a".repeat(32), "b".repeat(22), "c".repeat(42)),
+        format!("{}{}{}", "a".repeat(32), "b+".repeat(11), "c".repeat(43)),
+        format!("{}{}{}", "a".repeat(32), "b".repeat(22), "é".repeat(21)),
         "x".repeat(10_000),
     ] {
         assert_eq!(parse_token(&bad), None, "{bad}");

@@ -1,7 +1,8 @@
 //! One axum app, `GET /protected` → `{"id", "username"}`, behind one of:
 //!
 //! - `MODE=none`: no authentication (the id and name are fixed);
-//! - `MODE=ours`: `tower_jwt_auth::JwtAuthLayer` (`CACHE=on|off`);
+//! - `MODE=ours`: `tower_jwt_auth::JwtAuthLayer` (`CACHE=on|off`, or `rev`: on, with 10,000
+//!   revoked sessions and a trust bound checked per request);
 //! - `MODE=fromfn`: a hand-rolled `axum::middleware::from_fn` with `jsonwebtoken::decode`, the way
 //!   axum's JWT example does it.
 //!
@@ -130,7 +131,21 @@ async fn main() {
                 Ok("off") => tower_jwt_auth::TokenCache::disabled(),
                 _ => tower_jwt_auth::TokenCache::new(),
             };
-            let layer = tower_jwt_auth::JwtAuthLayer::<Claims>::new(verifier).token_cache(cache);
+            let mut layer =
+                tower_jwt_auth::JwtAuthLayer::<Claims>::new(verifier).token_cache(cache);
+            // CACHE=rev: the hot cache plus 10,000 revoked sessions (none of them the request's)
+            // and a trust bound, as a node fed from Redis checks them on every request.
+            if std::env::var("CACHE").as_deref() == Ok("rev") {
+                let revocations = tower_jwt_auth::revocation::Revocations::new();
+                let until = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+                revocations.batch(|b| {
+                    for i in 0..10_000 {
+                        b.revoke_session(&format!("session-{i}"), until);
+                    }
+                });
+                revocations.trust_until(Some(until));
+                layer = layer.revocations(revocations);
+            }
             Router::new()
                 .route("/protected", get(ours))
                 .route_layer(layer)
