@@ -185,7 +185,7 @@ impl SessionStore for MemoryStore {
 
     fn end_all<'a>(&'a self, user: &'a str, keep: Duration) -> StoreFuture<'a, u64> {
         let generation = self.with(|state, now| {
-            let next = state.generation(user, now) + 1;
+            let next = state.generation(user, now).saturating_add(1);
             let until = now.saturating_add(ms(keep));
             state.families.retain(|(u, _), _| u != user);
             state.generations.insert(user.to_owned(), (next, until));

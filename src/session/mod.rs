@@ -198,7 +198,7 @@ impl Sessions {
                 token_hash: &token_hash(&token),
                 lifetime: self.lifetime,
                 idle: self.idle,
-                generation_ttl: self.lifetime + self.access_window,
+                generation_ttl: self.lifetime.saturating_add(self.access_window),
             })
             .await?;
         Ok(Session {
@@ -296,7 +296,10 @@ impl Sessions {
     pub async fn end_all(&self, sub: &str) -> Result<(), StoreError> {
         let generation = self
             .store
-            .end_all(&user_tag(sub), self.lifetime + self.access_window)
+            .end_all(
+                &user_tag(sub),
+                self.lifetime.saturating_add(self.access_window),
+            )
             .await?;
         self.revoke(&RevocationEntry::User {
             sub: sub.to_owned(),
@@ -316,7 +319,7 @@ impl Sessions {
 
     /// Into the local list at once, then into the store for the other nodes.
     async fn revoke(&self, entry: &RevocationEntry) -> Result<(), StoreError> {
-        let until = SystemTime::now() + self.access_window;
+        let until = later(self.access_window);
         entry.apply(&self.revocations, until);
         self.store.revoke(entry, self.access_window).await
     }
@@ -407,6 +410,14 @@ impl std::error::Error for RefreshError {
             Self::Unavailable(e) => Some(e),
         }
     }
+}
+
+/// Now plus `d`, saturating far in the future instead of overflowing.
+pub(crate) fn later(d: Duration) -> SystemTime {
+    let now = SystemTime::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 /// SHA-256 over a domain label and a value, so hashes made for one purpose never match

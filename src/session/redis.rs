@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -326,10 +326,13 @@ impl RedisStore {
             .retries(2)
             .build()
             .map_err(invalid)?;
-        let conn = tokio::time::timeout(options.timeout * 5, cluster.get_async_connection())
-            .await
-            .map_err(|_| StoreError::new("redis: timed out"))?
-            .map_err(|e| unavailable(&e))?;
+        let conn = tokio::time::timeout(
+            options.timeout.saturating_mul(5),
+            cluster.get_async_connection(),
+        )
+        .await
+        .map_err(|_| StoreError::new("redis: timed out"))?
+        .map_err(|e| unavailable(&e))?;
         Ok((Conn::Cluster(conn), clients))
     }
 
@@ -674,7 +677,7 @@ impl Feed {
 
     fn trust(&self) {
         self.revocations
-            .trust_until(Some(SystemTime::now() + self.max_staleness));
+            .trust_until(Some(super::later(self.max_staleness)));
     }
 
     async fn reload(&mut self) -> Result<(), StoreError> {

@@ -61,6 +61,8 @@ impl RedisServer {
             args,
         };
         server.restart();
+        // Shown in CI (`--nocapture`) as proof that the Redis tests ran rather than skipped.
+        eprintln!("redis-server started on 127.0.0.1:{port} for {test}");
         Some(server)
     }
 
