@@ -447,14 +447,7 @@ where
     B: http_body::Body,
 {
     if req.method() != Method::POST {
-        let mut res = json_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "use POST",
-        );
-        res.headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("POST"));
-        return Err(res);
+        return Err(post_only());
     }
     if !is_json(req.headers()) {
         return Err(json_error(
@@ -491,6 +484,18 @@ where
             expected,
         )),
     }
+}
+
+/// 405 with `Allow: POST`.
+pub(super) fn post_only() -> Response<JsonBody> {
+    let mut res = json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "use POST",
+    );
+    res.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static("POST"));
+    res
 }
 
 pub(super) fn not_issued() -> Response<JsonBody> {
