@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{Client, Reply, SECRET, SERVERS, Server};
 use http::StatusCode;
-use redis_server::RedisServer;
+use redis_server::{RedisCluster, RedisServer};
 
 fn env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env = vec![
@@ -401,4 +401,34 @@ async fn two_nodes_ride_out_redis_failures() {
     until_status(b, &live.access, StatusCode::OK, Duration::from_secs(5)).await;
     let t = login(a).await;
     tokens(&refresh(b, &t.refresh).await);
+}
+
+#[tokio::test]
+async fn two_nodes_on_a_redis_cluster() {
+    let Some(cluster) = RedisCluster::start("two_nodes_on_a_redis_cluster") else {
+        return;
+    };
+    let url = cluster.url();
+    let e = env(&[("REDIS_URL", url.as_str())]);
+    let a = Server::start("axum_server", &e);
+    let b = Server::start("hyper_server", &e);
+    let (a, b): (&Client, &Client) = (&a, &b);
+    let t0 = login(a).await;
+    let t1 = tokens(&refresh(b, &t0.refresh).await);
+    assert_eq!(tokens(&refresh(a, &t0.refresh).await).refresh, t1.refresh);
+    assert_eq!(b.protected(&t1.access).await.status, StatusCode::OK);
+    assert_eq!(
+        logout(b, "/logout", &t1.access).await.status,
+        StatusCode::NO_CONTENT
+    );
+    until_status(
+        a,
+        &t1.access,
+        StatusCode::UNAUTHORIZED,
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_invalid_grant(&refresh(a, &t1.refresh).await);
+    let keys: usize = cluster.nodes.iter().map(|n| n.dump().len()).sum();
+    assert!(keys > 0);
 }
