@@ -37,8 +37,10 @@ async fn health() -> Json<serde_json::Value> {
 async fn main() -> Result<(), common::BoxError> {
     init_tracing();
     let demo = Demo::from_env("127.0.0.1:3000").await?;
+    let listener = tokio::net::TcpListener::bind(demo.bind).await?;
+    let provider = demo.provider_metadata(listener.local_addr()?);
 
-    let app = Router::new()
+    let mut app = Router::new()
         // Only the routes above `route_layer` require a token; unknown paths still get 404.
         .route("/protected", get(protected))
         .route_service("/logout", demo.logout)
@@ -61,8 +63,13 @@ async fn main() -> Result<(), common::BoxError> {
         .route_service("/refresh", demo.refresh)
         .route_service("/.well-known/jwks.json", demo.jwks)
         .route("/health", get(health));
+    if let Some((path, metadata)) = demo.resource_metadata {
+        app = app.route_service(&path, metadata);
+    }
+    if let Some(provider) = provider {
+        app = app.route_service("/.well-known/openid-configuration", provider);
+    }
 
-    let listener = tokio::net::TcpListener::bind(demo.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "axum demo server listening");
     let _feed = demo.feed;
     axum::serve(

@@ -27,6 +27,7 @@ use tower::util::BoxCloneService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_jwt_auth::Claims;
 use tower_jwt_auth::login::{InMemoryUsers, LoginService, RefreshService};
+use tower_jwt_auth::metadata::MetadataService;
 use tower_jwt_auth::session::PeerAddr;
 use tower_jwt_auth::{JsonBody, JwksService};
 
@@ -65,6 +66,9 @@ struct App {
     logout: Authenticated,
     logout_all: Authenticated,
     jwks: JwksService,
+    /// RFC 9728 metadata (with `PUBLIC_URL`): its path and service.
+    resource_metadata: Option<(String, MetadataService)>,
+    provider: Option<MetadataService>,
 }
 
 impl App {
@@ -76,6 +80,16 @@ impl App {
         // The login throttle counts attempts per client address.
         req.extensions_mut().insert(PeerAddr(peer));
         let path = req.uri().path();
+        if path == "/.well-known/openid-configuration"
+            && let Some(provider) = self.provider
+        {
+            return Ok(provider.oneshot(req).await?.map(BodyExt::boxed_unsync));
+        }
+        if let Some((metadata_path, metadata)) = self.resource_metadata
+            && metadata_path == path
+        {
+            return Ok(metadata.oneshot(req).await?.map(BodyExt::boxed_unsync));
+        }
         let method = req.method().clone();
         Ok(match path {
             "/login" => self.login.oneshot(req).await?.map(BodyExt::boxed_unsync),
@@ -112,6 +126,8 @@ impl App {
 async fn main() -> Result<(), common::BoxError> {
     init_tracing();
     let demo = Demo::from_env("127.0.0.1:3000").await?;
+    let listener = tokio::net::TcpListener::bind(demo.bind).await?;
+    let provider = demo.provider_metadata(listener.local_addr()?);
     let _feed = demo.feed;
     let app = App {
         protected: ServiceBuilder::new()
@@ -131,9 +147,10 @@ async fn main() -> Result<(), common::BoxError> {
             .layer(demo.layer)
             .service(demo.logout_all),
         jwks: demo.jwks,
+        resource_metadata: demo.resource_metadata,
+        provider,
     };
 
-    let listener = tokio::net::TcpListener::bind(demo.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "hyper demo server listening");
     loop {
         let (stream, peer) = tokio::select! {

@@ -163,6 +163,8 @@ impl GrpcValues {
 /// The prebuilt `WWW-Authenticate` values of one realm, shared by the ready-made rejections.
 struct Challenges {
     realm: Box<str>,
+    /// Appended to every challenge: `, resource_metadata="…"` (RFC 9728 §5.1), or empty.
+    extra: Box<str>,
     www_authenticate: [HeaderValue; KINDS],
 }
 
@@ -186,17 +188,18 @@ fn grpc_percent_encode(text: &str) -> String {
 }
 
 impl Challenges {
-    /// `realm` must already be checked (visible ASCII, no quotes or backslashes).
-    fn new(realm: &str) -> Self {
+    /// `realm` and `extra` must already be checked (visible ASCII, no quotes or backslashes).
+    fn new(realm: &str, extra: &str) -> Self {
         let www_authenticate = AuthErrorKind::ALL.map(|kind| match kind.error_code() {
-            None => sensitive(&format!("Bearer realm=\"{realm}\"")),
+            None => sensitive(&format!("Bearer realm=\"{realm}\"{extra}")),
             Some(code) => sensitive(&format!(
-                "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
+                "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"{extra}",
                 kind.description()
             )),
         });
         Self {
             realm: realm.into(),
+            extra: extra.into(),
             www_authenticate,
         }
     }
@@ -205,9 +208,10 @@ impl Challenges {
         let kind = error.kind();
         match error.required_scope() {
             Some(scope) if kind == AuthErrorKind::Forbidden => sensitive(&format!(
-                "Bearer realm=\"{}\", error=\"insufficient_scope\", error_description=\"{}\", scope=\"{scope}\"",
+                "Bearer realm=\"{}\", error=\"insufficient_scope\", error_description=\"{}\", scope=\"{scope}\"{}",
                 self.realm,
-                kind.description()
+                kind.description(),
+                self.extra
             )),
             _ => self.www_authenticate[kind.index()].clone(),
         }
@@ -244,11 +248,13 @@ impl Challenges {
     }
 }
 
-fn check_realm(realm: &str) -> Result<(), ConfigError> {
-    if realm
-        .bytes()
+fn quotable(text: &str) -> bool {
+    text.bytes()
         .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-    {
+}
+
+fn check_realm(realm: &str) -> Result<(), ConfigError> {
+    if quotable(realm) {
         Ok(())
     } else {
         Err(ConfigError::new(
@@ -282,7 +288,7 @@ impl DefaultOnRejection {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            challenges: Arc::new(Challenges::new(Self::DEFAULT_REALM)),
+            challenges: Arc::new(Challenges::new(Self::DEFAULT_REALM, "")),
         }
     }
 
@@ -300,7 +306,41 @@ impl DefaultOnRejection {
     pub fn from_realm(realm: &str) -> Result<Self, ConfigError> {
         check_realm(realm)?;
         Ok(Self {
-            challenges: Arc::new(Challenges::new(realm)),
+            challenges: Arc::new(Challenges::new(realm, "")),
+        })
+    }
+
+    /// Add `resource_metadata="<url>"` to every 401 and 403 challenge (RFC 9728 §5.1): where
+    /// a client finds this resource's metadata, and through it the authorization servers to
+    /// get a token from (the MCP authorization specification requires it). `url` is the
+    /// metadata document's URL, as
+    /// [`ProtectedResourceMetadata::metadata_url`](crate::metadata::ProtectedResourceMetadata::metadata_url)
+    /// gives it.
+    ///
+    /// ```
+    /// use tower_jwt_auth::DefaultOnRejection;
+    /// let rejection = DefaultOnRejection::new()
+    ///     .resource_metadata("https://api.example.com/.well-known/oauth-protected-resource")
+    ///     .unwrap();
+    /// # let _ = rejection;
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When `url` contains `"`, `\` or characters outside visible ASCII.
+    pub fn resource_metadata(self, url: &str) -> Result<Self, ConfigError> {
+        if !quotable(url) || url.contains(' ') {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidHeaderValue,
+                "the resource metadata URL must be visible ASCII without spaces, quotes or \
+                 backslashes",
+            ));
+        }
+        Ok(Self {
+            challenges: Arc::new(Challenges::new(
+                &self.challenges.realm,
+                &format!(", resource_metadata=\"{url}\""),
+            )),
         })
     }
 
@@ -383,6 +423,17 @@ impl JsonOnRejection {
     pub fn from_realm(realm: &str) -> Result<Self, ConfigError> {
         Ok(Self {
             inner: DefaultOnRejection::from_realm(realm)?,
+        })
+    }
+
+    /// As [`DefaultOnRejection::resource_metadata`].
+    ///
+    /// # Errors
+    ///
+    /// As [`DefaultOnRejection::resource_metadata`].
+    pub fn resource_metadata(self, url: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            inner: self.inner.resource_metadata(url)?,
         })
     }
 }
@@ -567,5 +618,29 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
         assert_eq!(body["error"], "invalid_token");
         assert_eq!(body["error_description"], "the token has expired");
+    }
+
+    #[test]
+    fn resource_metadata_is_in_every_401_and_403_challenge() {
+        let url = "https://api.example.com/.well-known/oauth-protected-resource";
+        let r = DefaultOnRejection::new().resource_metadata(url).unwrap();
+        let param = format!("resource_metadata=\"{url}\"");
+        for error in [
+            AuthError::new(AuthErrorKind::MissingToken),
+            AuthError::new(AuthErrorKind::Expired),
+            AuthError::new(AuthErrorKind::Forbidden),
+            AuthError::forbidden(Some("orders:write".into())),
+        ] {
+            let res: Response<()> = r.on_rejection(&error, &parts(None));
+            let challenge = res.headers()[WWW_AUTHENTICATE].to_str().unwrap().to_owned();
+            assert!(challenge.starts_with("Bearer realm=\"api\""), "{challenge}");
+            assert!(challenge.ends_with(&param), "{challenge}");
+        }
+        for bad in ["https://x/\"a", "https://x/ a", "https://x/\u{e9}"] {
+            assert!(
+                DefaultOnRejection::new().resource_metadata(bad).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

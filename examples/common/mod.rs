@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tower_jwt_auth::login::{
     InMemoryUsers, LoginService, LogoutAllService, LogoutService, RefreshService, TokenIssuer,
 };
+use tower_jwt_auth::metadata::{MetadataService, ProtectedResourceMetadata, ProviderMetadata};
 use tower_jwt_auth::session::{
     DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, LoginThrottle, Rate, RedisStore, RevocationFeed,
     Sessions, TrustedProxies,
@@ -38,6 +39,34 @@ pub(crate) struct Demo {
     pub(crate) jwks: JwksService,
     /// Keeps the revocation list in step with Redis (`REDIS_URL` set); stops when dropped.
     pub(crate) feed: Option<RevocationFeed>,
+    /// With `PUBLIC_URL`: the RFC 9728 metadata's path and service.
+    pub(crate) resource_metadata: Option<(String, MetadataService)>,
+    /// `JWT_ISSUER`, or else `PUBLIC_URL`.
+    pub(crate) issuer: Option<String>,
+    pub(crate) public_url: Option<String>,
+    /// Whether the keys are public (so `/.well-known/jwks.json` and the OpenID configuration
+    /// are served).
+    pub(crate) asymmetric: bool,
+}
+
+impl Demo {
+    /// `/.well-known/openid-configuration` for asymmetric algorithms: the issuer and where its
+    /// keys are, on `PUBLIC_URL` or else on the address the server listens on.
+    pub(crate) fn provider_metadata(&self, listening: SocketAddr) -> Option<MetadataService> {
+        if !self.asymmetric {
+            return None;
+        }
+        let local = format!("http://{listening}");
+        let base = self
+            .public_url
+            .as_deref()
+            .unwrap_or(&local)
+            .trim_end_matches('/');
+        let issuer = self.issuer.clone().unwrap_or_else(|| base.to_owned());
+        ProviderMetadata::new(issuer, format!("{base}/.well-known/jwks.json"))
+            .service()
+            .ok()
+    }
 }
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -78,7 +107,9 @@ impl Demo {
         let alg: Algorithm = alg_name.parse().map_err(|_| {
             format!("JWT_ALGORITHM {alg_name:?} is not one of HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA")
         })?;
-        let issuer_name = var("JWT_ISSUER");
+        // The server's own base URL: the RFC 9728 resource identifier, and the default issuer.
+        let public_url = var("PUBLIC_URL");
+        let issuer_name = var("JWT_ISSUER").or_else(|| public_url.clone());
         let audience = var("JWT_AUDIENCE");
         let ttl = secs("JWT_TTL_SECS", 900)?;
         let leeway = secs("JWT_LEEWAY_SECS", 60)?;
@@ -174,8 +205,23 @@ impl Demo {
             .per_address(Some(rate("LOGIN_IP_LIMIT", DEFAULT_PER_ADDRESS)?))
             .trusted_proxies(proxies);
 
-        let layer = JwtAuthLayer::new(Verifier::new(keys, validation)?)
+        let asymmetric = jwks.document().is_some();
+        let mut layer = JwtAuthLayer::new(Verifier::new(keys, validation)?)
             .revocations(sessions.revocations().clone());
+        // RFC 9728: the metadata document, and a pointer to it in every 401/403 challenge.
+        let resource_metadata = match &public_url {
+            None => None,
+            Some(url) => {
+                let mut metadata = ProtectedResourceMetadata::new(url.clone());
+                if let Some(iss) = &issuer_name {
+                    metadata = metadata.authorization_server(iss.clone());
+                }
+                layer = layer
+                    .resource_metadata(&metadata.metadata_url())
+                    .map_err(|e| format!("PUBLIC_URL: {e}"))?;
+                Some((metadata.well_known_path(), metadata.service()?))
+            }
+        };
 
         let users = InMemoryUsers::new()?
             .with_user(
@@ -218,6 +264,10 @@ impl Demo {
             logout_all: LogoutAllService::new(sessions),
             jwks,
             feed,
+            resource_metadata,
+            issuer: issuer_name,
+            public_url,
+            asymmetric,
         })
     }
 }

@@ -65,6 +65,31 @@ impl<C, R> JwtAuthLayer<C, R, MayRefresh> {
     }
 }
 
+impl<C, M> JwtAuthLayer<C, DefaultOnRejection, M> {
+    /// Name this resource's RFC 9728 metadata in every 401 and 403 challenge
+    /// (`resource_metadata="<url>"`); see [`DefaultOnRejection::resource_metadata`].
+    ///
+    /// # Errors
+    ///
+    /// When `url` cannot be put in a header parameter.
+    pub fn resource_metadata(mut self, url: &str) -> Result<Self, crate::ConfigError> {
+        self.on_rejection = self.on_rejection.resource_metadata(url)?;
+        Ok(self)
+    }
+}
+
+impl<C, M> JwtAuthLayer<C, crate::JsonOnRejection, M> {
+    /// As the same method with the default rejection.
+    ///
+    /// # Errors
+    ///
+    /// When `url` cannot be put in a header parameter.
+    pub fn resource_metadata(mut self, url: &str) -> Result<Self, crate::ConfigError> {
+        self.on_rejection = self.on_rejection.resource_metadata(url)?;
+        Ok(self)
+    }
+}
+
 impl<C, R, M> JwtAuthLayer<C, R, M> {
     /// Replace the rejection hook (a closure or any [`OnRejection`](crate::OnRejection)).
     pub fn on_rejection<R2>(self, on_rejection: R2) -> JwtAuthLayer<C, R2, M> {
