@@ -7,10 +7,15 @@
 //! curl -s localhost:3001/protected -H "authorization: Bearer $TOKEN"
 //! ```
 //!
-//! Variables: `JWKS_URL` (required), `BIND_ADDR` (default `127.0.0.1:3001`), `JWT_ISSUER` and
+//! Variables: `JWKS_URL` (required unless `OIDC_ISSUERS` is set), `OIDC_ISSUERS` (comma-separated
+//! issuer URLs, each discovered through `/.well-known/openid-configuration` and trusted only
+//! with its own keys), `BIND_ADDR` (default `127.0.0.1:3001`), `JWT_ISSUER` and
 //! `JWT_AUDIENCE` (required in tokens when set), `JWT_LEEWAY_SECS` (default 60) and
 //! `JWKS_COOLDOWN_MS` (least time between refreshes caused by unknown `kid`s, default 5000).
 //! Until the first key set arrives, `/protected` answers 503.
+//!
+//! With `PUBLIC_URL`, it serves RFC 9728 metadata naming the trusted issuers, and points to it
+//! from every 401 and 403 challenge.
 //!
 //! With `REDIS_URL` (the issuer's), it also refuses revoked tokens (logouts, reuse, "log out
 //! everywhere" on any issuing node): it follows the revocation feed, and nothing else of the
@@ -26,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use common::{BoxError, DemoClaims, identity, init_tracing, secs, var};
+use tower_jwt_auth::metadata::ProtectedResourceMetadata;
 use tower_jwt_auth::remote::RemoteJwks;
 use tower_jwt_auth::revocation::Revocations;
 use tower_jwt_auth::session::RedisStore;
@@ -39,10 +45,31 @@ async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// Wait a little for the first key set, so the first requests do not get 503.
+async fn wait_for(jwks: &RemoteJwks, name: &str) {
+    if jwks.wait_for_keys(Duration::from_secs(5)).await {
+        tracing::info!(source = %name, "key set loaded");
+    } else {
+        tracing::warn!(source = %name, "no key set yet: answering 503 until the key endpoint responds");
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     init_tracing();
-    let url = var("JWKS_URL").ok_or("JWKS_URL is required (the issuer's JWK Set URL)")?;
+    let issuers: Vec<String> = var("OIDC_ISSUERS")
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .map(ToOwned::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let url = var("JWKS_URL").unwrap_or_default();
+    if issuers.is_empty() && url.is_empty() {
+        return Err("set JWKS_URL (the issuer's JWK Set URL) or OIDC_ISSUERS (issuer URLs)".into());
+    }
     let bind: SocketAddr = var("BIND_ADDR")
         .unwrap_or_else(|| "127.0.0.1:3001".to_owned())
         .parse()
@@ -62,15 +89,27 @@ async fn main() -> Result<(), BoxError> {
         validation = validation.audience(aud);
     }
 
-    let jwks = RemoteJwks::builder(&url)?
-        .refresh_cooldown(cooldown)
-        .build()?;
-    if jwks.wait_for_keys(Duration::from_secs(5)).await {
-        tracing::info!(%url, "key set loaded");
+    let verifier = if issuers.is_empty() {
+        let jwks = RemoteJwks::builder(&url)?
+            .refresh_cooldown(cooldown)
+            .build()?;
+        wait_for(&jwks, &url).await;
+        Verifier::from_source(jwks, validation)?
     } else {
-        tracing::warn!(%url, "no key set yet: answering 503 until the key endpoint responds");
-    }
-    let mut layer = JwtAuthLayer::<DemoClaims>::new(Verifier::from_source(jwks, validation)?);
+        // Several issuers: each discovered, each bound to its own keys (and `iss`).
+        let mut verifiers = Vec::new();
+        for issuer in &issuers {
+            let jwks = RemoteJwks::discover(issuer)
+                .await
+                .map_err(|e| format!("OIDC_ISSUERS: {issuer}: {e}"))?
+                .refresh_cooldown(cooldown)
+                .build()?;
+            wait_for(&jwks, issuer).await;
+            verifiers.push(Verifier::from_source(jwks, validation.clone())?);
+        }
+        Verifier::for_issuers(verifiers)?
+    };
+    let mut layer = JwtAuthLayer::<DemoClaims>::new(verifier);
     // A verification-only node: the revocation feed, without sessions or logins.
     let _feed = match var("REDIS_URL") {
         None => None,
@@ -89,12 +128,26 @@ async fn main() -> Result<(), BoxError> {
         }
     };
 
-    let app = Router::new()
+    // RFC 9728 with PUBLIC_URL: the metadata names the trusted issuers.
+    let mut metadata_route = None;
+    if let Some(public) = var("PUBLIC_URL") {
+        let mut metadata = ProtectedResourceMetadata::new(public);
+        for issuer in issuers.iter().cloned().chain(var("JWT_ISSUER")) {
+            metadata = metadata.authorization_server(issuer);
+        }
+        layer = layer.resource_metadata(&metadata.metadata_url())?;
+        metadata_route = Some((metadata.well_known_path(), metadata.service()?));
+    }
+
+    let mut app = Router::new()
         .route("/protected", get(protected))
         .route_layer(layer)
         .route("/health", get(health));
+    if let Some((path, service)) = metadata_route {
+        app = app.route_service(&path, service);
+    }
     let listener = tokio::net::TcpListener::bind(bind).await?;
-    tracing::info!(addr = %listener.local_addr()?, jwks_url = %url, "resource server listening");
+    tracing::info!(addr = %listener.local_addr()?, jwks_url = %url, issuers = issuers.len(), "resource server listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

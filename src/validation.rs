@@ -165,6 +165,16 @@ impl Validation {
         self.leeway
     }
 
+    /// The issuers accepted (empty: any).
+    pub(crate) fn issuers(&self) -> &[String] {
+        &self.issuers
+    }
+
+    /// The length cap.
+    pub(crate) fn max_token_length(&self) -> usize {
+        self.max_token_len
+    }
+
     /// The length cap, checked before any decoding.
     pub(crate) fn check_length(&self, token: &str) -> Result<(), AuthError> {
         if token.len() > self.max_token_len {

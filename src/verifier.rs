@@ -104,6 +104,67 @@ fn decode_b64(segment: &str) -> Result<Vec<u8>, AuthError> {
 struct Inner {
     source: Box<dyn KeySource>,
     validation: Validation,
+    /// Several issuers ([`Verifier::for_issuers`]): each token goes to its `iss`'s verifier.
+    issuers: Option<Issuers>,
+}
+
+/// The verifiers of several issuers, by issuer.
+struct Issuers {
+    by_issuer: std::collections::HashMap<String, Verifier>,
+    all: Vec<Verifier>,
+    /// A key set that stands for "every issuer's keys as they are now" in the verified-token
+    /// cache: replaced whenever one issuer's keys change (it holds the sets it stands for, so
+    /// their addresses cannot be reused while it lives).
+    identity: arc_swap::ArcSwap<Identity>,
+}
+
+struct Identity {
+    sets: Vec<Option<Arc<KeySet>>>,
+    token: Arc<KeySet>,
+}
+
+impl Issuers {
+    fn identity(&self) -> Arc<KeySet> {
+        let current = self.identity.load();
+        let same = self.all.iter().zip(&current.sets).all(|(v, held)| {
+            match (v.inner.source.current(), held) {
+                (Some(now), Some(held)) => Arc::ptr_eq(&now, held),
+                (None, None) => true,
+                _ => false,
+            }
+        });
+        if same {
+            return Arc::clone(&current.token);
+        }
+        let next = Identity {
+            sets: self.all.iter().map(|v| v.inner.source.current()).collect(),
+            token: Arc::new(KeySet::new()),
+        };
+        let token = Arc::clone(&next.token);
+        self.identity.store(Arc::new(next));
+        token
+    }
+
+    /// The verifier of the token's issuer, read from the unverified payload: only that
+    /// issuer's keys can then verify it, and its validation requires that `iss`.
+    fn pick(&self, inner: &Inner, token: &str) -> Result<&Verifier, AuthError> {
+        #[derive(Deserialize)]
+        struct Issuer<'a> {
+            #[serde(borrow)]
+            iss: Option<Cow<'a, str>>,
+        }
+        let parts = inner.split(token)?;
+        let payload = decode_b64(parts.payload)?;
+        if !is_json_object(&payload) || std::str::from_utf8(&payload).is_err() {
+            return Err(AuthErrorKind::Malformed.into());
+        }
+        let issuer: Issuer<'_> =
+            serde_json::from_slice(&payload).map_err(|_| AuthErrorKind::InvalidClaim)?;
+        let iss = issuer.iss.ok_or(AuthErrorKind::MissingClaim)?;
+        self.by_issuer
+            .get(iss.as_ref())
+            .ok_or_else(|| AuthErrorKind::InvalidIssuer.into())
+    }
 }
 
 /// Verifies tokens against a [`KeySource`] and a [`Validation`]. Cheap to clone (one `Arc`).
@@ -158,6 +219,93 @@ impl Verifier {
             inner: Arc::new(Inner {
                 source: Box::new(source),
                 validation,
+                issuers: None,
+            }),
+        })
+    }
+
+    /// A verifier that trusts several issuers, each with its own keys and policy: a token goes
+    /// to the verifier of its `iss` (read before the signature is checked, to choose), which
+    /// then verifies it with that issuer's keys only and requires that `iss`. A token signed
+    /// by B that claims to be from A is checked with A's keys and fails, even when the two
+    /// issuers use the same `kid`s. A token without `iss` gets
+    /// [`AuthErrorKind::MissingClaim`], one from an issuer not listed
+    /// [`AuthErrorKind::InvalidIssuer`].
+    ///
+    /// Each verifier names its issuer(s) in its [`Validation::issuer`] (or gets it from its key
+    /// source, as a discovered [`RemoteJwks`](crate::remote::RemoteJwks) does), and carries its
+    /// own audience, leeway and other rules.
+    ///
+    /// ```
+    /// use tower_jwt_auth::{Algorithm, KeySet, Validation, Verifier, VerifyingKey};
+    ///
+    /// # fn main() -> Result<(), tower_jwt_auth::ConfigError> {
+    /// let a = Verifier::new(
+    ///     KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, [1u8; 32])?.with_kid("k1")),
+    ///     Validation::new().issuer("https://a.example").audience("api"),
+    /// )?;
+    /// let b = Verifier::new(
+    ///     KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, [2u8; 32])?.with_kid("k1")),
+    ///     Validation::new().issuer("https://b.example"),
+    /// )?;
+    /// let verifier = Verifier::for_issuers([a, b])?;
+    /// # let _ = verifier;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the list is empty, a verifier names no issuer, two name the same one, or one of
+    /// them already trusts several issuers.
+    pub fn for_issuers(verifiers: impl IntoIterator<Item = Self>) -> Result<Self, ConfigError> {
+        let bad = |message| ConfigError::new(ConfigErrorKind::InvalidKey, message);
+        let mut by_issuer = std::collections::HashMap::new();
+        let mut all = Vec::new();
+        let mut leeway = 0;
+        let mut max_length = 0;
+        for verifier in verifiers {
+            if verifier.inner.issuers.is_some() {
+                return Err(bad(
+                    "a verifier for several issuers cannot be nested in another",
+                ));
+            }
+            let names = verifier.inner.validation.issuers();
+            if names.is_empty() {
+                return Err(bad(
+                    "each verifier of Verifier::for_issuers must name its issuer \
+                     (Validation::issuer, or a discovered key source)",
+                ));
+            }
+            for name in names {
+                if by_issuer.insert(name.clone(), verifier.clone()).is_some() {
+                    return Err(bad("two verifiers name the same issuer"));
+                }
+            }
+            leeway = leeway.max(verifier.inner.validation.leeway_secs());
+            max_length = max_length.max(verifier.inner.validation.max_token_length());
+            all.push(verifier);
+        }
+        if all.is_empty() {
+            return Err(bad("Verifier::for_issuers needs at least one verifier"));
+        }
+        let identity = Identity {
+            sets: all.iter().map(|v| v.inner.source.current()).collect(),
+            token: Arc::new(KeySet::new()),
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                source: Box::new(StaticKeys(Arc::new(KeySet::new()))),
+                // Only what applies before the issuer is known, and the longest leeway for the
+                // verified-token cache; each issuer's own validation does the rest.
+                validation: Validation::new()
+                    .leeway(std::time::Duration::from_secs(leeway))
+                    .max_token_len(max_length),
+                issuers: Some(Issuers {
+                    by_issuer,
+                    all,
+                    identity: arc_swap::ArcSwap::from_pointee(identity),
+                }),
             }),
         })
     }
@@ -172,6 +320,9 @@ impl Verifier {
     /// An [`AuthError`] saying why the token is not accepted.
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<Claims<C>, AuthError> {
         let inner = &*self.inner;
+        if let Some(issuers) = &inner.issuers {
+            return issuers.pick(inner, token)?.verify(token);
+        }
         let parts = inner.split(token)?;
         let header_bytes = decode_b64(parts.header)?;
         let header = inner.header(&header_bytes)?;
@@ -189,7 +340,10 @@ impl Verifier {
 
     /// The keys in memory now.
     pub(crate) fn current_keys(&self) -> Option<Arc<KeySet>> {
-        self.inner.source.current()
+        match &self.inner.issuers {
+            None => self.inner.source.current(),
+            Some(issuers) => Some(issuers.identity()),
+        }
     }
 
     /// Verify with `current` (the keys in memory, read once by the caller), or start one
@@ -204,6 +358,12 @@ impl Verifier {
         may_refresh: bool,
     ) -> Step<C> {
         let inner = &*self.inner;
+        if let Some(issuers) = &inner.issuers {
+            return match issuers.pick(inner, token) {
+                Ok(verifier) => verifier.start(token, verifier.inner.source.current(), may_refresh),
+                Err(e) => Step::Done(Err(e)),
+            };
+        }
         let header_bytes = match inner.split(token).and_then(|p| decode_b64(p.header)) {
             Ok(bytes) => bytes,
             Err(e) => return Step::Done(Err(e)),
@@ -692,5 +852,115 @@ mod tests {
                 .unwrap();
         let verified = v.verify::<Value>(&token).unwrap();
         assert_eq!(verified.registered().sub.as_deref(), Some("s"));
+    }
+
+    mod several_issuers {
+        use super::*;
+
+        fn token(secret: u8, claims: &serde_json::Value) -> String {
+            let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
+            header.kid = Some("k1".into());
+            jsonwebtoken::encode(
+                &header,
+                claims,
+                &jsonwebtoken::EncodingKey::from_secret(&[secret; 32]),
+            )
+            .unwrap()
+        }
+
+        fn verifier() -> Verifier {
+            let key = |secret: u8| {
+                KeySet::from(
+                    crate::VerifyingKey::from_secret(Algorithm::HS256, [secret; 32])
+                        .unwrap()
+                        .with_kid("k1"),
+                )
+            };
+            let a = Verifier::new(
+                key(1),
+                Validation::new().issuer("https://a").audience("api"),
+            );
+            let b = Verifier::new(key(2), Validation::new().issuer("https://b"));
+            Verifier::for_issuers([a.unwrap(), b.unwrap()]).unwrap()
+        }
+
+        fn kind(result: Result<Claims<serde_json::Value>, AuthError>) -> Option<AuthErrorKind> {
+            result.err().map(|e| e.kind())
+        }
+
+        #[test]
+        fn each_issuer_verifies_with_its_own_keys_only() {
+            crate::install_crypto_provider().unwrap();
+            let v = verifier();
+            let exp = unix_now() + 600;
+            let a = serde_json::json!({"iss": "https://a", "aud": "api", "exp": exp});
+            let b = serde_json::json!({"iss": "https://b", "exp": exp});
+            assert_eq!(kind(v.verify(&token(1, &a))), None);
+            assert_eq!(kind(v.verify(&token(2, &b))), None);
+            // Same kid, B's key, claiming A: checked with A's key.
+            assert_eq!(
+                kind(v.verify(&token(2, &a))),
+                Some(AuthErrorKind::InvalidSignature)
+            );
+            assert_eq!(
+                kind(v.verify(&token(1, &b))),
+                Some(AuthErrorKind::InvalidSignature)
+            );
+            // A's own rules: its audience.
+            let a_without_aud = serde_json::json!({"iss": "https://a", "aud": "other", "exp": exp});
+            assert_eq!(
+                kind(v.verify(&token(1, &a_without_aud))),
+                Some(AuthErrorKind::InvalidAudience)
+            );
+            let nobody = serde_json::json!({"iss": "https://c", "exp": exp});
+            assert_eq!(
+                kind(v.verify(&token(1, &nobody))),
+                Some(AuthErrorKind::InvalidIssuer)
+            );
+            let anonymous = serde_json::json!({"exp": exp});
+            assert_eq!(
+                kind(v.verify(&token(1, &anonymous))),
+                Some(AuthErrorKind::MissingClaim)
+            );
+            let typed = serde_json::json!({"iss": 5, "exp": exp});
+            assert_eq!(
+                kind(v.verify(&token(1, &typed))),
+                Some(AuthErrorKind::InvalidClaim)
+            );
+            assert_eq!(kind(v.verify("a.b.c")), Some(AuthErrorKind::Malformed));
+        }
+
+        #[test]
+        fn the_cache_identity_stays_until_a_key_set_changes() {
+            let ring = crate::KeyRing::new(
+                crate::SigningKey::from_secret(Algorithm::HS256, [3u8; 32]).unwrap(),
+            );
+            let a = Verifier::from_source(ring.clone(), Validation::new().issuer("https://a"));
+            let b = Verifier::new(
+                KeySet::from(
+                    crate::VerifyingKey::from_secret(Algorithm::HS256, [2u8; 32]).unwrap(),
+                ),
+                Validation::new().issuer("https://b"),
+            );
+            let v = Verifier::for_issuers([a.unwrap(), b.unwrap()]).unwrap();
+            let first = v.current_keys().unwrap();
+            assert!(Arc::ptr_eq(&first, &v.current_keys().unwrap()));
+            ring.rotate(crate::SigningKey::from_secret(Algorithm::HS256, [4u8; 32]).unwrap());
+            assert!(!Arc::ptr_eq(&first, &v.current_keys().unwrap()));
+        }
+
+        #[test]
+        fn misconfigurations_are_refused() {
+            let keys = || {
+                KeySet::from(crate::VerifyingKey::from_secret(Algorithm::HS256, [1u8; 32]).unwrap())
+            };
+            let named = |iss: &str| Verifier::new(keys(), Validation::new().issuer(iss)).unwrap();
+            let unnamed = Verifier::new(keys(), Validation::new()).unwrap();
+            assert!(Verifier::for_issuers([]).is_err());
+            assert!(Verifier::for_issuers([unnamed]).is_err());
+            assert!(Verifier::for_issuers([named("x"), named("x")]).is_err());
+            let multi = Verifier::for_issuers([named("x")]).unwrap();
+            assert!(Verifier::for_issuers([multi, named("y")]).is_err());
+        }
     }
 }

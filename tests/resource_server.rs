@@ -198,3 +198,142 @@ async fn a_resource_server_on_the_revocation_feed_refuses_revoked_tokens() {
         .to_owned();
     assert_eq!(resource.protected(&other).await.status, StatusCode::OK);
 }
+
+/// An in-process OpenID provider: `/.well-known/openid-configuration` naming itself, and its
+/// JWK Set with one RSA key under `kid` "k1". Returns its issuer URL.
+async fn provider(public_key: &str) -> String {
+    use tower_jwt_auth::metadata::ProviderMetadata;
+    use tower_jwt_auth::{KeySet, VerifyingKey};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let key = VerifyingKey::from_pem(Algorithm::RS256, read_key(public_key))
+        .unwrap()
+        .with_kid("k1");
+    let app = Router::new()
+        .route_service(
+            "/.well-known/openid-configuration",
+            ProviderMetadata::new(issuer.clone(), format!("{issuer}/jwks"))
+                .service()
+                .unwrap(),
+        )
+        .route_service("/jwks", JwksService::new(&KeySet::from(key)).unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    issuer
+}
+
+fn rs256(private_key: &str, iss: &str) -> String {
+    tower_jwt_auth::install_crypto_provider().unwrap();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("k1".into());
+    let claims = serde_json::json!({
+        "iss": iss, "sub": "1", "username": "user1", "iat": now(), "exp": now() + 600
+    });
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&read_key(private_key)).unwrap();
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+/// Two discovered issuers whose keys share the `kid` "k1": each token is checked with its own
+/// issuer's key only, and the RFC 9728 metadata names both.
+#[tokio::test(flavor = "multi_thread")]
+async fn several_issuers_each_with_its_own_keys() {
+    let a = provider("rsa_public.pem").await;
+    let b = provider("rsa2_public.pem").await;
+    let resource = Server::start(
+        "resource_server",
+        &[
+            ("OIDC_ISSUERS".to_owned(), format!("{a},{b}")),
+            (
+                "PUBLIC_URL".to_owned(),
+                "http://api.example.test".to_owned(),
+            ),
+        ],
+    );
+    for (key, iss) in [("rsa_private.pem", &a), ("rsa2_private.pem", &b)] {
+        let reply = resource.protected(&rs256(key, iss)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{iss}: {}", reply.text());
+    }
+    // B's key, same kid, claiming to be A (and the other way round): refused.
+    for (key, iss) in [("rsa2_private.pem", &a), ("rsa_private.pem", &b)] {
+        let reply = resource.protected(&rs256(key, iss)).await;
+        reply.assert_unauthorized("a token signed by the other issuer");
+        assert!(reply.challenge().contains("invalid_token"));
+    }
+    // An issuer nobody configured.
+    resource
+        .protected(&rs256("rsa_private.pem", "http://127.0.0.1:1"))
+        .await
+        .assert_unauthorized("unknown issuer");
+
+    let metadata = resource
+        .get("/.well-known/oauth-protected-resource", &[])
+        .await;
+    assert_eq!(metadata.status, StatusCode::OK);
+    assert_eq!(metadata.json()["resource"], "http://api.example.test");
+    assert_eq!(
+        metadata.json()["authorization_servers"],
+        serde_json::json!([a, b])
+    );
+    assert!(resource.get("/protected", &[]).await.challenge().contains(
+        "resource_metadata=\"http://api.example.test/.well-known/oauth-protected-resource\""
+    ));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The issuing demos as two OpenID providers (PUBLIC_URL as issuer, their own EdDSA keys), and
+/// `resource_server` trusting both through discovery: the black-box setup of the demo contract.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_issuers_are_discovered_by_the_resource_server() {
+    let mut issuers = Vec::new();
+    let mut urls = Vec::new();
+    for (name, key) in [
+        ("axum_server", "ed25519_private.pem"),
+        ("hyper_server", "ed25519_b_private.pem"),
+    ] {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let env = [
+            ("BIND_ADDR".to_owned(), format!("127.0.0.1:{port}")),
+            ("PUBLIC_URL".to_owned(), url.clone()),
+            ("JWT_ALGORITHM".to_owned(), "EdDSA".to_owned()),
+            ("JWT_PRIVATE_KEY_FILE".to_owned(), key_path(key)),
+        ];
+        issuers.push(Server::start(name, &env));
+        urls.push(url);
+    }
+    let resource = Server::start(
+        "resource_server",
+        &[("OIDC_ISSUERS".to_owned(), urls.join(","))],
+    );
+    for issuer in &issuers {
+        let token = issuer.token().await;
+        let reply = resource.protected(&token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(
+            reply.json(),
+            serde_json::json!({"id": 1, "username": "user1"})
+        );
+    }
+    // A token from a third issuer with one of the same keys is refused: its iss is unknown.
+    let third = Server::start(
+        "axum_server",
+        &[
+            ("PUBLIC_URL".to_owned(), "http://127.0.0.1:9".to_owned()),
+            ("JWT_ALGORITHM".to_owned(), "EdDSA".to_owned()),
+            (
+                "JWT_PRIVATE_KEY_FILE".to_owned(),
+                key_path("ed25519_private.pem"),
+            ),
+        ],
+    );
+    resource
+        .protected(&third.token().await)
+        .await
+        .assert_unauthorized("an issuer that is not trusted");
+}
