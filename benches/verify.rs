@@ -88,6 +88,13 @@ fn bench_request<S>(
 }
 
 fn bench(c: &mut Criterion) {
+    // BENCH_METRICS=prometheus: count with a real recorder installed (feature `metrics`), to
+    // measure what the counters cost on the hot path.
+    if std::env::var("BENCH_METRICS").as_deref() == Ok("prometheus") {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .expect("the recorder installs once");
+    }
     for alg in [
         Algorithm::HS256,
         Algorithm::RS256,

@@ -39,6 +39,7 @@ async fn main() -> Result<(), common::BoxError> {
     let demo = Demo::from_env("127.0.0.1:3000").await?;
     let listener = tokio::net::TcpListener::bind(demo.bind).await?;
     let provider = demo.provider_metadata(listener.local_addr()?);
+    let metrics = demo.metrics.clone();
 
     let mut app = Router::new()
         // Only the routes above `route_layer` require a token; unknown paths still get 404.
@@ -62,7 +63,12 @@ async fn main() -> Result<(), common::BoxError> {
         )
         .route_service("/refresh", demo.refresh)
         .route_service("/.well-known/jwks.json", demo.jwks)
-        .route("/health", get(health));
+        .route("/health", get(health))
+        // Prometheus text, unauthenticated like /health: no label holds a token or a name.
+        .route(
+            "/metrics",
+            get(move || std::future::ready(common::metrics_response(&metrics))),
+        );
     if let Some((path, metadata)) = demo.resource_metadata {
         app = app.route_service(&path, metadata);
     }

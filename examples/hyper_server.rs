@@ -69,6 +69,7 @@ struct App {
     /// RFC 9728 metadata (with `PUBLIC_URL`): its path and service.
     resource_metadata: Option<(String, MetadataService)>,
     provider: Option<MetadataService>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 impl App {
@@ -101,7 +102,9 @@ impl App {
                 .oneshot(req)
                 .await?
                 .map(BodyExt::boxed_unsync),
-            "/protected" | "/health" if method != Method::GET && method != Method::HEAD => {
+            "/protected" | "/health" | "/metrics"
+                if method != Method::GET && method != Method::HEAD =>
+            {
                 let mut res = json(
                     StatusCode::METHOD_NOT_ALLOWED,
                     &serde_json::json!({ "error": "method_not_allowed" }),
@@ -112,6 +115,8 @@ impl App {
             }
             "/health" => json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
                 .map(BodyExt::boxed_unsync),
+            "/metrics" => common::metrics_response(&self.metrics)
+                .map(|text| Full::new(Bytes::from(text)).boxed_unsync()),
             "/.well-known/jwks.json" => self.jwks.oneshot(req).await?.map(BodyExt::boxed_unsync),
             _ => json(
                 StatusCode::NOT_FOUND,
@@ -149,6 +154,7 @@ async fn main() -> Result<(), common::BoxError> {
         jwks: demo.jwks,
         resource_metadata: demo.resource_metadata,
         provider,
+        metrics: demo.metrics,
     };
 
     tracing::info!(addr = %listener.local_addr()?, "hyper demo server listening");

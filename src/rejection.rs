@@ -76,6 +76,7 @@ where
 
 /// One `debug` event per rejection (feature `tracing`): its kind and status, never the token.
 pub(crate) fn trace_rejection(error: &AuthError) {
+    crate::metrics::rejected(error.kind());
     #[cfg(feature = "tracing")]
     tracing::debug!(
         target: "tower_jwt_auth",

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use tower_jwt_auth::login::{
     InMemoryUsers, LoginService, LogoutAllService, LogoutService, RefreshService, TokenIssuer,
@@ -47,6 +48,26 @@ pub(crate) struct Demo {
     /// Whether the keys are public (so `/.well-known/jwks.json` and the OpenID configuration
     /// are served).
     pub(crate) asymmetric: bool,
+    /// Renders `/metrics` (Prometheus text).
+    pub(crate) metrics: PrometheusHandle,
+}
+
+/// The crate's counters (feature `metrics`) in Prometheus text. Installed before anything is
+/// counted; one recorder per process.
+pub(crate) fn install_metrics() -> Result<PrometheusHandle, BoxError> {
+    PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}").into())
+}
+
+/// The `/metrics` answer.
+pub(crate) fn metrics_response(handle: &PrometheusHandle) -> http::Response<String> {
+    let mut res = http::Response::new(handle.render());
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
 }
 
 impl Demo {
@@ -99,6 +120,7 @@ impl Demo {
     /// `REFRESH_GRACE_SECS`, `LOGIN_USER_LIMIT`, `LOGIN_IP_LIMIT`, `TRUSTED_PROXIES` and
     /// `REVOCATION_MAX_STALENESS_SECS`. `default_bind` is used when `BIND_ADDR` is unset.
     pub(crate) async fn from_env(default_bind: &str) -> Result<Self, BoxError> {
+        let metrics = install_metrics()?;
         let bind: SocketAddr = var("BIND_ADDR")
             .unwrap_or_else(|| default_bind.to_owned())
             .parse()
@@ -268,6 +290,7 @@ impl Demo {
             issuer: issuer_name,
             public_url,
             asymmetric,
+            metrics,
         })
     }
 }

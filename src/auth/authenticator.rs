@@ -201,10 +201,12 @@ impl<C: DeserializeOwned> Authenticator<C> {
         let keys = self.verifier.current_keys();
         // One clock read for the cache and the revocation list's trust bound.
         let now = SystemTime::now();
-        if let (Some(cache), Some(keys)) = (&self.cache, &keys)
-            && let Some(claims) = cache.get_at(token.bytes(), keys, now)
-        {
-            return self.pass(claims, headers, csrf, now);
+        if let (Some(cache), Some(keys)) = (&self.cache, &keys) {
+            let hit = cache.get_at(token.bytes(), keys, now);
+            crate::metrics::cache(hit.is_some());
+            if let Some(claims) = hit {
+                return self.pass(claims, headers, csrf, now);
+            }
         }
         let token = match token.check() {
             Ok(token) => token,

@@ -132,6 +132,7 @@ where
                     });
                     match verified {
                         Ok(claims) => {
+                            crate::metrics::accepted();
                             request.extensions_mut().insert(claims);
                             State::Called {
                                 future: inner.call(request),

@@ -94,6 +94,7 @@ impl<S, C, R, M> JwtAuth<S, C, R, M> {
             .authenticate(req.method(), req.headers(), req.uri())
         {
             Outcome::Pass(claims) => {
+                crate::metrics::accepted();
                 // Always set (or clear) the claims, so none can come from elsewhere.
                 match claims {
                     Some(claims) => req.extensions_mut().insert(claims),

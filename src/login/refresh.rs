@@ -138,8 +138,14 @@ impl<A: Authenticate> RefreshInner<A> {
         };
         let session = match self.sessions.refresh(&body.refresh_token).await {
             Ok(session) => session,
-            Err(RefreshError::Invalid) => return invalid_grant(),
-            Err(RefreshError::Unavailable(e)) => return store_unavailable(&e),
+            Err(RefreshError::Invalid) => {
+                crate::metrics::refresh("invalid_grant");
+                return invalid_grant();
+            }
+            Err(RefreshError::Unavailable(e)) => {
+                crate::metrics::refresh("unavailable");
+                return store_unavailable(&e);
+            }
         };
         let claims = match self.authenticator.claims_for(session.sub()).await {
             Ok(Some(claims)) => claims,
@@ -159,6 +165,7 @@ impl<A: Authenticate> RefreshInner<A> {
             return super::service::not_issued();
         };
         add_session(&mut claims, Some(&session));
+        crate::metrics::refresh("success");
         issue_response(&self.issuer, &claims, Some(&session))
     }
 }

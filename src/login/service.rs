@@ -240,19 +240,22 @@ impl<A: Authenticate> Inner<A> {
         .await
         {
             Ok(read) => read,
-            Err(res) => return res,
+            Err(res) => {
+                crate::metrics::login("invalid_request");
+                return res;
+            }
         };
         if let Some(throttle) = &options.throttle {
             match throttle.attempt(&parts.headers, &parts.extensions).await {
                 Ok(Throttle::Allowed) => {}
-                Ok(Throttle::Limited { retry_after }) => return too_many(retry_after),
-                Err(e) => return store_unavailable(&e),
+                Ok(Throttle::Limited { retry_after }) => return too_many(retry_after, "address"),
+                Err(e) => return login_unavailable(&e),
             }
             // A unit per failure, taken before the hash runs, given back on success.
             match throttle.take_user(&credentials.username).await {
                 Ok(Throttle::Allowed) => {}
-                Ok(Throttle::Limited { retry_after }) => return too_many(retry_after),
-                Err(e) => return store_unavailable(&e),
+                Ok(Throttle::Limited { retry_after }) => return too_many(retry_after, "username"),
+                Err(e) => return login_unavailable(&e),
             }
         }
         match self
@@ -276,11 +279,12 @@ impl<A: Authenticate> Inner<A> {
                         };
                         match sessions.open(sub).await {
                             Ok(session) => Some(session),
-                            Err(e) => return store_unavailable(&e),
+                            Err(e) => return login_unavailable(&e),
                         }
                     }
                 };
                 add_session(&mut claims, session.as_ref());
+                crate::metrics::login("success");
                 match cookies {
                     None => issue_response(&self.issuer, &claims, session.as_ref()),
                     #[cfg(feature = "cookie")]
@@ -289,12 +293,16 @@ impl<A: Authenticate> Inner<A> {
                     Some(never) => match *never {},
                 }
             }
-            Ok(None) => json_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "the username or password is wrong",
-            ),
+            Ok(None) => {
+                crate::metrics::login("invalid_credentials");
+                json_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_credentials",
+                    "the username or password is wrong",
+                )
+            }
             Err(error) => {
+                crate::metrics::login("unavailable");
                 let (description, retry_after) = match error.downcast_ref::<Overloaded>() {
                     Some(busy) => (
                         "too many logins are being checked at once; try again shortly",
@@ -421,8 +429,17 @@ pub(super) fn store_unavailable(error: &StoreError) -> Response<JsonBody> {
     )
 }
 
-/// 429 with `Retry-After`, rounded up to whole seconds (at least 1).
-fn too_many(retry_after: Duration) -> Response<JsonBody> {
+/// A login that could not reach the session store: counted, and 503.
+fn login_unavailable(error: &StoreError) -> Response<JsonBody> {
+    crate::metrics::login("unavailable");
+    store_unavailable(error)
+}
+
+/// 429 with `Retry-After`, rounded up to whole seconds (at least 1); `limit` says which limit
+/// (for the metrics).
+fn too_many(retry_after: Duration, limit: &'static str) -> Response<JsonBody> {
+    crate::metrics::login("throttled");
+    crate::metrics::throttled(limit);
     let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
     let mut res = json_error(
         StatusCode::TOO_MANY_REQUESTS,

@@ -203,7 +203,19 @@ impl Refresher {
                 state.forget_unknown();
             }
         }
+        crate::metrics::key_refresh(if unchanged { "unchanged" } else { "updated" });
+        crate::metrics::key_set_age(0.0);
         Ok(max_age)
+    }
+
+    /// Count a failed fetch, and how old the set in memory now is.
+    fn record_failure(&self) {
+        crate::metrics::key_refresh("failed");
+        if let Ok(state) = self.state.lock()
+            && let Some(at) = state.last_success
+        {
+            crate::metrics::key_set_age(at.elapsed().as_secs_f64());
+        }
     }
 
     /// After a failed attempt: once no fetch has succeeded for `max_stale`, stop verifying with
@@ -250,6 +262,7 @@ impl Refresher {
 /// A fetch triggered by an unknown `kid` (the caller already marked it in flight).
 async fn fetch_now(refresher: Arc<Refresher>) {
     if let Err(_e) = refresher.fetch().await {
+        refresher.record_failure();
         #[cfg(feature = "tracing")]
         tracing::warn!(target: "tower_jwt_auth", url = %refresher.url, error = %_e, "JWKS refresh failed; keeping the last good set");
         refresher.expire_if_stale();
@@ -280,6 +293,7 @@ pub(crate) async fn background(weak: Weak<Refresher>) {
                         .clamp(limits.min_refresh, limits.max_refresh)
                 }
                 Err(_e) => {
+                    refresher.record_failure();
                     #[cfg(feature = "tracing")]
                     tracing::warn!(target: "tower_jwt_auth", url = %refresher.url, error = %_e, "JWKS fetch failed; retrying with backoff");
                     refresher.expire_if_stale();

@@ -254,6 +254,7 @@ impl Sessions {
             }
             Rotated::Invalid => return Err(RefreshError::Invalid),
             Rotated::Reused { sub } => {
+                crate::metrics::refresh("reuse");
                 #[cfg(feature = "tracing")]
                 tracing::warn!(
                     sid = %sid,

@@ -116,6 +116,7 @@ fn enabled_features() -> Vec<&'static str> {
         "sessions",
         "redis",
         "redis-cluster",
+        "metrics",
         "cookie",
         "tracing",
         "axum",
