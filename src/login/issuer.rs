@@ -34,6 +34,8 @@ pub struct TokenIssuer {
     issuer: Option<String>,
     audience: Option<String>,
     ttl: Duration,
+    typ: Option<String>,
+    client_id: Option<String>,
 }
 
 impl TokenIssuer {
@@ -50,7 +52,37 @@ impl TokenIssuer {
             issuer: None,
             audience: None,
             ttl: DEFAULT_TTL,
+            typ: None,
+            client_id: None,
         }
+    }
+
+    /// Issue RFC 9068 JWT access tokens: the header's `typ` is `at+jwt` (so a verifier that
+    /// requires it, [`Validation::typ`](crate::Validation::typ), can never mistake an ID token
+    /// or another JWT for an access token) and every token carries `client_id`. RFC 9068 also
+    /// wants `iss` and `aud`: set [`issuer`](Self::issuer) and [`audience`](Self::audience).
+    ///
+    /// ```
+    /// use tower_jwt_auth::{Algorithm, KeySet, SigningKey, Validation, Verifier};
+    /// use tower_jwt_auth::login::TokenIssuer;
+    ///
+    /// let key = SigningKey::from_secret(Algorithm::HS256, [5u8; 32]).unwrap();
+    /// let issuer = TokenIssuer::new(key.clone())
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("orders-api")
+    ///     .access_token_profile("web-app");
+    /// let token = issuer.issue(&serde_json::json!({"sub": "42"})).unwrap();
+    /// let verifier = Verifier::new(
+    ///     KeySet::from(key.verifying_key().unwrap()),
+    ///     Validation::new().issuer("https://auth.example.com").audience("orders-api").typ("at+jwt"),
+    /// ).unwrap();
+    /// let claims = verifier.verify::<serde_json::Value>(token.access_token()).unwrap();
+    /// assert_eq!(claims.custom()["client_id"], "web-app");
+    /// ```
+    pub fn access_token_profile(mut self, client_id: impl Into<String>) -> Self {
+        self.typ = Some("at+jwt".to_owned());
+        self.client_id = Some(client_id.into());
+        self
     }
 
     /// Write this `iss` into every token.
@@ -104,9 +136,15 @@ impl TokenIssuer {
             self.issuer.as_deref(),
             self.audience.as_deref(),
         );
+        if let Some(client_id) = &self.client_id {
+            map.insert("client_id".into(), client_id.clone().into());
+        }
         let key = self.ring.signing_key();
         let mut header = Header::new(key.algorithm());
         header.kid = key.kid().map(ToOwned::to_owned);
+        if let Some(typ) = &self.typ {
+            header.typ = Some(typ.clone());
+        }
         let access_token = jsonwebtoken::encode(&header, &map, key.encoding_key())
             .map_err(|_| IssueError::Signing)?;
         Ok(IssuedToken {
@@ -151,6 +189,8 @@ impl fmt::Debug for TokenIssuer {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("ttl", &self.ttl)
+            .field("typ", &self.typ)
+            .field("client_id", &self.client_id)
             .finish()
     }
 }
@@ -234,6 +274,34 @@ mod tests {
         assert!(reg.exp.unwrap() > reg.iat.unwrap());
         assert_eq!(reg.nbf, reg.iat);
         assert_eq!(reg.jti.as_ref().map(String::len), Some(32));
+    }
+
+    #[test]
+    fn an_id_token_is_not_an_access_token() {
+        let key = SigningKey::from_secret(Algorithm::HS256, [8u8; 32]).unwrap();
+        let verifier = Verifier::new(
+            KeySet::from(key.verifying_key().unwrap()),
+            Validation::new().typ("at+jwt"),
+        )
+        .unwrap();
+        let plain = issuer().issue(&serde_json::json!({"sub": "1"})).unwrap();
+        assert_eq!(
+            verifier
+                .verify::<serde_json::Value>(plain.access_token())
+                .unwrap_err()
+                .kind(),
+            crate::AuthErrorKind::InvalidType
+        );
+        let typed = issuer()
+            .access_token_profile("cli")
+            .issue(&serde_json::json!({"sub": "1"}))
+            .unwrap();
+        let header = jsonwebtoken::decode_header(typed.access_token()).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        let claims = verifier
+            .verify::<serde_json::Value>(typed.access_token())
+            .unwrap();
+        assert_eq!(claims.custom()["client_id"], "cli");
     }
 
     #[test]
