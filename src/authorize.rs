@@ -11,7 +11,12 @@
 //! - [`require_scope`]: every listed scope must be in `scope` (space-separated) or `scp`;
 //! - [`require_any_role`] / [`require_all_roles`]: over the `roles` claim (an array of roles; a
 //!   single string is one role, never split at spaces);
-//! - [`authorize`]: any predicate over [`Claims<C>`].
+//! - [`authorize`]: any predicate over [`Claims<C>`];
+//! - [`require_recent_auth`] / [`require_acr`]: step-up authentication (RFC 9470): the user
+//!   must have logged in recently (`auth_time`) or in a given way (`acr`); otherwise **401**
+//!   `insufficient_user_authentication` with `max_age="…"` or `acr_values="…"` in the
+//!   challenge, which tells the client to have the user log in again. (Flask-JWT-Extended's
+//!   "fresh token", the standard way.)
 //!
 //! # Example
 //!
@@ -138,6 +143,89 @@ impl<F> fmt::Debug for Predicate<F> {
             .field("f", &std::any::type_name::<F>())
             .finish()
     }
+}
+
+/// A recent enough (`auth_time`) or strong enough (`acr`) authentication. Built by
+/// [`require_recent_auth`] and [`require_acr`].
+#[derive(Clone, Debug)]
+pub struct RequireAuthentication {
+    max_age: Option<u64>,
+    acr: Arc<[String]>,
+    /// The RFC 9470 challenge attributes, built once.
+    params: Arc<str>,
+}
+
+impl<C> ClaimsCheck<C> for RequireAuthentication {
+    fn check(&self, claims: &Claims<C>) -> Result<(), AuthError> {
+        let registered = claims.registered();
+        let recent = self.max_age.is_none_or(|max_age| {
+            registered
+                .auth_time
+                .is_some_and(|t| crate::validation::unix_now().saturating_sub(t) <= max_age)
+        });
+        let strong = self.acr.is_empty()
+            || registered
+                .acr
+                .as_ref()
+                .is_some_and(|acr| self.acr.iter().any(|a| a == acr));
+        if recent && strong {
+            Ok(())
+        } else {
+            Err(AuthError::step_up(Arc::clone(&self.params)))
+        }
+    }
+}
+
+/// Whether `value` can go between quotes in a challenge.
+fn quotable(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// Require that the user authenticated at most `max_age` ago (the `auth_time` claim, which the
+/// login service sets and refreshes keep). A token without `auth_time`, or an older one, gets
+/// 401 `insufficient_user_authentication` with `max_age="<seconds>"` (RFC 9470).
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jwt_auth::authorize::require_recent_auth;
+///
+/// // Changing the password needs a login within the last five minutes.
+/// let layer = require_recent_auth::<serde_json::Value>(Duration::from_secs(300));
+/// # let _ = layer;
+/// ```
+pub fn require_recent_auth<C>(
+    max_age: std::time::Duration,
+) -> AuthorizeLayer<C, RequireAuthentication> {
+    let secs = max_age.as_secs();
+    AuthorizeLayer::new(RequireAuthentication {
+        max_age: Some(secs),
+        acr: Arc::new([]),
+        params: format!("max_age=\"{secs}\"").into(),
+    })
+}
+
+/// Require that the user authenticated with one of `values` (the `acr` claim). Otherwise 401
+/// `insufficient_user_authentication` with `acr_values="<values>"` (RFC 9470). Values that
+/// cannot be quoted in a header (a `"`, `\` or non-ASCII) are left out of the challenge, not
+/// of the check.
+pub fn require_acr<C, I>(values: I) -> AuthorizeLayer<C, RequireAuthentication>
+where
+    I: IntoIterator,
+    I::Item: Into<String>,
+{
+    let acr: Arc<[String]> = values.into_iter().map(Into::into).collect();
+    let shown: Vec<&str> = acr
+        .iter()
+        .map(String::as_str)
+        .filter(|v| quotable(v))
+        .collect();
+    AuthorizeLayer::new(RequireAuthentication {
+        max_age: None,
+        params: format!("acr_values=\"{}\"", shown.join(" ")).into(),
+        acr,
+    })
 }
 
 /// Require every scope in `scopes` (space-separated, e.g. `"orders:read orders:write"`).
@@ -499,5 +587,50 @@ mod tests {
             >,
         >();
         assert_send::<ResponseFuture<std::future::Ready<Result<Response<()>, Infallible>>, ()>>();
+    }
+
+    #[tokio::test]
+    async fn step_up_needs_a_recent_login() {
+        let now = crate::validation::unix_now();
+        let layer = || require_recent_auth::<()>(std::time::Duration::from_secs(300));
+        let fresh = format!(r#"{{"auth_time":{}}}"#, now - 10);
+        assert_eq!(
+            run(layer(), Some(claims(&fresh))).await.status(),
+            StatusCode::OK
+        );
+        for stale in [format!(r#"{{"auth_time":{}}}"#, now - 301), "{}".to_owned()] {
+            let res = run(layer(), Some(claims(&stale))).await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{stale}");
+            let challenge = res.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+            assert!(
+                challenge.contains(r#"error="insufficient_user_authentication""#),
+                "{challenge}"
+            );
+            assert!(challenge.ends_with(r#"max_age="300""#), "{challenge}");
+        }
+    }
+
+    #[tokio::test]
+    async fn step_up_by_acr() {
+        let layer = || require_acr::<(), _>(["mfa", "hwk"]);
+        let res = run(layer(), Some(claims(r#"{"acr":"hwk"}"#))).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        for weak in [r#"{"acr":"pwd"}"#, "{}"] {
+            let res = run(layer(), Some(claims(weak))).await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+            let challenge = res.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+            assert!(
+                challenge.ends_with(r#"acr_values="mfa hwk""#),
+                "{challenge}"
+            );
+        }
+        // A value that cannot be quoted is checked but not echoed.
+        let res = run(require_acr::<(), _>(["a\"b"]), Some(claims("{}"))).await;
+        assert!(
+            res.headers()[WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .ends_with(r#"acr_values="""#)
+        );
     }
 }

@@ -52,6 +52,14 @@ pub struct RegisteredClaims {
     /// revokes every token of the user with a lower one.
     #[serde(default, rename = "gen")]
     pub generation: Option<u64>,
+    /// `auth_time` (OpenID Connect, RFC 9470): when the user last actually authenticated (Unix
+    /// seconds); the login service sets it and refreshes keep it.
+    #[serde(default)]
+    pub auth_time: Option<u64>,
+    /// `acr` (OpenID Connect, RFC 9470): the authentication context class the user
+    /// authenticated with.
+    #[serde(default)]
+    pub acr: Option<String>,
     /// `csrf`: the CSRF token a token carried in a cookie is bound to (the login service's
     /// cookie mode sets it; see the `csrf` module, feature `cookie`).
     #[serde(default)]

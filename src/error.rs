@@ -66,6 +66,10 @@ auth_error_kinds! {
     Forbidden,
     /// No key could be obtained to verify the token (the key source is unavailable): 503.
     KeysUnavailable,
+    /// The token is valid but the user's authentication is too old or too weak for this
+    /// request (RFC 9470 step-up): 401 `insufficient_user_authentication`, with `max_age` or
+    /// `acr_values` in the challenge; the client should have the user log in again.
+    InsufficientUserAuthentication,
     /// The token was revoked before its `exp` (a logout, "log out everywhere", or the token
     /// itself): 401 `invalid_token`.
     Revoked,
@@ -100,6 +104,7 @@ impl AuthErrorKind {
             | Self::CsrfRejected => None,
             Self::InvalidRequest => Some("invalid_request"),
             Self::Forbidden => Some("insufficient_scope"),
+            Self::InsufficientUserAuthentication => Some("insufficient_user_authentication"),
             _ => Some("invalid_token"),
         }
     }
@@ -138,6 +143,7 @@ impl AuthErrorKind {
             Self::KeysUnavailable => "keys_unavailable",
             Self::CsrfRejected => "csrf_rejected",
             Self::Revoked => "revoked",
+            Self::InsufficientUserAuthentication => "insufficient_user_authentication",
             Self::RevocationsUnavailable => "revocations_unavailable",
         }
     }
@@ -167,6 +173,9 @@ impl AuthErrorKind {
             Self::Forbidden => "the token does not grant access to this resource",
             Self::KeysUnavailable => "the keys to verify the token are unavailable; retry later",
             Self::Revoked => "the token has been revoked",
+            Self::InsufficientUserAuthentication => {
+                "a more recent or stronger authentication is required: log in again"
+            }
             Self::RevocationsUnavailable => {
                 "the list of revoked tokens is out of date (its store is unreachable); retry later"
             }
@@ -191,11 +200,33 @@ impl AuthErrorKind {
 pub struct AuthError {
     kind: AuthErrorKind,
     scope: Option<std::sync::Arc<str>>,
+    step_up: Option<std::sync::Arc<str>>,
 }
 
 impl AuthError {
     pub(crate) const fn new(kind: AuthErrorKind) -> Self {
-        Self { kind, scope: None }
+        Self {
+            kind,
+            scope: None,
+            step_up: None,
+        }
+    }
+
+    /// A 401 asking for a fresher or stronger authentication; `params` are the RFC 9470
+    /// challenge attributes (`max_age="300"`, `acr_values="mfa"`), already quoted.
+    pub(crate) fn step_up(params: std::sync::Arc<str>) -> Self {
+        Self {
+            kind: AuthErrorKind::InsufficientUserAuthentication,
+            scope: None,
+            step_up: Some(params),
+        }
+    }
+
+    /// For [`AuthErrorKind::InsufficientUserAuthentication`]: the RFC 9470 challenge
+    /// attributes (`max_age="300"`, `acr_values="mfa"`) that say what would be enough.
+    #[must_use]
+    pub fn step_up_params(&self) -> Option<&str> {
+        self.step_up.as_deref()
     }
 
     /// A 403: the token is valid but lacks `scope` (space-separated scope tokens that the
@@ -204,6 +235,7 @@ impl AuthError {
         Self {
             kind: AuthErrorKind::Forbidden,
             scope,
+            step_up: None,
         }
     }
 

@@ -214,7 +214,17 @@ impl Challenges {
                 kind.description(),
                 self.extra
             )),
-            _ => self.www_authenticate[kind.index()].clone(),
+            _ => match error.step_up_params() {
+                Some(params) if kind == AuthErrorKind::InsufficientUserAuthentication => {
+                    sensitive(&format!(
+                        "Bearer realm=\"{}\", error=\"insufficient_user_authentication\", error_description=\"{}\", {params}{}",
+                        self.realm,
+                        kind.description(),
+                        self.extra
+                    ))
+                }
+                _ => self.www_authenticate[kind.index()].clone(),
+            },
         }
     }
 

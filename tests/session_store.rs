@@ -74,6 +74,11 @@ async fn rotation_grace_and_reuse(backend: &Backend) {
     );
     let t1 = s.refresh(t0.refresh_token()).await.unwrap();
     assert_eq!((t1.sid(), t1.sub()), (t0.sid(), "1"));
+    assert_eq!(
+        t1.auth_time(),
+        t0.auth_time(),
+        "a refresh keeps the login time"
+    );
     assert_ne!(t1.refresh_token(), t0.refresh_token());
     // The predecessor within the window: the same successor, again and again.
     for _ in 0..3 {

@@ -435,6 +435,9 @@ mod tests {
         assert_eq!(next["token_type"], "Bearer");
         let refreshed = claims_of(next["access_token"].as_str().unwrap());
         assert_eq!(refreshed.sid.as_deref(), Some(sid.as_str()));
+        // The login's auth_time survives the refresh (step-up checks see the real login).
+        assert!(claims.auth_time.is_some());
+        assert_eq!(refreshed.auth_time, claims.auth_time);
         // The claims come from `claims_for`: the user as they are now.
         let custom = Verifier::new(
             KeySet::from(issuer().signing_key().verifying_key().unwrap()),

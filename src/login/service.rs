@@ -373,11 +373,18 @@ pub(super) fn claims_map<T: serde::Serialize>(claims: &T) -> Option<Map<String, 
     }
 }
 
-/// `sid` and `gen` of the session, if there is one.
+/// `auth_time` (when the user logged in: the session's, or now), and `sid` and `gen` of the
+/// session, if there is one.
 pub(super) fn add_session(claims: &mut Map<String, Value>, session: Option<&Session>) {
-    if let Some(session) = session {
-        claims.insert("sid".into(), session.sid().into());
-        claims.insert("gen".into(), session.generation().into());
+    match session {
+        Some(session) => {
+            claims.insert("sid".into(), session.sid().into());
+            claims.insert("gen".into(), session.generation().into());
+            claims.insert("auth_time".into(), session.auth_time().into());
+        }
+        None => {
+            claims.insert("auth_time".into(), crate::validation::unix_now().into());
+        }
     }
 }
 

@@ -38,6 +38,7 @@ struct State {
 struct Family {
     sub: String,
     generation: u64,
+    auth_time: u64,
     current: String,
     /// The predecessor's hash, until when it is accepted, and the current token's secret
     /// sealed under it.
@@ -122,6 +123,7 @@ impl SessionStore for MemoryStore {
                 Family {
                     sub: family.sub.to_owned(),
                     generation,
+                    auth_time: family.auth_time,
                     current: family.token_hash.to_owned(),
                     previous: None,
                     expires_ms: now.saturating_add(ms(family.lifetime)),
@@ -157,6 +159,7 @@ impl SessionStore for MemoryStore {
                 return Rotated::Rotated {
                     sub: family.sub.clone(),
                     generation: family.generation,
+                    auth_time: family.auth_time,
                 };
             }
             if let Some((hash, until, sealed)) = &family.previous
@@ -166,6 +169,7 @@ impl SessionStore for MemoryStore {
                 return Rotated::Repeat {
                     sub: family.sub.clone(),
                     generation: family.generation,
+                    auth_time: family.auth_time,
                     sealed: sealed.clone(),
                 };
             }

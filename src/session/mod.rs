@@ -189,6 +189,7 @@ impl Sessions {
         let family = URL_SAFE_NO_PAD.encode(family);
         let sid = sid_of(&family);
         let token = format!("{user}{family}{}", URL_SAFE_NO_PAD.encode(secret));
+        let auth_time = crate::validation::unix_now();
         let generation = self
             .store
             .open(&NewFamily {
@@ -196,6 +197,7 @@ impl Sessions {
                 sid: &sid,
                 sub,
                 token_hash: &token_hash(&token),
+                auth_time,
                 lifetime: self.lifetime,
                 idle: self.idle,
                 generation_ttl: self.lifetime.saturating_add(self.access_window),
@@ -205,6 +207,7 @@ impl Sessions {
             sub: sub.to_owned(),
             sid,
             generation,
+            auth_time,
             refresh_token: token,
         })
     }
@@ -240,17 +243,22 @@ impl Sessions {
             })
             .await
             .map_err(RefreshError::Unavailable)?;
-        let (sub, generation, refresh_token) = match rotated {
-            Rotated::Rotated { sub, generation } => (sub, generation, successor),
+        let (sub, generation, auth_time, refresh_token) = match rotated {
+            Rotated::Rotated {
+                sub,
+                generation,
+                auth_time,
+            } => (sub, generation, auth_time, successor),
             Rotated::Repeat {
                 sub,
                 generation,
+                auth_time,
                 sealed,
             } => {
                 let secret = unhex32(&sealed).ok_or(RefreshError::Invalid)?;
                 let secret = xor(&secret, &pad(token));
                 let successor = format!("{user}{family}{}", URL_SAFE_NO_PAD.encode(secret));
-                (sub, generation, successor)
+                (sub, generation, auth_time, successor)
             }
             Rotated::Invalid => return Err(RefreshError::Invalid),
             Rotated::Reused { sub } => {
@@ -271,6 +279,7 @@ impl Sessions {
             sub,
             sid,
             generation,
+            auth_time,
             refresh_token,
         })
     }
@@ -345,6 +354,7 @@ pub struct Session {
     sub: String,
     sid: String,
     generation: u64,
+    auth_time: u64,
     refresh_token: String,
 }
 
@@ -365,6 +375,14 @@ impl Session {
     #[must_use]
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// When the user logged in (Unix seconds), the `auth_time` of its access tokens: a refresh
+    /// keeps it, so step-up checks ([`require_recent_auth`](crate::authorize::require_recent_auth))
+    /// see the real login time.
+    #[must_use]
+    pub fn auth_time(&self) -> u64 {
+        self.auth_time
     }
 
     /// The refresh token (secret: give it to the client, never log it).

@@ -20,7 +20,7 @@ use super::store::{
 use crate::revocation::Revocations;
 
 /// Lua: open a family. KEYS: family, generation. ARGV: sub, token hash, lifetime ms, idle ms,
-/// generation ttl ms. Returns the user's generation.
+/// generation ttl ms, auth time. Returns the user's generation.
 const OPEN: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -30,7 +30,7 @@ if gen > 0 and redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then
 end
 local exp = now + tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'gen', gen, 'cur', ARGV[2], 'exp', exp,
-  'last', now, 'idle', ARGV[4])
+  'last', now, 'idle', ARGV[4], 'auth', ARGV[6])
 redis.call('PEXPIREAT', KEYS[1], math.min(exp, now + tonumber(ARGV[4])))
 return gen
 ";
@@ -41,7 +41,7 @@ const ROTATE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local f = redis.call('HMGET', KEYS[1], 'sub', 'gen', 'cur', 'prev', 'prev_until', 'sealed',
-  'exp', 'last', 'idle')
+  'exp', 'last', 'idle', 'auth')
 if not f[1] then return {'invalid'} end
 local exp = tonumber(f[7])
 local current = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -54,10 +54,10 @@ if f[3] == ARGV[1] then
   redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1],
     'prev_until', now + tonumber(ARGV[4]), 'sealed', ARGV[3], 'last', now, 'idle', idle)
   redis.call('PEXPIREAT', KEYS[1], math.min(exp, now + idle))
-  return {'rotated', f[1], f[2]}
+  return {'rotated', f[1], f[2], f[10] or '0'}
 end
 if f[4] == ARGV[1] and now <= tonumber(f[5]) then
-  return {'repeat', f[1], f[2], f[6]}
+  return {'repeat', f[1], f[2], f[6], f[10] or '0'}
 end
 redis.call('DEL', KEYS[1])
 return {'reused', f[1]}
@@ -482,7 +482,8 @@ impl SessionStore for RedisStore {
                     .arg(family.token_hash)
                     .arg(millis(family.lifetime))
                     .arg(millis(family.idle))
-                    .arg(millis(family.generation_ttl)),
+                    .arg(millis(family.generation_ttl))
+                    .arg(family.auth_time),
             )
             .await
         })
@@ -503,19 +504,21 @@ impl SessionStore for RedisStore {
                         .arg(millis(rotation.idle)),
                 )
                 .await?;
-            let generation = |g: &str| {
+            let number = |g: &str| {
                 g.parse::<u64>()
-                    .map_err(|_| StoreError::new("redis: bad generation"))
+                    .map_err(|_| StoreError::new("redis: bad number in a rotation reply"))
             };
             match reply.as_slice() {
                 [tag] if tag == "invalid" => Ok(Rotated::Invalid),
-                [tag, sub, g] if tag == "rotated" => Ok(Rotated::Rotated {
+                [tag, sub, g, auth] if tag == "rotated" => Ok(Rotated::Rotated {
                     sub: sub.clone(),
-                    generation: generation(g)?,
+                    generation: number(g)?,
+                    auth_time: number(auth)?,
                 }),
-                [tag, sub, g, sealed] if tag == "repeat" => Ok(Rotated::Repeat {
+                [tag, sub, g, sealed, auth] if tag == "repeat" => Ok(Rotated::Repeat {
                     sub: sub.clone(),
-                    generation: generation(g)?,
+                    generation: number(g)?,
+                    auth_time: number(auth)?,
                     sealed: sealed.clone(),
                 }),
                 [tag, sub] if tag == "reused" => Ok(Rotated::Reused { sub: sub.clone() }),

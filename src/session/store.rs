@@ -61,6 +61,9 @@ pub struct NewFamily<'a> {
     pub sub: &'a str,
     /// The hash of the first refresh token.
     pub token_hash: &'a str,
+    /// When the user authenticated (Unix seconds): handed back on every rotation, so refreshed
+    /// access tokens keep the login's `auth_time`.
+    pub auth_time: u64,
     /// The family's absolute lifetime.
     pub lifetime: Duration,
     /// How long the family may go without a rotation.
@@ -102,6 +105,8 @@ pub enum Rotated {
         sub: String,
         /// The family's generation.
         generation: u64,
+        /// When the user authenticated.
+        auth_time: u64,
     },
     /// The presented token was the predecessor, within the grace window: nothing changed; here
     /// is the current token's sealed secret (sealed under the presented one).
@@ -110,6 +115,8 @@ pub enum Rotated {
         sub: String,
         /// The family's generation.
         generation: u64,
+        /// When the user authenticated.
+        auth_time: u64,
         /// The successor's sealed secret, as stored.
         sealed: String,
     },
