@@ -75,6 +75,7 @@
 //! | `hyper-client` | no | the default HTTP client of `RemoteJwks` (hyper-util, rustls); turns on `remote-jwks` |
 //! | `axum` | no | `Claims<C>` and `Option<Claims<C>>` as axum extractors (the `axum` module) |
 //! | `cookie` | no | `TokenSource::cookie`, with CSRF protection (the `csrf` module), and the login service's cookie mode |
+//! | `utoipa` | no | `openapi::BearerSecurity`: the bearer scheme in a utoipa OpenAPI document |
 //! | `metrics` | no | counters and gauges through the `metrics` facade (the `metrics` module lists them) |
 //! | `tracing` | no | one `debug` event per rejection, with its kind and never the token |
 //!
@@ -113,6 +114,9 @@ pub mod keys;
 pub mod login;
 pub mod metadata;
 pub mod metrics;
+#[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+pub mod openapi;
 pub mod rejection;
 #[cfg(feature = "remote-jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]

@@ -18,7 +18,9 @@
 //! The per-request counters are registered at the first request and then cost one atomic
 //! increment each: install the recorder before the server starts serving.
 
+// Some counters belong to optional parts (login, sessions, remote key sets).
 #[cfg(feature = "metrics")]
+#[allow(dead_code)]
 mod enabled {
     use std::sync::OnceLock;
 
