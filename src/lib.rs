@@ -8,8 +8,13 @@
 //! - [`JwksService`] publishes the public keys as a JWK Set so other services can verify, and
 //!   [`KeyRing`] rotates the issuer's signing keys; resource servers verify with a
 //!   [`KeySource`] such as `remote::RemoteJwks` (feature `remote-jwks`).
-//! - [`verifier`] and [`validation`] hold the verifying pipeline and its policy; [`keys`] every
-//!   kind of key.
+//! - [`verifier`] and [`validation`] hold the verifying pipeline and its policy (one issuer, or
+//!   several with `Verifier::for_issuers`); [`keys`] every kind of key.
+//! - `session` (feature `sessions`, turned on by `login`): refresh tokens with rotation and reuse
+//!   detection, logout, login throttling, in memory or shared through Redis (feature `redis`);
+//!   [`revocation`] is the per-request check they feed.
+//! - [`metadata`]: RFC 9728 protected-resource metadata and the issuer's OpenID configuration;
+//!   [`metrics`] (feature `metrics`) counts what happens.
 //!
 //! Keys are pinned to one algorithm when loaded ([`VerifyingKey`], [`SigningKey`]), so the
 //! token header can never choose a weaker algorithm, and `alg: none` never verifies.
