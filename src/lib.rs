@@ -80,6 +80,7 @@
 //! | `hyper-client` | no | the default HTTP client of `RemoteJwks` (hyper-util, rustls); turns on `remote-jwks` |
 //! | `axum` | no | `Claims<C>` and `Option<Claims<C>>` as axum extractors (the `axum` module) |
 //! | `cookie` | no | `TokenSource::cookie`, with CSRF protection (the `csrf` module), and the login service's cookie mode |
+//! | `test-util` | no | `testkit::TokenMinter`: valid, expired, foreign-key… tokens for your tests |
 //! | `utoipa` | no | `openapi::BearerSecurity`: the bearer scheme in a utoipa OpenAPI document |
 //! | `metrics` | no | counters and gauges through the `metrics` facade (the `metrics` module lists them) |
 //! | `tracing` | no | one `debug` event per rejection, with its kind and never the token |
@@ -130,6 +131,9 @@ pub mod revocation;
 #[cfg(feature = "sessions")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sessions")))]
 pub mod session;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testkit;
 pub mod token;
 pub mod validation;
 pub mod verifier;

@@ -44,6 +44,12 @@ fn token(extra: serde_json::Value) -> String {
     .unwrap()
 }
 
+/// The test kit's minter for the key of `verifier()`.
+fn minter() -> tower_jwt_auth::testkit::TokenMinter {
+    let key = tower_jwt_auth::SigningKey::from_secret(Algorithm::HS256, SECRET).unwrap();
+    tower_jwt_auth::testkit::TokenMinter::new(key)
+}
+
 async fn me(claims: Claims<MyClaims>) -> String {
     claims.sub.clone()
 }
@@ -363,11 +369,7 @@ async fn a_cookie_token_on_an_unsafe_request_needs_the_csrf_checks() {
 async fn a_stale_cookie_next_to_a_fresh_header_does_not_fail_the_request() {
     let c = serve(app()).await;
     let fresh = token(serde_json::json!({}));
-    let stale = {
-        let key = EncodingKey::from_secret(SECRET.as_bytes());
-        let claims = serde_json::json!({"sub": "42", "exp": now() - 3600});
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
-    };
+    let stale = minter().expired(&serde_json::json!({"sub": "42"}));
     let cookie = format!("access_token={stale}");
     // The header credential wins (no CSRF checks: the browser did not add it by itself).
     let reply = post_with(
@@ -458,4 +460,27 @@ async fn post_to(c: &Client, path: &str, headers: &[(&str, &str)]) -> Reply {
     }
     c.send(req.body(http_body_util::Full::default()).unwrap())
         .await
+}
+
+/// The test kit (feature `test-util`) over real HTTP: each kind of token gets the answer its
+/// name promises.
+#[tokio::test]
+async fn the_test_kit_mints_what_the_layer_expects() {
+    let c = serve(app()).await;
+    let mint = minter();
+    let claims = serde_json::json!({"sub": "42"});
+    let reply = c
+        .get("/me", &[("authorization", &bearer(&mint.valid(&claims)))])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.text(), "42");
+    for (token, what) in [
+        (mint.expired(&claims), "expired"),
+        (mint.not_yet_valid(&claims), "not yet valid"),
+        (mint.foreign_key(&claims), "foreign key"),
+    ] {
+        let reply = c.get("/me", &[("authorization", &bearer(&token))]).await;
+        reply.assert_unauthorized(what);
+        assert!(reply.challenge().contains("invalid_token"), "{what}");
+    }
 }

@@ -186,7 +186,7 @@ impl SigningKey {
         })
     }
 
-    #[cfg(feature = "login")]
+    #[cfg(any(feature = "login", feature = "test-util"))]
     pub(crate) fn encoding_key(&self) -> &EncodingKey {
         &self.key
     }
