@@ -400,3 +400,91 @@ async fn a_custom_client_fetches_discovery_and_keys() {
         .await;
     assert!(failing.is_err());
 }
+
+/// The test kit's fake OpenID provider, found by discovery: rotation is followed, a failing or
+/// garbage key endpoint keeps the last good set, and recovery is picked up.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fake_provider_drives_discovery_rotation_and_faults() {
+    use tower_jwt_auth::testkit::{FakeProvider, Fault};
+
+    let key = |file: &str, kid: &str| {
+        tower_jwt_auth::SigningKey::from_pem(Algorithm::EdDSA, read_key(file))
+            .unwrap()
+            .with_kid(kid)
+    };
+    let provider = FakeProvider::start(key("ed25519_private.pem", "k1"))
+        .await
+        .unwrap();
+    let jwks = RemoteJwks::discover(provider.issuer())
+        .await
+        .unwrap()
+        .refresh_cooldown(Duration::from_millis(100))
+        .build_and_wait(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let layer = tower_jwt_auth::JwtAuthLayer::<serde_json::Value>::new(
+        tower_jwt_auth::Verifier::from_source(jwks, tower_jwt_auth::Validation::new()).unwrap(),
+    );
+    let svc = ServiceBuilder::new()
+        .layer(layer)
+        .service_fn(|_req: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(()))
+        });
+    let status = |token: String| {
+        let svc = svc.clone();
+        async move {
+            let req = http::Request::builder()
+                .header("authorization", format!("Bearer {token}"))
+                .body(())
+                .unwrap();
+            svc.oneshot(req).await.unwrap().status()
+        }
+    };
+    let claims = serde_json::json!({"sub": "1"});
+    let first = provider.minter().valid(&claims);
+    assert_eq!(status(first.clone()).await, StatusCode::OK);
+    // The discovered issuer is bound: the same key under another iss is refused.
+    assert_eq!(
+        status(provider.minter().wrong_issuer(&claims)).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Rotation: a token with the new kid makes the source refresh once (past the cooldown
+    // since the first fetch).
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    provider.rotate(key("ed25519_b_private.pem", "k2"));
+    let fetches = provider.jwks_fetches();
+    assert_eq!(
+        status(provider.minter().valid(&claims)).await,
+        StatusCode::OK
+    );
+    assert_eq!(provider.jwks_fetches(), fetches + 1);
+
+    // The key endpoint fails (500, then garbage): tokens of known keys still pass, a new kid
+    // cannot be fetched.
+    for (fault, kid) in [(Fault::Status(500), "k3"), (Fault::Garbage, "k4")] {
+        provider.set_fault(fault);
+        provider.rotate(key("ed25519_private.pem", kid));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(status(first.clone()).await, StatusCode::OK, "{fault:?}");
+        assert_eq!(
+            status(provider.minter().valid(&claims)).await,
+            StatusCode::UNAUTHORIZED,
+            "{fault:?}"
+        );
+    }
+    // Healed: after the cooldown and the negative cache, the new kid is fetched.
+    provider.set_fault(Fault::None);
+    let mut healed = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if status(provider.minter().valid(&claims)).await == StatusCode::OK {
+            healed = true;
+            break;
+        }
+    }
+    assert!(
+        healed,
+        "the new key was never fetched after the endpoint recovered"
+    );
+}

@@ -1,6 +1,7 @@
 //! A test kit for your own tests (feature `test-util`): [`TokenMinter`] makes the tokens a
 //! test needs (valid, expired, not yet valid, for another audience or issuer, signed with a
-//! foreign key) for the verifier your application configures.
+//! foreign key) for the verifier your application configures; [`FakeProvider`] is an OpenID
+//! provider in the test process (discovery and JWKS, with rotation and fault injection).
 //!
 //! ```
 //! use tower_jwt_auth::testkit::TokenMinter;
@@ -24,6 +25,8 @@
 //! assert_eq!(kind(mint.foreign_key(&claims)), AuthErrorKind::InvalidSignature);
 //! ```
 
+mod provider;
+
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, Header};
@@ -31,6 +34,8 @@ use serde_json::{Map, Value};
 
 use crate::keys::SigningKey;
 use crate::validation::unix_now;
+
+pub use provider::{FakeProvider, Fault};
 
 /// How far outside its validity an expired or not-yet-valid token is: beyond any reasonable
 /// leeway.
