@@ -40,7 +40,6 @@ use quick_cache::{Equivalent, Weighter};
 
 use crate::claims::Claims;
 use crate::keys::KeySet;
-use crate::validation::unix_now as now;
 
 /// Verified-token cache settings; see the [module docs](self).
 #[derive(Clone, Copy, Debug)]
@@ -220,14 +219,14 @@ impl<C> Cache<C> {
         }
     }
 
-    /// Remember a token that has just verified.
-    pub(crate) fn insert(&self, token: &str, claims: &Claims<C>, keys: Arc<KeySet>) {
+    /// Remember a token that has just verified, at `now` (Unix seconds).
+    pub(crate) fn insert(&self, token: &str, claims: &Claims<C>, keys: Arc<KeySet>, now: u64) {
         let Some(exp) = claims.registered().exp else {
             return;
         };
         let until = exp
             .saturating_add(self.leeway)
-            .min(now().saturating_add(self.max_age));
+            .min(now.saturating_add(self.max_age));
         let Some(valid_until) = UNIX_EPOCH.checked_add(Duration::from_secs(until)) else {
             return;
         };
@@ -250,6 +249,7 @@ impl<C> Cache<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validation::unix_now as now;
     use crate::{Algorithm, RegisteredClaims, VerifyingKey};
 
     fn keys() -> Arc<KeySet> {
@@ -269,7 +269,7 @@ mod tests {
         let cache = TokenCache::new().build::<u32>(0).unwrap();
         let keys = keys();
         let c = claims(now() + 60);
-        cache.insert("a.b.c", &c, Arc::clone(&keys));
+        cache.insert("a.b.c", &c, Arc::clone(&keys), now());
         let hit = cache.get(b"a.b.c", &keys).unwrap();
         assert!(hit.same_as(&c));
     }
@@ -278,7 +278,7 @@ mod tests {
     fn only_the_exact_token_hits() {
         let cache = TokenCache::new().build::<u32>(0).unwrap();
         let keys = keys();
-        cache.insert("a.b.c", &claims(now() + 60), Arc::clone(&keys));
+        cache.insert("a.b.c", &claims(now() + 60), Arc::clone(&keys), now());
         assert!(cache.get(b"a.b.d", &keys).is_none());
         assert!(cache.get(b"a.b.c ", &keys).is_none());
         assert!(cache.get(b"a.b", &keys).is_none());
@@ -289,7 +289,12 @@ mod tests {
         let cache = TokenCache::new().build::<u32>(0).unwrap();
         let keys = keys();
         let tail = "x".repeat(HASHED_TAIL);
-        cache.insert(&format!("a.{tail}"), &claims(now() + 60), Arc::clone(&keys));
+        cache.insert(
+            &format!("a.{tail}"),
+            &claims(now() + 60),
+            Arc::clone(&keys),
+            now(),
+        );
         assert!(cache.get(format!("b.{tail}").as_bytes(), &keys).is_none());
         assert!(cache.get(tail.as_bytes(), &keys).is_none());
         assert!(cache.get(format!("a.{tail}").as_bytes(), &keys).is_some());
@@ -299,7 +304,7 @@ mod tests {
     fn an_expired_entry_is_not_used() {
         let cache = TokenCache::new().build::<u32>(0).unwrap();
         let keys = keys();
-        cache.insert("a.b.c", &claims(now() - 1), Arc::clone(&keys));
+        cache.insert("a.b.c", &claims(now() - 1), Arc::clone(&keys), now());
         assert!(cache.get(b"a.b.c", &keys).is_none());
         assert_eq!(cache.len(), 0);
     }
@@ -308,7 +313,7 @@ mod tests {
     fn leeway_extends_an_entry_as_verification_would() {
         let cache = TokenCache::new().build::<u32>(60).unwrap();
         let keys = keys();
-        cache.insert("a.b.c", &claims(now() - 1), Arc::clone(&keys));
+        cache.insert("a.b.c", &claims(now() - 1), Arc::clone(&keys), now());
         assert!(cache.get(b"a.b.c", &keys).is_some());
     }
 
@@ -319,14 +324,14 @@ mod tests {
             .build::<u32>(0)
             .unwrap();
         let keys = keys();
-        cache.insert("a.b.c", &claims(now() + 600), Arc::clone(&keys));
+        cache.insert("a.b.c", &claims(now() + 600), Arc::clone(&keys), now());
         assert!(cache.get(b"a.b.c", &keys).is_none());
     }
 
     #[test]
     fn another_key_set_means_no_hit() {
         let cache = TokenCache::new().build::<u32>(0).unwrap();
-        cache.insert("a.b.c", &claims(now() + 60), keys());
+        cache.insert("a.b.c", &claims(now() + 60), keys(), now());
         assert!(cache.get(b"a.b.c", &keys()).is_none());
     }
 
@@ -339,6 +344,7 @@ mod tests {
                 &format!("token-{i}"),
                 &claims(now() + 60),
                 Arc::clone(&keys),
+                now(),
             );
         }
         assert!(cache.len() <= 100, "{}", cache.len());
@@ -357,6 +363,7 @@ mod tests {
                 &format!("{long}{i}"),
                 &claims(now() + 60),
                 Arc::clone(&keys),
+                now(),
             );
         }
         assert!(cache.len() <= 8, "{}", cache.len());

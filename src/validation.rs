@@ -65,6 +65,22 @@ pub struct Validation {
     /// Without the `application/` prefix.
     typ: Option<String>,
     allow_future_iat: bool,
+    /// `None`: the system clock.
+    clock: Option<std::sync::Arc<dyn Clock>>,
+}
+
+/// Where verification reads the time: the system clock by default, or a clock of your own
+/// given to [`Validation::clock`] (a test's, to check expiry without sleeping; `testkit` with
+/// feature `test-util` has one).
+pub trait Clock: Send + Sync + 'static {
+    /// Now.
+    fn now(&self) -> SystemTime;
+}
+
+impl std::fmt::Debug for dyn Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad("Clock")
+    }
 }
 
 impl Default for Validation {
@@ -85,7 +101,39 @@ impl Validation {
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             typ: None,
             allow_future_iat: false,
+            clock: None,
         }
+    }
+
+    /// Read the time from `clock` instead of the system clock: for `exp`, `nbf` and `iat`, and
+    /// for the verified-token cache and the revocation list of a layer using this validation.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(std::sync::Arc::new(clock));
+        self
+    }
+
+    /// Now, by this validation's clock.
+    #[inline]
+    pub(crate) fn now(&self) -> SystemTime {
+        match &self.clock {
+            None => SystemTime::now(),
+            Some(clock) => clock.now(),
+        }
+    }
+
+    /// Now in Unix seconds, by this validation's clock.
+    pub(crate) fn unix_now(&self) -> u64 {
+        unix_secs(self.now())
+    }
+
+    /// The clock, to hand to a combined validation.
+    pub(crate) fn clock_ref(&self) -> Option<&std::sync::Arc<dyn Clock>> {
+        self.clock.as_ref()
+    }
+
+    pub(crate) fn with_clock(mut self, clock: Option<std::sync::Arc<dyn Clock>>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Accept tokens from this issuer (`iss`). May be called several times to accept any of them.

@@ -38,7 +38,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use crate::claims::{Claims, RegisteredClaims};
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 use crate::keys::{KeyFuture, KeySet, KeySource, StaticKeys};
-use crate::validation::{Validation, unix_now};
+use crate::validation::Validation;
 
 /// The protected header: only what verification needs. Unknown members (`jwk`, `jku`, `x5u`,
 /// `x5c`, …) are ignored: keys never come from the token.
@@ -264,6 +264,7 @@ impl Verifier {
         let mut all = Vec::new();
         let mut leeway = 0;
         let mut max_length = 0;
+        let mut clock = None;
         for verifier in verifiers {
             if verifier.inner.issuers.is_some() {
                 return Err(bad(
@@ -283,6 +284,9 @@ impl Verifier {
                 }
             }
             leeway = leeway.max(verifier.inner.validation.leeway_secs());
+            if clock.is_none() {
+                clock = verifier.inner.validation.clock_ref().cloned();
+            }
             max_length = max_length.max(verifier.inner.validation.max_token_length());
             all.push(verifier);
         }
@@ -300,7 +304,8 @@ impl Verifier {
                 // verified-token cache; each issuer's own validation does the rest.
                 validation: Validation::new()
                     .leeway(std::time::Duration::from_secs(leeway))
-                    .max_token_len(max_length),
+                    .max_token_len(max_length)
+                    .with_clock(clock),
                 issuers: Some(Issuers {
                     by_issuer,
                     all,
@@ -471,7 +476,8 @@ impl Inner {
         }
         let registered: RegisteredClaims =
             serde_json::from_slice(&payload).map_err(|_| AuthErrorKind::InvalidClaim)?;
-        self.validation.check_claims(&registered, unix_now())?;
+        self.validation
+            .check_claims(&registered, self.validation.unix_now())?;
         self.validation.check_custom_claims(&payload)?;
         let custom: C =
             serde_json::from_slice(&payload).map_err(|_| AuthErrorKind::InvalidClaim)?;
@@ -892,7 +898,7 @@ mod tests {
         fn each_issuer_verifies_with_its_own_keys_only() {
             crate::install_crypto_provider().unwrap();
             let v = verifier();
-            let exp = unix_now() + 600;
+            let exp = crate::validation::unix_now() + 600;
             let a = serde_json::json!({"iss": "https://a", "aud": "api", "exp": exp});
             let b = serde_json::json!({"iss": "https://b", "exp": exp});
             assert_eq!(kind(v.verify(&token(1, &a))), None);

@@ -102,6 +102,11 @@ impl<C> Authenticator<C> {
         self.revocations = Some(revocations);
     }
 
+    /// Now, by the validation's clock.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.verifier.validation().now()
+    }
+
     /// The checks that run on every request once the token is known good, cached or not, on
     /// the key-refresh path too: revocation, and with `csrf` (a cookie token on an unsafe
     /// request) the CSRF header against the token's `csrf` claim.
@@ -200,7 +205,7 @@ impl<C: DeserializeOwned> Authenticator<C> {
     ) -> Outcome<C> {
         let keys = self.verifier.current_keys();
         // One clock read for the cache and the revocation list's trust bound.
-        let now = SystemTime::now();
+        let now = self.verifier.validation().now();
         if let (Some(cache), Some(keys)) = (&self.cache, &keys) {
             let hit = cache.get_at(token.bytes(), keys, now);
             crate::metrics::cache(hit.is_some());
@@ -215,7 +220,7 @@ impl<C: DeserializeOwned> Authenticator<C> {
         match self.verifier.start(token, keys.clone(), self.may_refresh) {
             Step::Done(Ok(claims)) => {
                 if let (Some(cache), Some(keys)) = (&self.cache, keys) {
-                    cache.insert(token, &claims, keys);
+                    cache.insert(token, &claims, keys, crate::validation::unix_secs(now));
                 }
                 self.pass(claims, headers, csrf, now)
             }

@@ -122,12 +122,9 @@ where
                     let (mut inner, mut request) =
                         *call.take().expect("future polled after completion");
                     let verified = verified.and_then(|claims| {
-                        shared.auth.admit(
-                            &claims,
-                            request.headers(),
-                            *csrf,
-                            std::time::SystemTime::now(),
-                        )?;
+                        shared
+                            .auth
+                            .admit(&claims, request.headers(), *csrf, shared.auth.now())?;
                         Ok(claims)
                     });
                     match verified {

@@ -1,7 +1,9 @@
 //! A test kit for your own tests (feature `test-util`): [`TokenMinter`] makes the tokens a
 //! test needs (valid, expired, not yet valid, for another audience or issuer, signed with a
 //! foreign key) for the verifier your application configures; [`FakeProvider`] is an OpenID
-//! provider in the test process (discovery and JWKS, with rotation and fault injection).
+//! provider in the test process (discovery and JWKS, with rotation and fault injection);
+//! [`ManualClock`] is a clock a test moves by hand
+//! ([`Validation::clock`](crate::Validation::clock)), for expiry without sleeping.
 //!
 //! ```
 //! use tower_jwt_auth::testkit::TokenMinter;
@@ -27,7 +29,9 @@
 
 mod provider;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Map, Value};
@@ -227,5 +231,126 @@ impl TokenMinter {
     #[must_use]
     pub fn algorithm(&self) -> Algorithm {
         self.key.algorithm()
+    }
+}
+
+/// A clock that only moves when the test says so. Give it to
+/// [`Validation::clock`](crate::Validation::clock): expiry, not-before, the verified-token
+/// cache and the revocation list of the layer then follow it. Clones share the time.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jwt_auth::testkit::{ManualClock, TokenMinter};
+/// use tower_jwt_auth::{Algorithm, AuthErrorKind, KeySet, SigningKey, Validation, Verifier};
+///
+/// let key = SigningKey::from_secret(Algorithm::HS256, [7u8; 32]).unwrap();
+/// let clock = ManualClock::new();
+/// let verifier = Verifier::new(
+///     KeySet::from(key.verifying_key().unwrap()),
+///     Validation::new().leeway(Duration::ZERO).clock(clock.clone()),
+/// )
+/// .unwrap();
+/// let token = TokenMinter::new(key).ttl(Duration::from_secs(60)).valid(&serde_json::json!({}));
+/// assert!(verifier.verify::<serde_json::Value>(&token).is_ok());
+/// clock.advance(Duration::from_secs(61));
+/// let err = verifier.verify::<serde_json::Value>(&token).unwrap_err();
+/// assert_eq!(err.kind(), AuthErrorKind::Expired);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ManualClock {
+    /// Unix milliseconds.
+    ms: Arc<AtomicU64>,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl ManualClock {
+    /// A clock showing the system time now (and staying there).
+    #[must_use]
+    pub fn new() -> Self {
+        Self::at(SystemTime::now())
+    }
+
+    /// A clock showing `time`.
+    #[must_use]
+    pub fn at(time: SystemTime) -> Self {
+        Self {
+            ms: Arc::new(AtomicU64::new(unix_ms(time))),
+        }
+    }
+
+    /// Move forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.ms.fetch_add(by, Ordering::SeqCst);
+    }
+
+    /// Show `time` from now on.
+    pub fn set(&self, time: SystemTime) {
+        self.ms.store(unix_ms(time), Ordering::SeqCst);
+    }
+}
+
+impl crate::validation::Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.ms.load(Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tower::{ServiceBuilder, ServiceExt};
+
+    use super::*;
+    use crate::{JwtAuthLayer, KeySet, Validation, Verifier};
+
+    /// A cached token expires by the injected clock too, and the clock is the only thing that
+    /// moved.
+    #[tokio::test]
+    async fn the_cache_follows_the_injected_clock() {
+        let key = SigningKey::from_secret(Algorithm::HS256, [9u8; 32]).unwrap();
+        let clock = ManualClock::new();
+        let verifier = Verifier::new(
+            KeySet::from(key.verifying_key().unwrap()),
+            Validation::new()
+                .leeway(Duration::from_secs(5))
+                .clock(clock.clone()),
+        )
+        .unwrap();
+        let svc = ServiceBuilder::new()
+            .layer(JwtAuthLayer::<Value>::new(verifier))
+            .service_fn(|_req: http::Request<()>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(()))
+            });
+        let token = TokenMinter::new(key)
+            .ttl(Duration::from_secs(60))
+            .valid(&serde_json::json!({"sub": "1"}));
+        let status = |token: &str| {
+            let svc = svc.clone();
+            let req = http::Request::builder()
+                .header("authorization", format!("Bearer {token}"))
+                .body(())
+                .unwrap();
+            async move { svc.oneshot(req).await.unwrap().status() }
+        };
+        assert_eq!(status(&token).await, 200);
+        assert_eq!(status(&token).await, 200, "from the cache");
+        clock.advance(Duration::from_secs(66));
+        assert_eq!(
+            status(&token).await,
+            401,
+            "expired by the clock, cache or not"
+        );
+        clock.set(SystemTime::now());
+        assert_eq!(status(&token).await, 200);
     }
 }
