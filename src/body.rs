@@ -58,3 +58,43 @@ pub(crate) fn json_error(
     );
     res
 }
+
+/// A fixed document for `GET` and `HEAD` (an empty body for `HEAD`), 405 with `Allow: GET,
+/// HEAD` for other methods.
+pub(crate) fn document(
+    method: &http::Method,
+    doc: Option<Bytes>,
+    content_type: &'static str,
+    cache_control: &'static str,
+) -> http::Response<JsonBody> {
+    use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+    use http::{HeaderValue, Method, StatusCode};
+    if method != Method::GET && method != Method::HEAD {
+        let mut res = json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "use GET",
+        );
+        res.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return res;
+    }
+    let Some(doc) = doc else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no public keys are published (the keys are symmetric)",
+        );
+    };
+    let body = if method == Method::HEAD {
+        JsonBody::default()
+    } else {
+        JsonBody::new(doc)
+    };
+    let mut res = http::Response::new(body);
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static(cache_control));
+    res
+}

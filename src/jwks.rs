@@ -5,8 +5,7 @@ use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use tower_service::Service;
 
 use crate::body::JsonBody;
@@ -76,38 +75,12 @@ impl JwksService {
     }
 
     fn respond(&self, method: &Method) -> Response<JsonBody> {
-        if method != Method::GET && method != Method::HEAD {
-            let mut res = crate::body::json_error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "use GET",
-            );
-            res.headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-            return res;
-        }
-        let Some(doc) = self.document() else {
-            return crate::body::json_error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no public keys are published (the keys are symmetric)",
-            );
-        };
-        let body = if method == Method::HEAD {
-            JsonBody::default()
-        } else {
-            JsonBody::new(doc)
-        };
-        let mut res = Response::new(body);
-        res.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/jwk-set+json"),
-        );
-        res.headers_mut().insert(
-            CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=300"),
-        );
-        res
+        crate::body::document(
+            method,
+            self.document(),
+            "application/jwk-set+json",
+            "public, max-age=300",
+        )
     }
 }
 
@@ -129,6 +102,7 @@ impl<B> Service<Request<B>> for JwksService {
 mod tests {
     use super::*;
     use crate::{Algorithm, VerifyingKey};
+    use http::StatusCode;
 
     #[test]
     fn hmac_only_set_is_not_published() {

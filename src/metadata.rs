@@ -34,8 +34,7 @@ use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use serde_json::{Map, Value};
 use tower_service::Service;
 
@@ -274,29 +273,12 @@ impl MetadataService {
     }
 
     fn respond(&self, method: &Method) -> Response<JsonBody> {
-        if method != Method::GET && method != Method::HEAD {
-            let mut res = crate::body::json_error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "use GET",
-            );
-            res.headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-            return res;
-        }
-        let body = if method == Method::HEAD {
-            JsonBody::default()
-        } else {
-            JsonBody::new(self.doc.clone())
-        };
-        let mut res = Response::new(body);
-        res.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        res.headers_mut().insert(
-            CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=3600"),
-        );
-        res
+        crate::body::document(
+            method,
+            Some(self.doc.clone()),
+            "application/json",
+            "public, max-age=3600",
+        )
     }
 }
 
@@ -317,6 +299,8 @@ impl<B> Service<Request<B>> for MetadataService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::StatusCode;
+    use http::header::CONTENT_TYPE;
 
     #[test]
     fn the_well_known_segment_goes_between_host_and_path() {
