@@ -488,3 +488,31 @@ async fn the_fake_provider_drives_discovery_rotation_and_faults() {
         "the new key was never fetched after the endpoint recovered"
     );
 }
+
+/// The reqwest adapter (feature `reqwest`) fetches discovery and keys like the default client.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reqwest_client_fetches_the_keys() {
+    use tower_jwt_auth::remote::ReqwestClient;
+    use tower_jwt_auth::testkit::FakeProvider;
+
+    let key =
+        tower_jwt_auth::SigningKey::from_pem(Algorithm::EdDSA, read_key("ed25519_private.pem"))
+            .unwrap()
+            .with_kid("r1");
+    let provider = FakeProvider::start(key).await.unwrap();
+    let client = ReqwestClient::new(reqwest::Client::new());
+    let jwks = RemoteJwks::discover_with_client(provider.issuer(), client)
+        .await
+        .unwrap()
+        .build_and_wait(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let verifier =
+        tower_jwt_auth::Verifier::from_source(jwks, tower_jwt_auth::Validation::new()).unwrap();
+    let token = provider.minter().valid(&serde_json::json!({"sub": "1"}));
+    let claims = verifier.verify::<serde_json::Value>(&token).unwrap();
+    assert_eq!(claims.registered().sub.as_deref(), Some("1"));
+    assert!(provider.jwks_fetches() >= 1);
+    // The system-settings constructor builds (OS trust store, proxy variables).
+    assert!(ReqwestClient::with_system_settings().is_ok());
+}

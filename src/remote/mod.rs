@@ -54,10 +54,15 @@ use crate::keys::{KeyFuture, KeySet, KeySource};
 mod client;
 mod discovery;
 mod refresh;
+#[cfg(feature = "reqwest")]
+mod reqwest_client;
 
 use client::Fetcher;
 pub use client::HttpClient;
 use refresh::{Limits, Refresher};
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub use reqwest_client::ReqwestClient;
 
 /// Defaults.
 const DEFAULT_COOLDOWN: Duration = Duration::from_secs(5);
