@@ -176,13 +176,6 @@ impl<C> ClaimsCheck<C> for RequireAuthentication {
     }
 }
 
-/// Whether `value` can go between quotes in a challenge.
-fn quotable(value: &str) -> bool {
-    value
-        .bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-}
-
 /// Require that the user authenticated at most `max_age` ago (the `auth_time` claim, which the
 /// login service sets and refreshes keep). A token without `auth_time`, or an older one, gets
 /// 401 `insufficient_user_authentication` with `max_age="<seconds>"` (RFC 9470).
@@ -219,7 +212,7 @@ where
     let shown: Vec<&str> = acr
         .iter()
         .map(String::as_str)
-        .filter(|v| quotable(v))
+        .filter(|v| crate::text::quotable(v))
         .collect();
     AuthorizeLayer::new(RequireAuthentication {
         max_age: None,

@@ -135,6 +135,7 @@ pub mod session;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testkit;
+mod text;
 pub mod token;
 pub mod validation;
 pub mod verifier;

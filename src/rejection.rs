@@ -46,6 +46,7 @@
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
+use crate::text::quotable;
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode, Version};
@@ -257,11 +258,6 @@ impl Challenges {
         }
         res
     }
-}
-
-fn quotable(text: &str) -> bool {
-    text.bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 fn check_realm(realm: &str) -> Result<(), ConfigError> {

@@ -195,8 +195,13 @@ impl Revocations {
     /// Whether the list can be relied on now (see [`trust_until`](Self::trust_until)).
     #[must_use]
     pub fn is_current(&self) -> bool {
+        self.is_current_at(SystemTime::now())
+    }
+
+    #[inline]
+    fn is_current_at(&self, now: SystemTime) -> bool {
         let until = self.shared.trusted_until.load(Ordering::Acquire);
-        until == 0 || unix(SystemTime::now()) <= until
+        until == 0 || unix(now) <= until
     }
 
     /// The per-request check at `now`: revoked, or the list cannot be relied on.
@@ -206,8 +211,7 @@ impl Revocations {
         claims: &RegisteredClaims,
         now: SystemTime,
     ) -> Result<(), crate::AuthErrorKind> {
-        let until = self.shared.trusted_until.load(Ordering::Acquire);
-        if until != 0 && unix(now) > until {
+        if !self.is_current_at(now) {
             return Err(crate::AuthErrorKind::RevocationsUnavailable);
         }
         if self.is_revoked(claims) {

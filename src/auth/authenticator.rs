@@ -205,7 +205,7 @@ impl<C: DeserializeOwned> Authenticator<C> {
     ) -> Outcome<C> {
         let keys = self.verifier.current_keys();
         // One clock read for the cache and the revocation list's trust bound.
-        let now = self.verifier.validation().now();
+        let now = self.now();
         if let (Some(cache), Some(keys)) = (&self.cache, &keys) {
             let hit = cache.get_at(token.bytes(), keys, now);
             crate::metrics::cache(hit.is_some());

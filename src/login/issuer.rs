@@ -127,7 +127,7 @@ impl TokenIssuer {
         };
         let now = crate::validation::unix_now();
         let ttl = self.ttl.as_secs();
-        let jti = random_hex::<16>().ok_or(IssueError::Randomness)?;
+        let jti = crate::text::random_hex::<16>().ok_or(IssueError::Randomness)?;
         insert_registered(
             &mut map,
             now,
@@ -152,14 +152,6 @@ impl TokenIssuer {
             expires_in: ttl,
         })
     }
-}
-
-/// `N` random bytes from the operating system, as lowercase hex; `None` if the generator fails
-/// (never a panic: this runs on the login path).
-pub(crate) fn random_hex<const N: usize>() -> Option<String> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).ok()?;
-    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn insert_registered(

@@ -327,7 +327,7 @@ impl<A: Authenticate> Inner<A> {
         cookies: &Cookies,
         session: Option<&Session>,
     ) -> Response<JsonBody> {
-        let Some(csrf) = super::issuer::random_hex::<32>() else {
+        let Some(csrf) = crate::text::random_hex::<32>() else {
             return not_issued();
         };
         claims.insert("csrf".into(), csrf.clone().into());

@@ -173,9 +173,8 @@ impl SessionStore for MemoryStore {
                     sealed: sealed.clone(),
                 };
             }
-            let sub = family.sub.clone();
             state.families.remove(&key);
-            Rotated::Reused { sub }
+            Rotated::Reused
         });
         Box::pin(async move { Ok(outcome) })
     }

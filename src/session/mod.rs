@@ -63,6 +63,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+use crate::text::hex;
+
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -261,7 +263,7 @@ impl Sessions {
                 (sub, generation, auth_time, successor)
             }
             Rotated::Invalid => return Err(RefreshError::Invalid),
-            Rotated::Reused { sub } => {
+            Rotated::Reused => {
                 crate::metrics::refresh("reuse");
                 #[cfg(feature = "tracing")]
                 tracing::warn!(
@@ -269,7 +271,6 @@ impl Sessions {
                     "refresh token reuse: an old refresh token of this session was presented; \
                      the session is revoked"
                 );
-                let _ = sub;
                 // The family is gone from the store; its access tokens go now.
                 let _ = self.revoke(&RevocationEntry::Session(sid.clone())).await;
                 return Err(RefreshError::Invalid);
@@ -447,15 +448,6 @@ fn digest(domain: &str, value: &[u8]) -> [u8; 32] {
     hasher.update([0u8]);
     hasher.update(value);
     hasher.finalize().into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
 }
 
 fn unhex32(text: &str) -> Option<[u8; 32]> {

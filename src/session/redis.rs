@@ -60,7 +60,7 @@ if f[4] == ARGV[1] and now <= tonumber(f[5]) then
   return {'repeat', f[1], f[2], f[6], f[10] or '0'}
 end
 redis.call('DEL', KEYS[1])
-return {'reused', f[1]}
+return {'reused'}
 ";
 
 /// Lua: log out everywhere. KEYS: generation. ARGV: keep ms. Returns the new generation.
@@ -409,17 +409,18 @@ impl RedisStore {
         }
     }
 
-    /// Run a script, once more if the connection turned out to be dropped (the connection
-    /// manager reconnects meanwhile). Every script is safe to repeat: a rotation whose reply
-    /// was lost is answered the second time from the grace window, with the same successor.
-    async fn run<T: redis::FromRedisValue>(
-        &self,
-        invocation: &mut redis::ScriptInvocation<'_>,
-    ) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
+    /// One request to Redis within the timeout, sent once more if the connection turned out
+    /// to be dropped (the connection manager reconnects meanwhile). Every request made here is
+    /// safe to repeat: a rotation whose reply was lost is answered the second time from the
+    /// grace window, with the same successor.
+    async fn request<T, F, Fut>(&self, mut send: F) -> Result<T, StoreError>
+    where
+        F: FnMut(Conn) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         let mut retried = false;
         loop {
-            match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut conn)).await {
+            match tokio::time::timeout(self.timeout, send(self.conn.clone())).await {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(e))
                     if !retried
@@ -432,6 +433,22 @@ impl RedisStore {
                 Err(_) => return Err(StoreError::new("redis: timed out")),
             }
         }
+    }
+
+    /// Run a script (see [`request`](Self::request)).
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        invocation: &mut redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let invocation = &*invocation;
+        self.request(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await
+    }
+
+    /// Send one command (see [`request`](Self::request)).
+    async fn command<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        self.request(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await
     }
 
     /// The current sequence number and every live entry.
@@ -453,16 +470,11 @@ impl RedisStore {
     }
 
     async fn sequence(&self) -> Result<u64, StoreError> {
-        let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("GET");
         cmd.arg(self.sequence_key());
-        let get = cmd.query_async::<Option<u64>>(&mut conn);
-        match tokio::time::timeout(self.timeout, get).await {
-            Ok(r) => r
-                .map(Option::unwrap_or_default)
-                .map_err(|e| unavailable(&e)),
-            Err(_) => Err(StoreError::new("redis: timed out")),
-        }
+        self.command::<Option<u64>>(&cmd)
+            .await
+            .map(Option::unwrap_or_default)
     }
 }
 
@@ -521,7 +533,7 @@ impl SessionStore for RedisStore {
                     auth_time: number(auth)?,
                     sealed: sealed.clone(),
                 }),
-                [tag, sub] if tag == "reused" => Ok(Rotated::Reused { sub: sub.clone() }),
+                [tag] if tag == "reused" => Ok(Rotated::Reused),
                 _ => Err(StoreError::new("redis: unexpected rotation reply")),
             }
         })
@@ -529,14 +541,9 @@ impl SessionStore for RedisStore {
 
     fn end_session<'a>(&'a self, user: &'a str, sid: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
             let mut cmd = redis::cmd("DEL");
             cmd.arg(self.family_key(user, sid));
-            let del = cmd.query_async::<()>(&mut conn);
-            match tokio::time::timeout(self.timeout, del).await {
-                Ok(r) => r.map_err(|e| unavailable(&e)),
-                Err(_) => Err(StoreError::new("redis: timed out")),
-            }
+            self.command(&cmd).await
         })
     }
 

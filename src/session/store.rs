@@ -124,10 +124,7 @@ pub enum Rotated {
     Invalid,
     /// The family exists but the token is neither current nor a predecessor within the window:
     /// reuse. The store has deleted the family.
-    Reused {
-        /// The user's id.
-        sub: String,
-    },
+    Reused,
 }
 
 /// A revocation shared through [`SessionStore::revoke`].

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 
+use super::digest;
 use super::store::{Rate, SessionStore, StoreError, Throttle, ThrottleOp};
-use super::{digest, hex};
+use crate::text::hex;
 
 /// The peer address of the connection a request came on. Put it in the request extensions
 /// (your server knows it: hyper's accept loop, axum's `ConnectInfo`) so that

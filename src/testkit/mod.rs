@@ -204,12 +204,9 @@ impl TokenMinter {
         map.entry("exp")
             .or_insert_with(|| now.saturating_add(self.ttl.as_secs()).into());
         map.entry("jti").or_insert_with(|| {
-            let mut bytes = [0u8; 16];
-            match getrandom::fill(&mut bytes) {
-                Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-                Err(_) => format!("test-{now}"),
-            }
-            .into()
+            crate::text::random_hex::<16>()
+                .unwrap_or_else(|| format!("test-{now}"))
+                .into()
         });
         if let Some(iss) = &self.issuer {
             map.entry("iss").or_insert_with(|| iss.clone().into());
