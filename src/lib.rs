@@ -80,6 +80,8 @@
 //! | `hyper-client` | no | the default HTTP client of `RemoteJwks` (hyper-util, rustls); turns on `remote-jwks` |
 //! | `axum` | no | `Claims<C>` and `Option<Claims<C>>` as axum extractors (the `axum` module) |
 //! | `cookie` | no | `TokenSource::cookie`, with CSRF protection (the `csrf` module), and the login service's cookie mode |
+//! | `os-certs` | no | `remote::KeyClientBuilder::os_roots`: the default key client trusts the OS certificate store |
+//! | `https-proxy` | no | `remote::Proxy`: the default key client honours `HTTPS_PROXY`/`NO_PROXY` |
 //! | `reqwest` | no | `remote::ReqwestClient`: key sets fetched with reqwest (OS certificate store, system proxies) |
 //! | `test-util` | no | `testkit::TokenMinter`: valid, expired, foreign-key… tokens for your tests |
 //! | `utoipa` | no | `openapi::BearerSecurity`: the bearer scheme in a utoipa OpenAPI document |

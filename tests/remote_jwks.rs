@@ -419,6 +419,7 @@ async fn the_fake_provider_drives_discovery_rotation_and_faults() {
         .await
         .unwrap()
         .refresh_cooldown(Duration::from_millis(100))
+        .fetch_timeout(Duration::from_millis(300))
         .build_and_wait(Duration::from_secs(5))
         .await
         .unwrap();
@@ -460,9 +461,14 @@ async fn the_fake_provider_drives_discovery_rotation_and_faults() {
     );
     assert_eq!(provider.jwks_fetches(), fetches + 1);
 
-    // The key endpoint fails (500, then garbage): tokens of known keys still pass, a new kid
-    // cannot be fetched.
-    for (fault, kid) in [(Fault::Status(500), "k3"), (Fault::Garbage, "k4")] {
+    // The key endpoint fails (500, garbage, slower than the fetch timeout, which the slow
+    // document would otherwise deliver): tokens of known keys still pass, a new kid cannot be
+    // fetched.
+    for (fault, kid) in [
+        (Fault::Status(500), "k3"),
+        (Fault::Garbage, "k4"),
+        (Fault::Slow(Duration::from_secs(3)), "k5"),
+    ] {
         provider.set_fault(fault);
         provider.rotate(key("ed25519_private.pem", kid));
         tokio::time::sleep(Duration::from_millis(150)).await;

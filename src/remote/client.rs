@@ -1,6 +1,5 @@
 //! How [`RemoteJwks`](super::RemoteJwks) talks HTTP: the [`HttpClient`] trait any tower client
-//! fits, and the default client (feature `hyper-client`: hyper-util with rustls and the webpki
-//! roots).
+//! fits, and the default one.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +11,7 @@ use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::{BodyExt, Limited};
 
 #[cfg(feature = "hyper-client")]
-use crate::error::{ConfigError, ConfigErrorKind};
+use crate::error::ConfigError;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) type FetchFuture =
@@ -78,23 +77,8 @@ where
     })
 }
 
-/// The default client: hyper-util's pooled client, https through rustls (aws-lc-rs) with the
-/// webpki roots, plain http too.
+/// The default client: [`KeyClient`](super::KeyClient) with its defaults.
 #[cfg(feature = "hyper-client")]
 pub(crate) fn default_fetcher() -> Result<Fetcher, ConfigError> {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(rustls::crypto::aws_lc_rs::default_provider())
-        .map_err(|e| {
-            ConfigError::with_source(
-                ConfigErrorKind::Tls,
-                "could not set up TLS for the JWKS client",
-                e,
-            )
-        })?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build::<_, crate::body::JsonBody>(connector);
-    Ok(fetcher(client))
+    Ok(fetcher(super::KeyClient::builder().build()?))
 }

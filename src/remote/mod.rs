@@ -19,9 +19,12 @@
 //! [`RemoteJwksBuilder::build_and_wait`] waits for it at start-up instead.
 //!
 //! The HTTP client is pluggable: any tower service that fits [`HttpClient`] (see
-//! [`RemoteJwksBuilder::client`]). The default client (feature `hyper-client`) is hyper-util
-//! with rustls and the webpki roots; without that feature, `remote-jwks` pulls in neither
-//! hyper nor rustls, and a client must be given.
+//! [`RemoteJwksBuilder::client`]). The default client (feature `hyper-client`) is
+//! [`KeyClient`]: hyper-util with rustls and the webpki roots, which can also trust the
+//! operating system's certificate store (feature `os-certs`) or your own CA, and go through an
+//! HTTP proxy named by `HTTPS_PROXY`/`NO_PROXY` (feature `https-proxy`). A reqwest client fits
+//! too ([`ReqwestClient`], feature `reqwest`). Without `hyper-client`, `remote-jwks` pulls in
+//! neither hyper nor rustls, and a client must be given.
 //!
 //! # Example
 //!
@@ -53,12 +56,20 @@ use crate::keys::{KeyFuture, KeySet, KeySource};
 
 mod client;
 mod discovery;
+#[cfg(feature = "hyper-client")]
+mod key_client;
 mod refresh;
 #[cfg(feature = "reqwest")]
 mod reqwest_client;
 
 use client::Fetcher;
 pub use client::HttpClient;
+#[cfg(feature = "https-proxy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "https-proxy")))]
+pub use key_client::Proxy;
+#[cfg(feature = "hyper-client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper-client")))]
+pub use key_client::{KeyClient, KeyClientBuilder};
 use refresh::{Limits, Refresher};
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]

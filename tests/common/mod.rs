@@ -121,7 +121,9 @@ fn enabled_features() -> Vec<&'static str> {
         "tracing",
         "axum",
         "remote-jwks",
-        "hyper-client"
+        "hyper-client",
+        "os-certs",
+        "https-proxy"
     );
     features
 }
