@@ -64,6 +64,18 @@ pub struct RegisteredClaims {
     /// cookie mode sets it; see the `csrf` module, feature `cookie`).
     #[serde(default)]
     pub csrf: Option<String>,
+    /// `cnf`: the key the token is bound to (RFC 7800); with DPoP, its `jkt` (RFC 9449 §6).
+    #[serde(default)]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` (confirmation) claim: the proof-of-possession key a token is bound to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Confirmation {
+    /// `jkt`: the base64url SHA-256 JWK thumbprint (RFC 7638) of the DPoP key (RFC 9449 §6.1).
+    #[serde(default)]
+    pub jkt: Option<String>,
 }
 
 impl RegisteredClaims {

@@ -79,6 +79,23 @@ auth_error_kinds! {
     /// A token from a cookie came with an unsafe request that failed the cross-site request
     /// forgery checks (a cross-site origin, or no matching CSRF header): 403.
     CsrfRejected,
+    /// The DPoP proof (RFC 9449) is missing, malformed, signed with a key or algorithm that is
+    /// not accepted, or does not match the request (method, URI, time, access token), or its
+    /// `jti` was seen before: 401 `invalid_dpop_proof`.
+    InvalidDpopProof,
+    /// The token's binding does not fit how it was sent: a DPoP-bound token (`cnf.jkt`) sent as
+    /// `Bearer`, an unbound token sent as `DPoP`, or a proof made with another key than the
+    /// token's: 401 `invalid_token` with a DPoP challenge.
+    DpopBindingMismatch,
+    /// This resource accepts only DPoP-bound tokens, and the request sent a bearer token:
+    /// 401 with a DPoP challenge.
+    DpopRequired,
+    /// The DPoP proof must carry the server's current nonce (RFC 9449 §8, §9): 401
+    /// `use_dpop_nonce`, with the nonce in the `DPoP-Nonce` header; retry with it.
+    UseDpopNonce,
+    /// The DPoP replay cache could not record the proof (full, or its shared store is
+    /// unreachable), so a replay cannot be told apart: 503, retry later.
+    DpopReplayUnavailable,
 }
 
 impl AuthErrorKind {
@@ -88,7 +105,9 @@ impl AuthErrorKind {
         match self {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
             Self::Forbidden | Self::CsrfRejected => StatusCode::FORBIDDEN,
-            Self::KeysUnavailable | Self::RevocationsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::KeysUnavailable | Self::RevocationsUnavailable | Self::DpopReplayUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -101,10 +120,13 @@ impl AuthErrorKind {
             Self::MissingToken
             | Self::KeysUnavailable
             | Self::RevocationsUnavailable
+            | Self::DpopReplayUnavailable
             | Self::CsrfRejected => None,
             Self::InvalidRequest => Some("invalid_request"),
             Self::Forbidden => Some("insufficient_scope"),
             Self::InsufficientUserAuthentication => Some("insufficient_user_authentication"),
+            Self::InvalidDpopProof => Some("invalid_dpop_proof"),
+            Self::UseDpopNonce => Some("use_dpop_nonce"),
             _ => Some("invalid_token"),
         }
     }
@@ -115,7 +137,9 @@ impl AuthErrorKind {
     pub const fn grpc_code(self) -> u8 {
         match self {
             Self::Forbidden | Self::CsrfRejected => 7,
-            Self::KeysUnavailable | Self::RevocationsUnavailable => 14,
+            Self::KeysUnavailable | Self::RevocationsUnavailable | Self::DpopReplayUnavailable => {
+                14
+            }
             _ => 16,
         }
     }
@@ -145,6 +169,11 @@ impl AuthErrorKind {
             Self::Revoked => "revoked",
             Self::InsufficientUserAuthentication => "insufficient_user_authentication",
             Self::RevocationsUnavailable => "revocations_unavailable",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::DpopBindingMismatch => "dpop_binding_mismatch",
+            Self::DpopRequired => "dpop_required",
+            Self::UseDpopNonce => "use_dpop_nonce",
+            Self::DpopReplayUnavailable => "dpop_replay_unavailable",
         }
     }
 
@@ -183,6 +212,20 @@ impl AuthErrorKind {
                 "the request failed the cross-site request forgery check: send it from this \
                  site with the CSRF token in its header"
             }
+            Self::InvalidDpopProof => {
+                "the DPoP proof is missing, invalid or does not match this request; send a fresh                  proof for this method and URL"
+            }
+            Self::DpopBindingMismatch => {
+                "the token does not fit its scheme: send a DPoP-bound token as DPoP with a proof                  from its key, and an unbound token as Bearer"
+            }
+            Self::DpopRequired => "this resource accepts only DPoP-bound tokens",
+            Self::UseDpopNonce => {
+                "the DPoP proof must carry the nonce from the DPoP-Nonce response header"
+            }
+            Self::DpopReplayUnavailable => {
+                "the DPoP proof could not be checked for replay (its store is unavailable); \
+                 retry later"
+            }
         }
     }
 
@@ -201,6 +244,11 @@ pub struct AuthError {
     kind: AuthErrorKind,
     scope: Option<std::sync::Arc<str>>,
     step_up: Option<std::sync::Arc<str>>,
+    /// The failure is about DPoP.
+    dpop: bool,
+    /// The layer accepts DPoP with these algorithms (and only DPoP when `dpop_required`).
+    dpop_algs: Option<std::sync::Arc<str>>,
+    dpop_required: bool,
 }
 
 impl AuthError {
@@ -209,16 +257,55 @@ impl AuthError {
             kind,
             scope: None,
             step_up: None,
+            dpop: matches!(
+                kind,
+                AuthErrorKind::InvalidDpopProof
+                    | AuthErrorKind::DpopBindingMismatch
+                    | AuthErrorKind::DpopRequired
+                    | AuthErrorKind::UseDpopNonce
+            ),
+            dpop_algs: None,
+            dpop_required: false,
         }
+    }
+
+    /// The same error from a layer that accepts DPoP proofs with `algs` (only DPoP-bound
+    /// tokens when `required`): the challenges then name the DPoP scheme.
+    #[must_use]
+    #[cfg(feature = "dpop")]
+    pub(crate) fn with_dpop_offer(mut self, algs: std::sync::Arc<str>, required: bool) -> Self {
+        self.dpop_algs = Some(algs);
+        self.dpop_required = required;
+        self
+    }
+
+    /// When the layer accepts DPoP: the proof algorithms it accepts (`ES256 EdDSA …`), for the
+    /// challenge's `algs`.
+    #[must_use]
+    pub fn dpop_algs(&self) -> Option<&str> {
+        self.dpop_algs.as_deref()
+    }
+
+    /// Whether the layer accepts only DPoP-bound tokens (no `Bearer` challenge then).
+    #[must_use]
+    pub const fn dpop_required(&self) -> bool {
+        self.dpop_required
+    }
+
+    /// Whether the failure is about DPoP (a bad proof, a bound token sent as `Bearer`, a
+    /// bearer token where only DPoP is accepted): its challenge is then a DPoP one (RFC 9449
+    /// §7.1), as for any failure of a request that used the `DPoP` scheme.
+    #[must_use]
+    pub const fn is_dpop(&self) -> bool {
+        self.dpop
     }
 
     /// A 401 asking for a fresher or stronger authentication; `params` are the RFC 9470
     /// challenge attributes (`max_age="300"`, `acr_values="mfa"`), already quoted.
     pub(crate) fn step_up(params: std::sync::Arc<str>) -> Self {
         Self {
-            kind: AuthErrorKind::InsufficientUserAuthentication,
-            scope: None,
             step_up: Some(params),
+            ..Self::new(AuthErrorKind::InsufficientUserAuthentication)
         }
     }
 
@@ -233,9 +320,8 @@ impl AuthError {
     /// request needs; empty when the failed check is not about scopes).
     pub(crate) fn forbidden(scope: Option<std::sync::Arc<str>>) -> Self {
         Self {
-            kind: AuthErrorKind::Forbidden,
             scope,
-            step_up: None,
+            ..Self::new(AuthErrorKind::Forbidden)
         }
     }
 

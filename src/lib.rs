@@ -80,6 +80,7 @@
 //! | `hyper-client` | no | the default HTTP client of `RemoteJwks` (hyper-util, rustls); turns on `remote-jwks` |
 //! | `axum` | no | `Claims<C>` and `Option<Claims<C>>` as axum extractors (the `axum` module) |
 //! | `cookie` | no | `TokenSource::cookie`, with CSRF protection (the `csrf` module), and the login service's cookie mode |
+//! | `dpop` | no | the `dpop` module: DPoP-bound tokens (RFC 9449) on the verifying and issuing sides, and a client layer that adds proofs |
 //! | `os-certs` | no | `remote::KeyClientBuilder::os_roots`: the default key client trusts the OS certificate store |
 //! | `https-proxy` | no | `remote::Proxy`: the default key client honours `HTTPS_PROXY`/`NO_PROXY` |
 //! | `reqwest` | no | `remote::ReqwestClient`: key sets fetched with reqwest (OS certificate store, system proxies) |
@@ -115,6 +116,9 @@ mod crypto;
 #[cfg(feature = "cookie")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
 pub mod csrf;
+#[cfg(feature = "dpop")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+pub mod dpop;
 pub mod error;
 mod jwks;
 pub mod keys;
@@ -145,7 +149,7 @@ pub mod verifier;
 pub use auth::{JwtAuth, JwtAuthLayer};
 pub use body::JsonBody;
 pub use cache::TokenCache;
-pub use claims::{Claims, RegisteredClaims};
+pub use claims::{Claims, Confirmation, RegisteredClaims};
 pub use crypto::install_crypto_provider;
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 /// The JWS signature algorithms (re-exported from jsonwebtoken).

@@ -235,12 +235,12 @@ impl Challenges {
     }
 
     /// An HTTP response with `body`, the status, `Cache-Control: no-store` and, for 401 and
-    /// 403, the challenge.
-    fn http<B>(&self, error: &AuthError, body: B) -> Response<B> {
+    /// 403, the challenge (or, when the layer accepts DPoP, the challenges).
+    fn http<B>(&self, error: &AuthError, request: &http::request::Parts, body: B) -> Response<B> {
         let mut res = Response::new(body);
         *res.status_mut() = error.status();
-        res.headers_mut()
-            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let headers = res.headers_mut();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         // A failed CSRF check is about where the request came from, not its credentials: no
         // authentication challenge.
         if (matches!(
@@ -249,15 +249,54 @@ impl Challenges {
         ) && error.kind() != AuthErrorKind::CsrfRejected)
             || error.kind() == AuthErrorKind::InvalidRequest
         {
-            res.headers_mut()
-                .insert(WWW_AUTHENTICATE, self.challenge(error));
+            match error.dpop_algs() {
+                None => {
+                    headers.insert(WWW_AUTHENTICATE, self.challenge(error));
+                }
+                Some(algs) => self.dpop_challenges(error, request, algs, headers),
+            }
         }
         if error.status() == StatusCode::SERVICE_UNAVAILABLE {
-            res.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         res
     }
+
+    /// The challenges of a layer that accepts DPoP (RFC 9449 §7.1): the error goes on the
+    /// scheme the request used (or on `DPoP` for a DPoP failure); beside it, a bare challenge
+    /// for the other accepted scheme. `algs` names the proof algorithms accepted.
+    fn dpop_challenges(
+        &self,
+        error: &AuthError,
+        request: &http::request::Parts,
+        algs: &str,
+        headers: &mut http::HeaderMap,
+    ) {
+        let full = self.challenge(error);
+        let bare = &self.www_authenticate[AuthErrorKind::MissingToken.index()];
+        let as_dpop = |bearer: &HeaderValue| {
+            let text = bearer.to_str().unwrap_or("Bearer");
+            let params = text.strip_prefix("Bearer").unwrap_or_default();
+            sensitive(&format!("DPoP{params}, algs=\"{algs}\""))
+        };
+        let on_dpop = error.is_dpop() || uses_dpop_scheme(&request.headers);
+        if error.dpop_required() {
+            headers.insert(WWW_AUTHENTICATE, as_dpop(&full));
+        } else if on_dpop {
+            headers.insert(WWW_AUTHENTICATE, bare.clone());
+            headers.append(WWW_AUTHENTICATE, as_dpop(&full));
+        } else {
+            headers.insert(WWW_AUTHENTICATE, full);
+            headers.append(WWW_AUTHENTICATE, as_dpop(bare));
+        }
+    }
+}
+
+/// Whether the request sent its token as `Authorization: DPoP …`.
+fn uses_dpop_scheme(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .is_some_and(|v| crate::text::has_scheme(v.as_bytes(), b"DPoP"))
 }
 
 fn check_realm(realm: &str) -> Result<(), ConfigError> {
@@ -368,7 +407,7 @@ impl Default for DefaultOnRejection {
 impl<ResBody: Default> OnRejection<ResBody> for DefaultOnRejection {
     fn on_rejection(&self, error: &AuthError, request: &http::request::Parts) -> Response<ResBody> {
         Challenges::grpc(error, request)
-            .unwrap_or_else(|| self.challenges.http(error, ResBody::default()))
+            .unwrap_or_else(|| self.challenges.http(error, request, ResBody::default()))
     }
 }
 
@@ -458,13 +497,13 @@ where
         let code = match kind {
             AuthErrorKind::MissingToken => "missing_token",
             AuthErrorKind::CsrfRejected => "csrf_rejected",
-            AuthErrorKind::KeysUnavailable | AuthErrorKind::RevocationsUnavailable => {
-                "temporarily_unavailable"
-            }
+            AuthErrorKind::KeysUnavailable
+            | AuthErrorKind::RevocationsUnavailable
+            | AuthErrorKind::DpopReplayUnavailable => "temporarily_unavailable",
             _ => kind.error_code().unwrap_or("invalid_token"),
         };
         let body = serde_json::json!({ "error": code, "error_description": kind.description() });
-        let mut res = challenges.http(error, ResBody::from(Bytes::from(body.to_string())));
+        let mut res = challenges.http(error, request, ResBody::from(Bytes::from(body.to_string())));
         res.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         res

@@ -36,12 +36,33 @@ pub(crate) enum Outcome<C> {
     Pass(Option<Claims<C>>),
     /// Answer with a rejection; the inner service is not called.
     Reject(AuthError),
-    /// Wait for the key source to refresh, then verify; `csrf`: then also check the token's
-    /// `csrf` claim against the request's CSRF header (a cookie token on an unsafe request).
-    Pending {
+    /// Wait for something outside this process, then decide.
+    Wait(Wait<C>),
+}
+
+/// What an undecided request waits for.
+pub(crate) enum Wait<C> {
+    /// The key source to refresh, then verify; `csrf`: then also check the token's `csrf`
+    /// claim against the request's CSRF header (a cookie token on an unsafe request).
+    Verification {
         verification: Pin<Box<PendingVerification<C>>>,
         csrf: bool,
     },
+    /// A shared replay cache's answer for the request's DPoP proof; then pass these claims.
+    #[cfg(feature = "dpop")]
+    Replay {
+        claims: Claims<C>,
+        check: crate::dpop::ReplayFuture,
+    },
+}
+
+/// The answer of the per-request checks ([`Authenticator::admit`]).
+pub(crate) enum Admission {
+    /// Admitted.
+    Now,
+    /// Admitted once the replay cache confirms the DPoP proof is new.
+    #[cfg(feature = "dpop")]
+    Later(crate::dpop::ReplayFuture),
 }
 
 /// Sources, verifier, cache and the optional and preflight settings of one layer. Cloning shares
@@ -57,6 +78,19 @@ pub(crate) struct Authenticator<C> {
     revocations: Option<Revocations>,
     #[cfg(feature = "cookie")]
     csrf: crate::csrf::CsrfProtection,
+    #[cfg(feature = "dpop")]
+    dpop: Option<crate::dpop::Dpop>,
+}
+
+/// The credential of the request's one `Authorization: DPoP <token>` header, if that is what
+/// it has.
+#[cfg(feature = "dpop")]
+fn dpop_credential(headers: &HeaderMap) -> Option<&[u8]> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => crate::text::after_scheme(value.as_bytes(), b"DPoP"),
+        _ => None,
+    }
 }
 
 impl<C> Authenticator<C> {
@@ -72,6 +106,8 @@ impl<C> Authenticator<C> {
             revocations: None,
             #[cfg(feature = "cookie")]
             csrf: crate::csrf::CsrfProtection::new(),
+            #[cfg(feature = "dpop")]
+            dpop: None,
         };
         this.set_cache(TokenCache::new());
         this
@@ -108,17 +144,21 @@ impl<C> Authenticator<C> {
     }
 
     /// The checks that run on every request once the token is known good, cached or not, on
-    /// the key-refresh path too: revocation, and with `csrf` (a cookie token on an unsafe
-    /// request) the CSRF header against the token's `csrf` claim.
+    /// the key-refresh path too: revocation; with `csrf` (a cookie token on an unsafe request)
+    /// the CSRF header against the token's `csrf` claim; and the token's binding: a DPoP-bound
+    /// token only with the `DPoP` scheme and a proof from its key (feature `dpop`), never as
+    /// a bearer token.
     #[inline]
     #[cfg_attr(not(feature = "cookie"), allow(unused_variables))]
     pub(crate) fn admit(
         &self,
         claims: &Claims<C>,
+        method: &Method,
+        uri: &Uri,
         headers: &HeaderMap,
         csrf: bool,
         now: SystemTime,
-    ) -> Result<(), AuthError> {
+    ) -> Result<Admission, AuthError> {
         if let Some(r) = &self.revocations {
             r.check(claims.registered(), now)?;
         }
@@ -129,7 +169,78 @@ impl<C> Authenticator<C> {
                 .map_or(&b""[..], http::HeaderValue::as_bytes);
             crate::csrf::CsrfProtection::check_claims(Some(submitted), claims.registered())?;
         }
-        Ok(())
+        self.check_binding(claims, method, uri, headers, now)
+    }
+
+    /// The token's `cnf.jkt` against the scheme it came with and the request's DPoP proof.
+    #[inline]
+    #[cfg_attr(not(feature = "dpop"), allow(unused_variables, clippy::unused_self))]
+    fn check_binding(
+        &self,
+        claims: &Claims<C>,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        now: SystemTime,
+    ) -> Result<Admission, AuthError> {
+        let jkt = claims
+            .registered()
+            .cnf
+            .as_ref()
+            .and_then(|c| c.jkt.as_deref());
+        #[cfg(feature = "dpop")]
+        if let Some(dpop) = &self.dpop {
+            use crate::dpop::ReplayCheck;
+            return match (dpop_credential(headers), jkt) {
+                (Some(token), Some(jkt)) => {
+                    let proof = dpop.check(
+                        method,
+                        uri,
+                        headers,
+                        Some(token),
+                        crate::validation::unix_secs(now),
+                    )?;
+                    if proof.jkt() != jkt {
+                        return Err(AuthErrorKind::DpopBindingMismatch.into());
+                    }
+                    match proof.claim() {
+                        ReplayCheck::Fresh => Ok(Admission::Now),
+                        ReplayCheck::Replayed => Err(AuthErrorKind::InvalidDpopProof.into()),
+                        ReplayCheck::Full => Err(AuthErrorKind::DpopReplayUnavailable.into()),
+                        ReplayCheck::Pending(check) => Ok(Admission::Later(check)),
+                    }
+                }
+                (Some(_), None) | (None, Some(_)) => Err(AuthErrorKind::DpopBindingMismatch.into()),
+                (None, None) if dpop.is_required() => Err(AuthErrorKind::DpopRequired.into()),
+                (None, None) => Ok(Admission::Now),
+            };
+        }
+        // Without DPoP support a bound token is never taken as a bearer token.
+        if jkt.is_some() {
+            return Err(AuthErrorKind::DpopBindingMismatch.into());
+        }
+        Ok(Admission::Now)
+    }
+
+    /// `error` as this layer's rejection should see it: with the DPoP offer (the accepted
+    /// algorithms, whether DPoP is required) when the layer accepts DPoP.
+    #[cfg_attr(not(feature = "dpop"), allow(clippy::unused_self))]
+    pub(crate) fn offer(&self, error: &AuthError) -> Option<AuthError> {
+        #[cfg(feature = "dpop")]
+        if let Some(dpop) = &self.dpop {
+            return Some(
+                error
+                    .clone()
+                    .with_dpop_offer(dpop.algs_shared(), dpop.is_required()),
+            );
+        }
+        let _ = error;
+        None
+    }
+
+    #[cfg(feature = "dpop")]
+    pub(crate) fn set_dpop(&mut self, dpop: crate::dpop::Dpop) {
+        self.dpop = Some(dpop);
     }
 
     /// Never wait for a key refresh: the outcome is never pending.
@@ -166,9 +277,15 @@ impl<C: DeserializeOwned> Authenticator<C> {
         {
             return Outcome::Pass(None);
         }
+        #[cfg(feature = "dpop")]
+        if self.dpop.is_some()
+            && let Some(token) = dpop_credential(headers)
+        {
+            return self.verify_token(&RawToken::Header(token), method, uri, headers, false);
+        }
         match find_token(&self.sources, headers, uri) {
             Ok(Some(token)) => match self.csrf_request(&token, method, headers, uri) {
-                Ok(csrf) => self.verify_token(&token, headers, csrf),
+                Ok(csrf) => self.verify_token(&token, method, uri, headers, csrf),
                 Err(error) => Outcome::Reject(error),
             },
             Ok(None) if self.optional => Outcome::Pass(None),
@@ -200,6 +317,8 @@ impl<C: DeserializeOwned> Authenticator<C> {
     pub(crate) fn verify_token(
         &self,
         token: &RawToken<'_>,
+        method: &Method,
+        uri: &Uri,
         headers: &HeaderMap,
         csrf: bool,
     ) -> Outcome<C> {
@@ -210,7 +329,7 @@ impl<C: DeserializeOwned> Authenticator<C> {
             let hit = cache.get_at(token.bytes(), keys, now);
             crate::metrics::cache(hit.is_some());
             if let Some(claims) = hit {
-                return self.pass(claims, headers, csrf, now);
+                return self.pass(claims, method, uri, headers, csrf, now);
             }
         }
         let token = match token.check() {
@@ -222,10 +341,10 @@ impl<C: DeserializeOwned> Authenticator<C> {
                 if let (Some(cache), Some(keys)) = (&self.cache, keys) {
                     cache.insert(token, &claims, keys, crate::validation::unix_secs(now));
                 }
-                self.pass(claims, headers, csrf, now)
+                self.pass(claims, method, uri, headers, csrf, now)
             }
             Step::Done(Err(error)) => Outcome::Reject(error),
-            Step::Pending(verification) => Outcome::Pending { verification, csrf },
+            Step::Pending(verification) => Outcome::Wait(Wait::Verification { verification, csrf }),
         }
     }
 }
@@ -236,12 +355,16 @@ impl<C> Authenticator<C> {
     fn pass(
         &self,
         claims: Claims<C>,
+        method: &Method,
+        uri: &Uri,
         headers: &HeaderMap,
         csrf: bool,
         now: SystemTime,
     ) -> Outcome<C> {
-        match self.admit(&claims, headers, csrf, now) {
-            Ok(()) => Outcome::Pass(Some(claims)),
+        match self.admit(&claims, method, uri, headers, csrf, now) {
+            Ok(Admission::Now) => Outcome::Pass(Some(claims)),
+            #[cfg(feature = "dpop")]
+            Ok(Admission::Later(check)) => Outcome::Wait(Wait::Replay { claims, check }),
             Err(error) => Outcome::Reject(error),
         }
     }
@@ -259,6 +382,8 @@ impl<C> Clone for Authenticator<C> {
             revocations: self.revocations.clone(),
             #[cfg(feature = "cookie")]
             csrf: self.csrf.clone(),
+            #[cfg(feature = "dpop")]
+            dpop: self.dpop.clone(),
         }
     }
 }
@@ -302,7 +427,13 @@ mod tests {
 
     /// A token from a header: no CSRF check.
     fn verify(auth: &Authenticator<Value>, token: &RawToken<'_>) -> Outcome<Value> {
-        auth.verify_token(token, &HeaderMap::new(), false)
+        auth.verify_token(
+            token,
+            &Method::GET,
+            &Uri::from_static("/"),
+            &HeaderMap::new(),
+            false,
+        )
     }
 
     fn raw(token: &str) -> RawToken<'_> {
@@ -339,7 +470,7 @@ mod tests {
         match outcome {
             Outcome::Pass(claims) => claims,
             Outcome::Reject(e) => panic!("rejected: {e}"),
-            Outcome::Pending { .. } => panic!("pending"),
+            Outcome::Wait(_) => panic!("pending"),
         }
     }
 

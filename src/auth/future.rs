@@ -9,9 +9,9 @@ use pin_project_lite::pin_project;
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
+use super::authenticator::{Admission, Wait};
 use super::service::Shared;
 use crate::rejection::{OnRejection, trace_rejection};
-use crate::verifier::PendingVerification;
 
 pin_project! {
     /// Response future of [`JwtAuth`](super::JwtAuth): the inner service's future, a ready
@@ -38,14 +38,13 @@ pin_project! {
     where
         S: Service<Request<ReqBody>>,
     {
-        // The rare path (a key refresh) is boxed, so the common states stay small to move.
-        Verifying {
-            verification: Pin<Box<PendingVerification<C>>>,
+        // The rare paths (a key refresh, a shared replay cache) are boxed, so the common
+        // states stay small to move.
+        Waiting {
+            wait: Box<Wait<C>>,
             // The instance `poll_ready` made ready, and the request; taken once.
             call: Option<Box<(S, Request<ReqBody>)>>,
             shared: Arc<Shared<C, R>>,
-            // A cookie token on an unsafe request: check its `csrf` claim once verified.
-            csrf: bool,
         },
         Called {
             #[pin]
@@ -75,19 +74,17 @@ where
         }
     }
 
-    pub(super) fn verifying(
-        verification: Pin<Box<PendingVerification<C>>>,
-        csrf: bool,
+    pub(super) fn waiting(
+        wait: Wait<C>,
         ready: S,
         request: Request<ReqBody>,
         shared: Arc<Shared<C, R>>,
     ) -> Self {
         Self {
-            state: State::Verifying {
-                verification,
+            state: State::Waiting {
+                wait: Box::new(wait),
                 call: Some(Box::new((ready, request))),
                 shared,
-                csrf,
             },
         }
     }
@@ -112,22 +109,50 @@ where
                         .take()
                         .expect("future polled after completion")));
                 }
-                StateProj::Verifying {
-                    verification,
-                    call,
-                    shared,
-                    csrf,
-                } => {
-                    let verified = ready!(verification.as_mut().poll(cx));
+                StateProj::Waiting { wait, call, shared } => {
+                    let decided = match &mut **wait {
+                        Wait::Verification { verification, csrf } => {
+                            let verified = ready!(verification.as_mut().poll(cx));
+                            let Some((_, request)) = call.as_deref() else {
+                                panic!("future polled after completion");
+                            };
+                            let csrf = *csrf;
+                            match verified {
+                                Ok(claims) => match shared.auth.admit(
+                                    &claims,
+                                    request.method(),
+                                    request.uri(),
+                                    request.headers(),
+                                    csrf,
+                                    shared.auth.now(),
+                                ) {
+                                    Ok(Admission::Now) => Ok(Some(claims)),
+                                    #[cfg(feature = "dpop")]
+                                    Ok(Admission::Later(check)) => {
+                                        // Wait for the replay cache, then pass.
+                                        **wait = Wait::Replay { claims, check };
+                                        Ok(None)
+                                    }
+                                    Err(error) => Err(error),
+                                },
+                                Err(error) => Err(error),
+                            }
+                        }
+                        #[cfg(feature = "dpop")]
+                        Wait::Replay { claims, check } => {
+                            let answer = ready!(check.as_mut().poll(cx));
+                            crate::dpop::replay_outcome(answer.map_err(|_| ()))
+                                .map(|()| Some(claims.clone()))
+                        }
+                    };
+                    let claims = match decided {
+                        Ok(None) => continue,
+                        Ok(Some(claims)) => Ok(claims),
+                        Err(error) => Err(error),
+                    };
                     let (mut inner, mut request) =
                         *call.take().expect("future polled after completion");
-                    let verified = verified.and_then(|claims| {
-                        shared
-                            .auth
-                            .admit(&claims, request.headers(), *csrf, shared.auth.now())?;
-                        Ok(claims)
-                    });
-                    match verified {
+                    match claims {
                         Ok(claims) => {
                             crate::metrics::accepted();
                             request.extensions_mut().insert(claims);
@@ -140,8 +165,10 @@ where
                             // Dropping `inner` frees whatever its `poll_ready` reserved.
                             drop(inner);
                             let (parts, _body) = request.into_parts();
+                            let offered = shared.auth.offer(&error);
+                            let error = offered.as_ref().unwrap_or(&error);
                             State::Rejected {
-                                response: Some(shared.on_rejection.on_rejection(&error, &parts)),
+                                response: Some(shared.on_rejection.on_rejection(error, &parts)),
                             }
                         }
                     }
@@ -158,7 +185,7 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
-            State::Verifying { .. } => "verifying",
+            State::Waiting { .. } => "waiting",
             State::Called { .. } => "called",
             State::Rejected { .. } => "rejected",
         };

@@ -132,6 +132,22 @@ impl<C, R, M> JwtAuthLayer<C, R, M> {
         self
     }
 
+    /// Accept DPoP-bound tokens (RFC 9449, feature `dpop`): `Authorization: DPoP <token>` with
+    /// a fresh proof in the `DPoP` header, checked against the request and the token's
+    /// `cnf.jkt`. A bound token sent as `Bearer` is refused, as is an unbound token sent as
+    /// `DPoP`; with [`Dpop::required`](crate::dpop::Dpop::required), every bearer token is.
+    /// Rejections then carry a `WWW-Authenticate: DPoP algs="…"` challenge (beside the
+    /// `Bearer` one while bearer tokens are accepted). See the [`dpop`](crate::dpop) module.
+    ///
+    /// Without this, a token bound to a key (`cnf.jkt`) is refused as well: it is never taken
+    /// as a bearer token.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
+        self.auth.set_dpop(dpop);
+        self
+    }
+
     /// Configure the CSRF checks that apply to tokens read from a cookie (feature `cookie`;
     /// always on for cookie tokens, with [`CsrfProtection::new`](crate::csrf::CsrfProtection::new)
     /// by default). See the [`csrf`](crate::csrf) module.

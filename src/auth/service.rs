@@ -1,6 +1,5 @@
 use std::fmt;
 use std::marker::PhantomData;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -8,13 +7,13 @@ use http::{Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
-use super::authenticator::{Authenticator, Outcome};
+use super::authenticator::{Authenticator, Outcome, Wait};
 use super::future::ResponseFuture;
 use super::{JwtAuthLayer, MayRefresh, NeverRefresh};
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::rejection::{DefaultOnRejection, OnRejection, trace_rejection};
-use crate::verifier::{PendingVerification, Verifier};
+use crate::verifier::Verifier;
 
 /// Middleware that authenticates requests with a JWT bearer token.
 ///
@@ -77,11 +76,7 @@ impl<S, C, R, M> JwtAuth<S, C, R, M> {
     fn answer<ReqBody, ResBody>(
         &mut self,
         mut req: Request<ReqBody>,
-        pending: impl FnOnce(
-            &mut Self,
-            Pending<C>,
-            Request<ReqBody>,
-        ) -> ResponseFuture<S, ReqBody, C, R>,
+        pending: impl FnOnce(&mut Self, Wait<C>, Request<ReqBody>) -> ResponseFuture<S, ReqBody, C, R>,
     ) -> ResponseFuture<S, ReqBody, C, R>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -103,7 +98,7 @@ impl<S, C, R, M> JwtAuth<S, C, R, M> {
                 ResponseFuture::called(self.inner.call(req))
             }
             Outcome::Reject(error) => self.reject(&error, req),
-            Outcome::Pending { verification, csrf } => pending(self, (verification, csrf), req),
+            Outcome::Wait(wait) => pending(self, wait, req),
         }
     }
 
@@ -120,12 +115,11 @@ impl<S, C, R, M> JwtAuth<S, C, R, M> {
     {
         trace_rejection(error);
         let (parts, _body) = req.into_parts();
+        let offered = self.shared.auth.offer(error);
+        let error = offered.as_ref().unwrap_or(error);
         ResponseFuture::rejected(self.shared.on_rejection.on_rejection(error, &parts))
     }
 }
-
-/// A verification waiting for a key refresh, and whether to check the CSRF claim after it.
-type Pending<C> = (Pin<Box<PendingVerification<C>>>, bool);
 
 impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, R, MayRefresh>
 where
@@ -142,14 +136,14 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        self.answer(req, |this, (verification, csrf), req| {
+        self.answer(req, |this, wait, req| {
             // The inner service is called later, from the future: move the instance that
             // `poll_ready` made ready into it and leave a clone in its place. See "Be careful
             // when cloning inner services" in the `tower::Service` docs
             // (https://docs.rs/tower/latest/tower/trait.Service.html).
             let clone = this.inner.clone();
             let ready = std::mem::replace(&mut this.inner, clone);
-            ResponseFuture::verifying(verification, csrf, ready, req, Arc::clone(&this.shared))
+            ResponseFuture::waiting(wait, ready, req, Arc::clone(&this.shared))
         })
     }
 }
@@ -169,10 +163,16 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        // The layer's authenticator never waits for a refresh in this mode, so there is no
-        // pending outcome; were there one, it would be answered like missing keys.
-        self.answer(req, |this, _, req| {
-            this.reject(&AuthErrorKind::KeysUnavailable.into(), req)
+        // The layer's authenticator never waits for a refresh in this mode; a DPoP replay
+        // cache that must ask a shared store cannot be waited for either (use one that answers
+        // at once, such as `MemoryReplayCache`, with `never_refresh`).
+        self.answer(req, |this, wait, req| {
+            let kind = match wait {
+                Wait::Verification { .. } => AuthErrorKind::KeysUnavailable,
+                #[cfg(feature = "dpop")]
+                Wait::Replay { .. } => AuthErrorKind::DpopReplayUnavailable,
+            };
+            this.reject(&kind.into(), req)
         })
     }
 }

@@ -186,7 +186,7 @@ impl SigningKey {
         })
     }
 
-    #[cfg(any(feature = "login", feature = "test-util"))]
+    #[cfg(any(feature = "login", feature = "test-util", feature = "dpop"))]
     pub(crate) fn encoding_key(&self) -> &EncodingKey {
         &self.key
     }

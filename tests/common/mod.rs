@@ -113,6 +113,7 @@ fn enabled_features() -> Vec<&'static str> {
         "aws-lc-rs",
         "rust-crypto",
         "login",
+        "dpop",
         "sessions",
         "redis",
         "redis-cluster",

@@ -1,0 +1,513 @@
+//! One proof per rule of RFC 9449 §4.3, each breaking exactly that rule.
+
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use serde_json::{Value, json};
+
+use super::*;
+use crate::SigningKey;
+use crate::validation::unix_now;
+
+const URL: &str = "https://api.example.com/protected";
+const TOKEN: &str = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln";
+
+fn load(alg: Algorithm, file: &str) -> DpopKey {
+    let pem = std::fs::read(format!("{}/tests/keys/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    DpopKey::new(SigningKey::from_pem(alg, pem).unwrap()).unwrap()
+}
+
+fn es256() -> DpopKey {
+    load(Algorithm::ES256, "ec256_private.pem")
+}
+
+fn dpop() -> Dpop {
+    Dpop::new().public_url("https://api.example.com").unwrap()
+}
+
+fn headers(proof: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(DPOP, HeaderValue::from_str(proof).unwrap());
+    h
+}
+
+fn good_header(key: &DpopKey) -> Value {
+    json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk()})
+}
+
+fn good_claims() -> Value {
+    json!({
+        "jti": "e1j3V_bKic8-LAEB",
+        "htm": "GET",
+        "htu": URL,
+        "iat": unix_now(),
+        "ath": URL_SAFE_NO_PAD.encode(Sha256::digest(TOKEN.as_bytes())),
+    })
+}
+
+fn check_with(dpop: &Dpop, h: &HeaderMap) -> Result<DpopProof, AuthErrorKind> {
+    dpop.check(
+        &Method::GET,
+        &Uri::from_static("/protected?x=1"),
+        h,
+        Some(TOKEN.as_bytes()),
+        unix_now(),
+    )
+    .map_err(|e| e.kind())
+}
+
+fn check(proof: &str) -> Result<DpopProof, AuthErrorKind> {
+    check_with(&dpop(), &headers(proof))
+}
+
+/// A proof from `key` with `header` and `claims` changed by `edit`.
+fn proof_with(key: &DpopKey, edit: impl FnOnce(&mut Value, &mut Value)) -> String {
+    let (mut header, mut claims) = (good_header(key), good_claims());
+    edit(&mut header, &mut claims);
+    key.sign(&header, &claims).unwrap()
+}
+
+fn refused(proof: &str) {
+    assert_eq!(
+        check(proof).map(|p| p.jkt().to_owned()),
+        Err(AuthErrorKind::InvalidDpopProof)
+    );
+}
+
+#[test]
+fn a_good_proof_passes_and_names_its_key() {
+    let key = es256();
+    let proof = check(&proof_with(&key, |_, _| {})).unwrap();
+    assert_eq!(proof.jkt(), key.jkt());
+    // The client helper's proofs pass too.
+    let made = key
+        .proof(&Method::GET, &format!("{URL}?q=1"), Some(TOKEN), None)
+        .unwrap();
+    assert_eq!(check(&made).unwrap().jkt(), key.jkt());
+}
+
+#[test]
+fn every_accepted_key_type_works() {
+    for (alg, file) in [
+        (Algorithm::ES256, "ec256_private.pem"),
+        (Algorithm::ES384, "ec384_private.pem"),
+        (Algorithm::EdDSA, "ed25519_private.pem"),
+        (Algorithm::PS256, "rsa_private.pem"),
+        (Algorithm::RS256, "rsa_private.pem"),
+    ] {
+        let key = load(alg, file);
+        let proof = key.proof(&Method::GET, URL, Some(TOKEN), None).unwrap();
+        assert_eq!(check(&proof).unwrap().jkt(), key.jkt(), "{alg:?}");
+    }
+}
+
+#[test]
+fn exactly_one_dpop_header() {
+    let key = es256();
+    let proof = proof_with(&key, |_, _| {});
+    assert_eq!(
+        check_with(&dpop(), &HeaderMap::new()).err(),
+        Some(AuthErrorKind::InvalidDpopProof)
+    );
+    let mut two = headers(&proof);
+    two.append(DPOP, HeaderValue::from_str(&proof).unwrap());
+    assert_eq!(
+        check_with(&dpop(), &two).err(),
+        Some(AuthErrorKind::InvalidDpopProof)
+    );
+}
+
+#[test]
+fn typ_must_be_dpop_jwt() {
+    let key = es256();
+    refused(&proof_with(&key, |h, _| h["typ"] = json!("JWT")));
+    refused(&proof_with(&key, |h, _| {
+        h.as_object_mut().unwrap().remove("typ");
+    }));
+}
+
+#[test]
+fn alg_must_be_accepted_and_asymmetric() {
+    let key = es256();
+    // `none` with no signature.
+    let header = URL_SAFE_NO_PAD.encode(
+        serde_json::to_vec(&json!({"typ": "dpop+jwt", "alg": "none", "jwk": key.jwk()})).unwrap(),
+    );
+    let claims = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&good_claims()).unwrap());
+    refused(&format!("{header}.{claims}."));
+    // HS256 with the public key's bytes as a secret.
+    refused(&proof_with(&key, |h, _| h["alg"] = json!("HS256")));
+    // An algorithm this server does not accept.
+    let only_eddsa = dpop().algorithms([Algorithm::EdDSA]).unwrap();
+    assert_eq!(
+        check_with(&only_eddsa, &headers(&proof_with(&key, |_, _| {}))).err(),
+        Some(AuthErrorKind::InvalidDpopProof)
+    );
+    assert!(Dpop::new().algorithms([Algorithm::HS256]).is_err());
+    assert!(Dpop::new().algorithms([]).is_err());
+}
+
+#[test]
+fn the_jwk_must_be_public_and_fit_the_alg() {
+    let key = es256();
+    refused(&proof_with(&key, |h, _| h["jwk"]["d"] = json!("AAAA")));
+    refused(&proof_with(&key, |h, _| {
+        h.as_object_mut().unwrap().remove("jwk");
+    }));
+    refused(&proof_with(&key, |h, _| {
+        h["jwk"] = json!({"kty": "oct", "k": "c2VjcmV0"})
+    }));
+    // The header says ES384 but the key is P-256.
+    refused(&proof_with(&key, |h, _| h["alg"] = json!("ES384")));
+    // A JWK `alg` that disagrees with the header.
+    refused(&proof_with(&key, |h, _| h["jwk"]["alg"] = json!("ES384")));
+    // Critical extensions are not understood.
+    refused(&proof_with(&key, |h, _| h["crit"] = json!(["exp"])));
+}
+
+#[test]
+fn the_signature_must_be_by_the_jwk() {
+    let key = es256();
+    // The header carries another key than the one that signed.
+    let foreign = load(Algorithm::EdDSA, "ed25519_private.pem");
+    refused(&proof_with(&key, |h, _| {
+        h["jwk"] = foreign.jwk().clone();
+        h["alg"] = json!("EdDSA");
+    }));
+    // A tampered payload.
+    let proof = proof_with(&key, |_, _| {});
+    let mut parts: Vec<&str> = proof.split('.').collect();
+    let changed = URL_SAFE_NO_PAD.encode(
+        serde_json::to_vec(&json!({"jti": "x", "htm": "GET", "htu": URL, "iat": unix_now()}))
+            .unwrap(),
+    );
+    parts[1] = &changed;
+    refused(&parts.join("."));
+}
+
+#[test]
+fn htm_must_be_the_method() {
+    refused(&proof_with(&es256(), |_, c| c["htm"] = json!("POST")));
+    refused(&proof_with(&es256(), |_, c| c["htm"] = json!("get")));
+}
+
+#[test]
+fn htu_must_be_the_request_url() {
+    let key = es256();
+    refused(&proof_with(&key, |_, c| {
+        c["htu"] = json!("https://api.example.com/other")
+    }));
+    refused(&proof_with(&key, |_, c| {
+        c["htu"] = json!("http://api.example.com/protected")
+    }));
+    refused(&proof_with(&key, |_, c| {
+        c["htu"] = json!("https://evil.example/protected")
+    }));
+    // Normalised forms and a query are fine.
+    for htu in [
+        "HTTPS://API.EXAMPLE.COM:443/protected",
+        "https://api.example.com/./protected?a=b",
+    ] {
+        let proof = proof_with(&key, |_, c| c["htu"] = json!(htu));
+        assert!(check(&proof).is_ok(), "{htu}");
+    }
+}
+
+#[test]
+fn iat_must_be_recent() {
+    let key = es256();
+    refused(&proof_with(&key, |_, c| c["iat"] = json!(unix_now() - 120)));
+    refused(&proof_with(&key, |_, c| c["iat"] = json!(unix_now() + 60)));
+    refused(&proof_with(&key, |_, c| c["iat"] = json!("now")));
+    refused(&proof_with(&key, |_, c| {
+        c.as_object_mut().unwrap().remove("iat");
+    }));
+    // Within the window and the skew: fine.
+    assert!(check(&proof_with(&key, |_, c| c["iat"] = json!(unix_now() - 50))).is_ok());
+    assert!(check(&proof_with(&key, |_, c| c["iat"] = json!(unix_now() + 3))).is_ok());
+}
+
+#[test]
+fn jti_must_be_present_and_short() {
+    let key = es256();
+    refused(&proof_with(&key, |_, c| {
+        c.as_object_mut().unwrap().remove("jti");
+    }));
+    refused(&proof_with(&key, |_, c| c["jti"] = json!("")));
+    refused(&proof_with(&key, |_, c| c["jti"] = json!("j".repeat(300))));
+}
+
+#[test]
+fn a_jti_is_accepted_once() {
+    let key = es256();
+    let proof = proof_with(&key, |_, _| {});
+    let dpop = dpop();
+    let first = check_with(&dpop, &headers(&proof)).unwrap();
+    assert!(matches!(first.claim(), ReplayCheck::Fresh));
+    // The same proof again: it verifies, but its jti was seen (clones share the cache).
+    let clone = dpop.clone();
+    drop(dpop);
+    let again = check_with(&clone, &headers(&proof)).unwrap();
+    assert!(matches!(again.claim(), ReplayCheck::Replayed));
+}
+
+#[test]
+fn ath_must_be_the_hash_of_the_access_token() {
+    let key = es256();
+    refused(&proof_with(&key, |_, c| {
+        c.as_object_mut().unwrap().remove("ath");
+    }));
+    refused(&proof_with(&key, |_, c| {
+        c["ath"] = json!(URL_SAFE_NO_PAD.encode(Sha256::digest(b"another token")))
+    }));
+}
+
+#[test]
+fn short_rsa_keys_are_refused() {
+    let key = load(Algorithm::RS256, "rsa_private.pem");
+    let mut short = key.jwk().clone();
+    let n = short["n"].as_str().unwrap()[..200].to_owned();
+    short["n"] = json!(n);
+    refused(&proof_with(&key, |h, _| {
+        h["jwk"] = short;
+        h["alg"] = json!("RS256");
+    }));
+}
+
+#[test]
+fn garbage_is_refused_without_panicking() {
+    for proof in ["", "a", "a.b.c", "....", "e30.e30.", &"x".repeat(10_000)] {
+        let mut h = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(proof) {
+            h.insert(DPOP, v);
+        }
+        assert_eq!(
+            check_with(&dpop(), &h).err(),
+            Some(AuthErrorKind::InvalidDpopProof),
+            "{proof}"
+        );
+    }
+}
+
+#[test]
+fn without_a_public_url_the_host_header_names_the_server() {
+    let key = es256();
+    let proof = key
+        .proof(
+            &Method::GET,
+            "http://127.0.0.1:3000/protected",
+            Some(TOKEN),
+            None,
+        )
+        .unwrap();
+    let mut h = headers(&proof);
+    h.insert(
+        http::header::HOST,
+        HeaderValue::from_static("127.0.0.1:3000"),
+    );
+    let plain = Dpop::new();
+    assert!(check_with(&plain, &h).is_ok());
+    h.insert(
+        http::header::HOST,
+        HeaderValue::from_static("127.0.0.1:4000"),
+    );
+    assert_eq!(
+        check_with(&plain, &h).err(),
+        Some(AuthErrorKind::InvalidDpopProof)
+    );
+}
+
+mod layer {
+    use http::{Request, Response, StatusCode};
+    use jsonwebtoken::{EncodingKey, Header};
+    use tower::{ServiceBuilder, ServiceExt};
+
+    use super::*;
+    use crate::{JwtAuthLayer, KeySet, Validation, Verifier, VerifyingKey};
+
+    const SECRET: [u8; 32] = [b'k'; 32];
+
+    fn token(jkt: Option<&str>) -> String {
+        let mut claims = json!({"sub": "1", "exp": unix_now() + 60});
+        if let Some(jkt) = jkt {
+            claims["cnf"] = json!({"jkt": jkt});
+        }
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&SECRET),
+        )
+        .unwrap()
+    }
+
+    fn layer(dpop: Option<Dpop>) -> JwtAuthLayer<Value> {
+        let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, SECRET).unwrap());
+        let layer = JwtAuthLayer::<Value>::new(Verifier::new(keys, Validation::new()).unwrap());
+        match dpop {
+            Some(d) => layer.dpop(d),
+            None => layer,
+        }
+    }
+
+    /// Status and `WWW-Authenticate` values of one request.
+    async fn call(
+        layer: &JwtAuthLayer<Value>,
+        authorization: Option<String>,
+        proof: Option<String>,
+    ) -> (StatusCode, Vec<String>) {
+        let svc =
+            ServiceBuilder::new()
+                .layer(layer.clone())
+                .service_fn(|req: Request<()>| async move {
+                    assert!(req.extensions().get::<crate::Claims<Value>>().is_some());
+                    Ok::<_, std::convert::Infallible>(Response::new(()))
+                });
+        let mut req = Request::builder()
+            .uri("/protected")
+            .header("host", "api.example.com");
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        if let Some(p) = proof {
+            req = req.header("dpop", p);
+        }
+        let res = svc.oneshot(req.body(()).unwrap()).await.unwrap();
+        let challenges = res
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        (res.status(), challenges)
+    }
+
+    fn proof(key: &DpopKey, token: &str) -> String {
+        key.proof(
+            &Method::GET,
+            "http://api.example.com/protected",
+            Some(token),
+            None,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_bound_token_passes_with_a_fresh_proof_only() {
+        let key = es256();
+        let layer = layer(Some(Dpop::new()));
+        let t = token(Some(key.jkt()));
+        let p = proof(&key, &t);
+        let (status, _) = call(&layer, Some(format!("DPoP {t}")), Some(p.clone())).await;
+        assert_eq!(status, StatusCode::OK);
+        // The cached token still needs a new proof: the same one is a replay.
+        let (status, challenges) = call(&layer, Some(format!("DPoP {t}")), Some(p)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(challenges.len(), 2, "{challenges:?}");
+        assert!(challenges[0].starts_with("Bearer realm=\"api\""));
+        assert!(!challenges[0].contains("error="));
+        assert!(challenges[1].starts_with("DPoP realm=\"api\", error=\"invalid_dpop_proof\""));
+        assert!(challenges[1].contains("algs=\"ES256 ES384 EdDSA PS256 RS256 PS384\""));
+        // A new proof passes again.
+        let (status, _) = call(&layer, Some(format!("DPoP {t}")), Some(proof(&key, &t))).await;
+        assert_eq!(status, StatusCode::OK);
+        // No proof at all.
+        let (status, challenges) = call(&layer, Some(format!("DPoP {t}")), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(challenges[1].contains("invalid_dpop_proof"));
+    }
+
+    #[tokio::test]
+    async fn no_downgrade_and_no_upgrade() {
+        let key = es256();
+        let layer = layer(Some(Dpop::new()));
+        let bound = token(Some(key.jkt()));
+        // A bound token as Bearer, even with a good proof.
+        let (status, challenges) = call(
+            &layer,
+            Some(format!("Bearer {bound}")),
+            Some(proof(&key, &bound)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(
+            challenges[1].contains("error=\"invalid_token\""),
+            "{challenges:?}"
+        );
+        // An unbound token as DPoP.
+        let plain = token(None);
+        let (status, challenges) = call(
+            &layer,
+            Some(format!("DPoP {plain}")),
+            Some(proof(&key, &plain)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(challenges[1].contains("error=\"invalid_token\""));
+        // A proof from another key than the token's.
+        let other = load(Algorithm::EdDSA, "ed25519_private.pem");
+        let (status, _) = call(
+            &layer,
+            Some(format!("DPoP {bound}")),
+            Some(proof(&other, &bound)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // The unbound token as Bearer is fine while DPoP is only allowed.
+        let (status, _) = call(&layer, Some(format!("Bearer {plain}")), None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn required_refuses_bearer_tokens_with_a_dpop_challenge() {
+        let key = es256();
+        let layer = layer(Some(Dpop::new().required()));
+        let (status, challenges) =
+            call(&layer, Some(format!("Bearer {}", token(None))), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(challenges.len(), 1);
+        assert!(challenges[0].starts_with("DPoP realm=\"api\", error=\"invalid_token\""));
+        let (status, challenges) = call(&layer, None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenges,
+            [format!(
+                "DPoP realm=\"api\", algs=\"{}\"",
+                Dpop::new().algs()
+            )]
+        );
+        let t = token(Some(key.jkt()));
+        let (status, _) = call(&layer, Some(format!("DPoP {t}")), Some(proof(&key, &t))).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn without_dpop_a_bound_token_is_never_a_bearer_token() {
+        let key = es256();
+        let layer = layer(None);
+        let bound = token(Some(key.jkt()));
+        let (status, challenges) = call(&layer, Some(format!("Bearer {bound}")), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(challenges.len(), 1);
+        assert!(challenges[0].starts_with("Bearer"));
+        // And the DPoP scheme is not understood at all.
+        let (status, _) = call(
+            &layer,
+            Some(format!("DPoP {bound}")),
+            Some(proof(&key, &bound)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_missing_token_gets_both_challenges_when_both_are_accepted() {
+        let layer = layer(Some(Dpop::new()));
+        let (status, challenges) = call(&layer, None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenges,
+            [
+                "Bearer realm=\"api\"".to_owned(),
+                format!("DPoP realm=\"api\", algs=\"{}\"", Dpop::new().algs())
+            ]
+        );
+    }
+}
