@@ -20,7 +20,8 @@
 //! With `REDIS_URL` (the issuer's), it also refuses revoked tokens (logouts, reuse, "log out
 //! everywhere" on any issuing node): it follows the revocation feed, and nothing else of the
 //! sessions; `REVOCATION_MAX_STALENESS_SECS` (default 60) bounds how long it verifies from a
-//! list it cannot refresh.
+//! list it cannot refresh. DPoP-bound tokens are accepted as on the issuing demos (`DPOP`:
+//! `allowed`, `required` or `off`), with DPoP proofs checked for replay in that Redis too.
 
 mod common;
 
@@ -111,8 +112,8 @@ async fn main() -> Result<(), BoxError> {
     };
     let mut layer = JwtAuthLayer::<DemoClaims>::new(verifier);
     // A verification-only node: the revocation feed, without sessions or logins.
-    let _feed = match var("REDIS_URL") {
-        None => None,
+    let (_feed, store) = match var("REDIS_URL") {
+        None => (None, None),
         Some(redis) => {
             let store = RedisStore::connect(&redis)
                 .await
@@ -124,9 +125,15 @@ async fn main() -> Result<(), BoxError> {
                 .await
                 .map_err(|e| format!("REDIS_URL: {e}"))?;
             layer = layer.revocations(revocations);
-            Some(feed)
+            let store: std::sync::Arc<dyn tower_jwt_auth::session::SessionStore> =
+                std::sync::Arc::new(store);
+            (Some(feed), Some(store))
         }
     };
+    // DPoP-bound tokens (`DPOP`: allowed, required or off), with the issuers' replay store.
+    if let (_, Some(dpop)) = common::dpop_from_env(var("PUBLIC_URL").as_deref(), store)? {
+        layer = layer.dpop(dpop);
+    }
 
     // RFC 9728 with PUBLIC_URL: the metadata names the trusted issuers.
     let mut metadata_route = None;

@@ -61,6 +61,54 @@ async fn contract(backend: Backend) {
     idle_and_absolute_lifetimes(&backend).await;
     throttling(&backend).await;
     garbage_is_invalid(&backend).await;
+    a_bound_family_keeps_its_key(&backend).await;
+    a_key_is_used_first_once(&backend).await;
+}
+
+/// The DPoP key of a bound session comes back with every rotation (and with the repeat within
+/// the grace window); an unbound session has none.
+async fn a_bound_family_keeps_its_key(backend: &Backend) {
+    let s = backend.sessions().await;
+    let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+    let t0 = s.open_bound("1", Some(jkt)).await.unwrap();
+    assert_eq!(t0.jkt(), Some(jkt));
+    let t1 = s.refresh(t0.refresh_token()).await.unwrap();
+    assert_eq!(t1.jkt(), Some(jkt));
+    let repeat = s.refresh(t0.refresh_token()).await.unwrap();
+    assert_eq!(repeat.jkt(), Some(jkt));
+    let plain = s.open("2").await.unwrap();
+    assert_eq!(s.refresh(plain.refresh_token()).await.unwrap().jkt(), None);
+}
+
+/// `first_use` (the DPoP replay check): true once per key until its time is up.
+async fn a_key_is_used_first_once(backend: &Backend) {
+    let s = backend.sessions().await;
+    let store = s.store();
+    assert!(
+        store
+            .first_use("p1", Duration::from_millis(300))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .first_use("p1", Duration::from_millis(300))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .first_use("p2", Duration::from_millis(300))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        store
+            .first_use("p1", Duration::from_millis(300))
+            .await
+            .unwrap()
+    );
 }
 
 async fn rotation_grace_and_reuse(backend: &Backend) {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
+use tower_jwt_auth::dpop::{Dpop, StoreReplayCache};
 use tower_jwt_auth::login::{
     InMemoryUsers, LoginService, LogoutAllService, LogoutService, RefreshService, TokenIssuer,
 };
@@ -113,12 +114,42 @@ fn rate(name: &str, default: Rate) -> Result<Rate, BoxError> {
     }
 }
 
+/// `DPOP` (RFC 9449): `allowed` (the default), `required` or `off`; proofs name `public_url`
+/// when set, and with a shared `store` every node refuses a proof replayed against any of them.
+pub(crate) fn dpop_from_env(
+    public_url: Option<&str>,
+    store: Option<std::sync::Arc<dyn tower_jwt_auth::session::SessionStore>>,
+) -> Result<(String, Option<Dpop>), BoxError> {
+    let mode = var("DPOP").unwrap_or_else(|| "allowed".to_owned());
+    let mut dpop = match mode.as_str() {
+        "off" => return Ok((mode, None)),
+        "allowed" => Dpop::new(),
+        "required" => Dpop::new().required(),
+        other => {
+            return Err(format!(
+                "DPOP is {other:?}: use `allowed` (the default), `required` or `off`"
+            )
+            .into());
+        }
+    };
+    if let Some(url) = public_url {
+        dpop = dpop
+            .public_url(url)
+            .map_err(|e| format!("PUBLIC_URL: {e}"))?;
+    }
+    if let Some(store) = store {
+        dpop = dpop.replay_cache(StoreReplayCache::new(store));
+    }
+    Ok((mode, Some(dpop)))
+}
+
 impl Demo {
     /// Read `BIND_ADDR`, `JWT_ALGORITHM`, `JWT_SECRET`, `JWT_PRIVATE_KEY_FILE`,
     /// `JWT_PUBLIC_KEY_FILE`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TTL_SECS`, `JWT_LEEWAY_SECS`,
     /// and for sessions `REDIS_URL`, `REFRESH_TTL_SECS`, `REFRESH_IDLE_SECS`,
     /// `REFRESH_GRACE_SECS`, `LOGIN_USER_LIMIT`, `LOGIN_IP_LIMIT`, `TRUSTED_PROXIES` and
-    /// `REVOCATION_MAX_STALENESS_SECS`. `default_bind` is used when `BIND_ADDR` is unset.
+    /// `REVOCATION_MAX_STALENESS_SECS`, and `DPOP` (`allowed`, `required` or `off`).
+    /// `default_bind` is used when `BIND_ADDR` is unset.
     pub(crate) async fn from_env(default_bind: &str) -> Result<Self, BoxError> {
         let metrics = install_metrics()?;
         let bind: SocketAddr = var("BIND_ADDR")
@@ -245,6 +276,13 @@ impl Demo {
             }
         };
 
+        // Several nodes on one Redis refuse a proof replayed against any of them.
+        let shared_store = redis_url.is_some().then(|| sessions.store().clone());
+        let (dpop_mode, dpop) = dpop_from_env(public_url.as_deref(), shared_store)?;
+        if let Some(dpop) = &dpop {
+            layer = layer.dpop(dpop.clone());
+        }
+
         let users = InMemoryUsers::new()?
             .with_user(
                 "user1",
@@ -262,10 +300,14 @@ impl Demo {
                     username: "user2".into(),
                 },
             )?;
-        let refresh = RefreshService::new(users.clone(), issuer.clone(), sessions.clone());
-        let login = LoginService::new(users, issuer)
+        let mut refresh = RefreshService::new(users.clone(), issuer.clone(), sessions.clone());
+        let mut login = LoginService::new(users, issuer)
             .sessions(sessions.clone())
             .throttle(throttle);
+        if let Some(dpop) = dpop {
+            refresh = refresh.dpop(dpop.clone());
+            login = login.dpop(dpop);
+        }
 
         tracing::info!(
             %bind,
@@ -275,6 +317,7 @@ impl Demo {
             ttl_secs = ttl.as_secs(),
             leeway_secs = leeway.as_secs(),
             sessions = if redis_url.is_some() { "redis" } else { "memory" },
+            dpop = %dpop_mode,
             "configuration loaded"
         );
         Ok(Self {

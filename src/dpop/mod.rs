@@ -51,6 +51,8 @@ mod htu;
 mod replay;
 
 pub use client::{DpopClient, DpopClientLayer, DpopKey, ProofError};
+#[cfg(feature = "sessions")]
+pub use replay::StoreReplayCache;
 pub use replay::{MemoryReplayCache, ReplayCache, ReplayCheck, ReplayFuture};
 
 /// The `DPoP` request header.

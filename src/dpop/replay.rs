@@ -136,6 +136,45 @@ impl ReplayCache for MemoryReplayCache {
     }
 }
 
+/// A [`ReplayCache`] in a session store ([`SessionStore::first_use`]): with a
+/// [`RedisStore`](crate::session::RedisStore) shared by every node, a proof accepted by one node
+/// is refused by all (feature `sessions`). Each check is one round trip to the store, which the
+/// layer waits for (so not with [`JwtAuthLayer::never_refresh`](crate::JwtAuthLayer::never_refresh)).
+///
+/// [`SessionStore::first_use`]: crate::session::SessionStore::first_use
+#[cfg(feature = "sessions")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sessions")))]
+#[derive(Clone, Debug)]
+pub struct StoreReplayCache {
+    store: std::sync::Arc<dyn crate::session::SessionStore>,
+}
+
+#[cfg(feature = "sessions")]
+impl StoreReplayCache {
+    /// Proofs recorded in `store`; [`Sessions::store`](crate::session::Sessions::store) gives
+    /// the one the sessions use.
+    #[must_use]
+    pub fn new(store: std::sync::Arc<dyn crate::session::SessionStore>) -> Self {
+        Self { store }
+    }
+}
+
+#[cfg(feature = "sessions")]
+impl ReplayCache for StoreReplayCache {
+    fn first_use(&self, id: [u8; 16], expires_at: u64) -> ReplayCheck {
+        let store = std::sync::Arc::clone(&self.store);
+        let ttl = std::time::Duration::from_secs(
+            expires_at
+                .saturating_sub(crate::validation::unix_now())
+                .max(1),
+        );
+        ReplayCheck::Pending(Box::pin(async move {
+            let key = crate::text::hex(&id);
+            store.first_use(&key, ttl).await.map_err(Into::into)
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,12 @@ use crate::Claims;
 use crate::body::{JsonBody, json_error};
 use crate::session::{RefreshError, Sessions};
 
+/// The DPoP settings of a refresh (an uninhabited stand-in without the `dpop` feature).
+#[cfg(feature = "dpop")]
+type Dpop = crate::dpop::Dpop;
+#[cfg(not(feature = "dpop"))]
+type Dpop = Infallible;
+
 #[derive(Deserialize)]
 struct RefreshRequest {
     refresh_token: String,
@@ -41,6 +47,8 @@ struct RefreshRequest {
 pub struct RefreshService<A> {
     inner: Arc<RefreshInner<A>>,
     body_limit: usize,
+    #[cfg(feature = "dpop")]
+    dpop: Option<crate::dpop::Dpop>,
 }
 
 struct RefreshInner<A> {
@@ -61,7 +69,21 @@ impl<A> RefreshService<A> {
                 sessions,
             }),
             body_limit: DEFAULT_BODY_LIMIT,
+            #[cfg(feature = "dpop")]
+            dpop: None,
         }
+    }
+
+    /// DPoP (RFC 9449, feature `dpop`): a session bound to a key at login refreshes only with
+    /// a valid proof from that key for this service's URL (else 400 `invalid_dpop_proof`), and
+    /// its new access token is bound to it too (`"token_type": "DPoP"`). An unbound session
+    /// refreshed with a proof gets an access token bound to the proof's key.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    #[must_use]
+    pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
+        self.dpop = Some(dpop);
+        self
     }
 
     /// Set the largest request body accepted (default 16 KiB); larger bodies get 413.
@@ -77,6 +99,8 @@ impl<A> Clone for RefreshService<A> {
         Self {
             inner: Arc::clone(&self.inner),
             body_limit: self.body_limit,
+            #[cfg(feature = "dpop")]
+            dpop: self.dpop.clone(),
         }
     }
 }
@@ -116,7 +140,11 @@ where
     fn call(&mut self, req: Request<B>) -> LoginFuture {
         let inner = Arc::clone(&self.inner);
         let limit = self.body_limit;
-        LoginFuture::new(async move { Ok(inner.handle(req, limit).await) })
+        #[cfg(feature = "dpop")]
+        let dpop = self.dpop.clone();
+        #[cfg(not(feature = "dpop"))]
+        let dpop = None;
+        LoginFuture::new(async move { Ok(inner.handle(req, limit, dpop.as_ref()).await) })
     }
 }
 
@@ -125,8 +153,9 @@ impl<A: Authenticate> RefreshInner<A> {
         &self,
         req: Request<B>,
         limit: usize,
+        dpop: Option<&Dpop>,
     ) -> Response<JsonBody> {
-        let (_, body) = match read_json::<RefreshRequest, B>(
+        let (parts, body) = match read_json::<RefreshRequest, B>(
             req,
             limit,
             "expected a JSON object with a string field \"refresh_token\"",
@@ -135,6 +164,19 @@ impl<A: Authenticate> RefreshInner<A> {
         {
             Ok(read) => read,
             Err(res) => return res,
+        };
+        #[cfg(feature = "dpop")]
+        let proof_jkt = match dpop {
+            Some(dpop) => match super::service::dpop_key(dpop, &parts).await {
+                Ok(jkt) => jkt,
+                Err(res) => return res,
+            },
+            None => None,
+        };
+        #[cfg(not(feature = "dpop"))]
+        let proof_jkt: Option<String> = {
+            let _ = (&parts, dpop);
+            None
         };
         let session = match self.sessions.refresh(&body.refresh_token).await {
             Ok(session) => session,
@@ -165,6 +207,21 @@ impl<A: Authenticate> RefreshInner<A> {
             return super::service::not_issued();
         };
         add_session(&mut claims, Some(&session));
+        // A bound session needs a proof from its key; the rotation has happened, so the
+        // holder of the key can retry with the same refresh token within the grace window.
+        let jkt = match (session.jkt(), proof_jkt.as_deref()) {
+            (Some(bound), Some(proof)) if bound == proof => Some(bound),
+            (Some(_), _) => {
+                crate::metrics::refresh("invalid_dpop_proof");
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_dpop_proof",
+                    "this refresh token is bound to a DPoP key: send a proof made with that key",
+                );
+            }
+            (None, proof) => proof,
+        };
+        super::service::bind(&mut claims, jkt);
         crate::metrics::refresh("success");
         issue_response(&self.issuer, &claims, Some(&session))
     }

@@ -82,6 +82,8 @@ struct Options {
     throttle: Option<LoginThrottle>,
     #[cfg(feature = "cookie")]
     cookies: Option<Arc<super::LoginCookies>>,
+    #[cfg(feature = "dpop")]
+    dpop: Option<crate::dpop::Dpop>,
 }
 
 impl<A> LoginService<A> {
@@ -115,6 +117,23 @@ impl<A> LoginService<A> {
     #[must_use]
     pub fn sessions(mut self, sessions: Sessions) -> Self {
         self.options.sessions = Some(sessions);
+        self
+    }
+
+    /// Bind tokens to the client's DPoP key (RFC 9449, feature `dpop`): a login that carries a
+    /// valid proof for this service's URL (`htm` POST, `htu` as [`Dpop::public_url`] or the
+    /// request's `Host` say) gets an access token with `cnf.jkt` and `"token_type": "DPoP"`,
+    /// and its session (with [`sessions`](Self::sessions)) is bound too, so refreshing needs a
+    /// proof from the same key. A login without a `DPoP` header gets bearer tokens as before;
+    /// one with a bad or replayed proof gets 400 `invalid_dpop_proof`. Not applied in cookie
+    /// mode, whose tokens a browser sends by itself.
+    ///
+    /// [`Dpop::public_url`]: crate::dpop::Dpop::public_url
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    #[must_use]
+    pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
+        self.options.dpop = Some(dpop);
         self
     }
 
@@ -258,6 +277,16 @@ impl<A: Authenticate> Inner<A> {
                 Err(e) => return login_unavailable(&e),
             }
         }
+        #[cfg(feature = "dpop")]
+        let jkt = match (&options.dpop, cookies.is_none()) {
+            (Some(dpop), true) => match dpop_key(dpop, &parts).await {
+                Ok(jkt) => jkt,
+                Err(res) => return res,
+            },
+            _ => None,
+        };
+        #[cfg(not(feature = "dpop"))]
+        let jkt: Option<String> = None;
         match self
             .authenticator
             .authenticate(&credentials.username, &credentials.password)
@@ -277,13 +306,14 @@ impl<A: Authenticate> Inner<A> {
                         let Some(sub) = claims.get("sub").and_then(|s| s.as_str()) else {
                             return not_issued();
                         };
-                        match sessions.open(sub).await {
+                        match sessions.open_bound(sub, jkt.as_deref()).await {
                             Ok(session) => Some(session),
                             Err(e) => return login_unavailable(&e),
                         }
                     }
                 };
                 add_session(&mut claims, session.as_ref());
+                bind(&mut claims, jkt.as_deref());
                 crate::metrics::login("success");
                 match cookies {
                     None => issue_response(&self.issuer, &claims, session.as_ref()),
@@ -388,8 +418,53 @@ pub(super) fn add_session(claims: &mut Map<String, Value>, session: Option<&Sess
     }
 }
 
+/// Bind the token to a DPoP key: `cnf.jkt` (RFC 9449 §6.1).
+pub(super) fn bind(claims: &mut Map<String, Value>, jkt: Option<&str>) {
+    match jkt {
+        Some(jkt) => {
+            claims.insert("cnf".into(), serde_json::json!({ "jkt": jkt }));
+        }
+        // Nothing from the user table may pose as a binding.
+        None => {
+            claims.remove("cnf");
+        }
+    }
+}
+
+/// The thumbprint of the key of the request's DPoP proof (RFC 9449 §5): `None` without a
+/// `DPoP` header; a bad or replayed proof is 400 `invalid_dpop_proof`, a replay cache that
+/// cannot answer 503.
+#[cfg(feature = "dpop")]
+pub(super) async fn dpop_key(
+    dpop: &crate::dpop::Dpop,
+    parts: &http::request::Parts,
+) -> Result<Option<String>, Response<JsonBody>> {
+    if !parts.headers.contains_key(crate::dpop::DPOP) {
+        return Ok(None);
+    }
+    let invalid = || {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_dpop_proof",
+            "the DPoP proof is invalid, replayed, or not made for this request",
+        )
+    };
+    let now = crate::validation::unix_now();
+    let proof = dpop
+        .check(&parts.method, &parts.uri, &parts.headers, None, now)
+        .map_err(|_| invalid())?;
+    match proof.claim_async().await {
+        Ok(()) => Ok(Some(proof.jkt().to_owned())),
+        Err(e) if e.kind() == crate::AuthErrorKind::DpopReplayUnavailable => Err(unavailable(
+            "the DPoP proof could not be checked for replay; try again later",
+            Duration::from_secs(1),
+        )),
+        Err(_) => Err(invalid()),
+    }
+}
+
 /// Sign `claims` and answer `200 {"access_token", "token_type", "expires_in"
-/// [, "refresh_token"]}`, not to be cached.
+/// [, "refresh_token"]}`, not to be cached; `token_type` is `DPoP` for a token bound to a key.
 pub(super) fn issue_response(
     issuer: &TokenIssuer,
     claims: &Map<String, Value>,
@@ -398,9 +473,14 @@ pub(super) fn issue_response(
     let Ok(token) = issuer.issue(claims) else {
         return not_issued();
     };
+    let token_type = if claims.contains_key("cnf") {
+        "DPoP"
+    } else {
+        "Bearer"
+    };
     let mut body = serde_json::json!({
         "access_token": token.access_token(),
-        "token_type": "Bearer",
+        "token_type": token_type,
         "expires_in": token.expires_in(),
     });
     if let Some(session) = session {

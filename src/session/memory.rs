@@ -32,6 +32,8 @@ struct State {
     generations: HashMap<String, (u64, u64)>,
     /// Per limiter key: the theoretical arrival time (ms).
     limiters: HashMap<String, u64>,
+    /// Keys seen by `first_use`, until when (ms).
+    seen: HashMap<String, u64>,
     since_sweep: u32,
 }
 
@@ -39,6 +41,7 @@ struct Family {
     sub: String,
     generation: u64,
     auth_time: u64,
+    jkt: Option<String>,
     current: String,
     /// The predecessor's hash, until when it is accepted, and the current token's secret
     /// sealed under it.
@@ -84,6 +87,7 @@ impl MemoryStore {
             state.families.retain(|_, f| f.alive(now));
             state.generations.retain(|_, (_, until)| *until > now);
             state.limiters.retain(|_, tat| *tat > now);
+            state.seen.retain(|_, until| *until > now);
         }
         f(&mut state, now)
     }
@@ -92,7 +96,7 @@ impl MemoryStore {
     #[must_use]
     pub fn len(&self) -> usize {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.families.len() + state.generations.len() + state.limiters.len()
+        state.families.len() + state.generations.len() + state.limiters.len() + state.seen.len()
     }
 
     /// Whether nothing is held.
@@ -124,6 +128,7 @@ impl SessionStore for MemoryStore {
                     sub: family.sub.to_owned(),
                     generation,
                     auth_time: family.auth_time,
+                    jkt: family.jkt.map(str::to_owned),
                     current: family.token_hash.to_owned(),
                     previous: None,
                     expires_ms: now.saturating_add(ms(family.lifetime)),
@@ -160,6 +165,7 @@ impl SessionStore for MemoryStore {
                     sub: family.sub.clone(),
                     generation: family.generation,
                     auth_time: family.auth_time,
+                    jkt: family.jkt.clone(),
                 };
             }
             if let Some((hash, until, sealed)) = &family.previous
@@ -170,6 +176,7 @@ impl SessionStore for MemoryStore {
                     sub: family.sub.clone(),
                     generation: family.generation,
                     auth_time: family.auth_time,
+                    jkt: family.jkt.clone(),
                     sealed: sealed.clone(),
                 };
             }
@@ -221,6 +228,19 @@ impl SessionStore for MemoryStore {
             outcome
         });
         Box::pin(async move { Ok(outcome) })
+    }
+
+    fn first_use<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        let fresh = self.with(|state, now| match state.seen.get(key) {
+            Some(until) if *until > now => false,
+            _ => {
+                state
+                    .seen
+                    .insert(key.to_owned(), now.saturating_add(ms(ttl).max(1)));
+                true
+            }
+        });
+        Box::pin(async move { Ok(fresh) })
     }
 }
 

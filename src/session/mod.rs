@@ -182,6 +182,17 @@ impl Sessions {
     ///
     /// When the store is unavailable (or the system's random generator fails).
     pub async fn open(&self, sub: &str) -> Result<Session, StoreError> {
+        self.open_bound(sub, None).await
+    }
+
+    /// Like [`open`](Self::open), for a session bound to a DPoP key: `jkt` is the key's
+    /// thumbprint, which every refresh of the session hands back so that it needs a proof from
+    /// that key.
+    ///
+    /// # Errors
+    ///
+    /// When the store is unavailable (or the system's random generator fails).
+    pub async fn open_bound(&self, sub: &str, jkt: Option<&str>) -> Result<Session, StoreError> {
         let user = user_tag(sub);
         let mut family = [0u8; 16];
         let mut secret = [0u8; 32];
@@ -200,6 +211,7 @@ impl Sessions {
                 sub,
                 token_hash: &token_hash(&token),
                 auth_time,
+                jkt,
                 lifetime: self.lifetime,
                 idle: self.idle,
                 generation_ttl: self.lifetime.saturating_add(self.access_window),
@@ -210,6 +222,7 @@ impl Sessions {
             sid,
             generation,
             auth_time,
+            jkt: jkt.map(str::to_owned),
             refresh_token: token,
         })
     }
@@ -245,22 +258,24 @@ impl Sessions {
             })
             .await
             .map_err(RefreshError::Unavailable)?;
-        let (sub, generation, auth_time, refresh_token) = match rotated {
+        let (sub, generation, auth_time, jkt, refresh_token) = match rotated {
             Rotated::Rotated {
                 sub,
                 generation,
                 auth_time,
-            } => (sub, generation, auth_time, successor),
+                jkt,
+            } => (sub, generation, auth_time, jkt, successor),
             Rotated::Repeat {
                 sub,
                 generation,
                 auth_time,
+                jkt,
                 sealed,
             } => {
                 let secret = unhex32(&sealed).ok_or(RefreshError::Invalid)?;
                 let secret = xor(&secret, &pad(token));
                 let successor = format!("{user}{family}{}", URL_SAFE_NO_PAD.encode(secret));
-                (sub, generation, auth_time, successor)
+                (sub, generation, auth_time, jkt, successor)
             }
             Rotated::Invalid => return Err(RefreshError::Invalid),
             Rotated::Reused => {
@@ -281,6 +296,7 @@ impl Sessions {
             sid,
             generation,
             auth_time,
+            jkt,
             refresh_token,
         })
     }
@@ -356,6 +372,7 @@ pub struct Session {
     sid: String,
     generation: u64,
     auth_time: u64,
+    jkt: Option<String>,
     refresh_token: String,
 }
 
@@ -384,6 +401,13 @@ impl Session {
     #[must_use]
     pub fn auth_time(&self) -> u64 {
         self.auth_time
+    }
+
+    /// The thumbprint of the DPoP key the session is bound to (`cnf.jkt` of its access
+    /// tokens), if any.
+    #[must_use]
+    pub fn jkt(&self) -> Option<&str> {
+        self.jkt.as_deref()
     }
 
     /// The refresh token (secret: give it to the client, never log it).

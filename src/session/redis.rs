@@ -20,7 +20,8 @@ use super::store::{
 use crate::revocation::Revocations;
 
 /// Lua: open a family. KEYS: family, generation. ARGV: sub, token hash, lifetime ms, idle ms,
-/// generation ttl ms, auth time. Returns the user's generation.
+/// generation ttl ms, auth time, DPoP key thumbprint (empty: unbound). Returns the user's
+/// generation.
 const OPEN: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -30,7 +31,7 @@ if gen > 0 and redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then
 end
 local exp = now + tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'gen', gen, 'cur', ARGV[2], 'exp', exp,
-  'last', now, 'idle', ARGV[4], 'auth', ARGV[6])
+  'last', now, 'idle', ARGV[4], 'auth', ARGV[6], 'jkt', ARGV[7])
 redis.call('PEXPIREAT', KEYS[1], math.min(exp, now + tonumber(ARGV[4])))
 return gen
 ";
@@ -41,7 +42,7 @@ const ROTATE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local f = redis.call('HMGET', KEYS[1], 'sub', 'gen', 'cur', 'prev', 'prev_until', 'sealed',
-  'exp', 'last', 'idle', 'auth')
+  'exp', 'last', 'idle', 'auth', 'jkt')
 if not f[1] then return {'invalid'} end
 local exp = tonumber(f[7])
 local current = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -54,10 +55,10 @@ if f[3] == ARGV[1] then
   redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1],
     'prev_until', now + tonumber(ARGV[4]), 'sealed', ARGV[3], 'last', now, 'idle', idle)
   redis.call('PEXPIREAT', KEYS[1], math.min(exp, now + idle))
-  return {'rotated', f[1], f[2], f[10] or '0'}
+  return {'rotated', f[1], f[2], f[10] or '0', f[11] or ''}
 end
 if f[4] == ARGV[1] and now <= tonumber(f[5]) then
-  return {'repeat', f[1], f[2], f[6], f[10] or '0'}
+  return {'repeat', f[1], f[2], f[6], f[10] or '0', f[11] or ''}
 end
 redis.call('DEL', KEYS[1])
 return {'reused'}
@@ -495,7 +496,8 @@ impl SessionStore for RedisStore {
                     .arg(millis(family.lifetime))
                     .arg(millis(family.idle))
                     .arg(millis(family.generation_ttl))
-                    .arg(family.auth_time),
+                    .arg(family.auth_time)
+                    .arg(family.jkt.unwrap_or("")),
             )
             .await
         })
@@ -520,17 +522,20 @@ impl SessionStore for RedisStore {
                 g.parse::<u64>()
                     .map_err(|_| StoreError::new("redis: bad number in a rotation reply"))
             };
+            let bound = |jkt: &String| (!jkt.is_empty()).then(|| jkt.clone());
             match reply.as_slice() {
                 [tag] if tag == "invalid" => Ok(Rotated::Invalid),
-                [tag, sub, g, auth] if tag == "rotated" => Ok(Rotated::Rotated {
+                [tag, sub, g, auth, jkt] if tag == "rotated" => Ok(Rotated::Rotated {
                     sub: sub.clone(),
                     generation: number(g)?,
                     auth_time: number(auth)?,
+                    jkt: bound(jkt),
                 }),
-                [tag, sub, g, sealed, auth] if tag == "repeat" => Ok(Rotated::Repeat {
+                [tag, sub, g, sealed, auth, jkt] if tag == "repeat" => Ok(Rotated::Repeat {
                     sub: sub.clone(),
                     generation: number(g)?,
                     auth_time: number(auth)?,
+                    jkt: bound(jkt),
                     sealed: sealed.clone(),
                 }),
                 [tag] if tag == "reused" => Ok(Rotated::Reused),
@@ -603,6 +608,24 @@ impl SessionStore for RedisStore {
                     retry_after: Duration::from_millis(u64::try_from(wait).unwrap_or(0)),
                 }
             })
+        })
+    }
+
+    fn first_use<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            // SET NX: atomic on the key's one slot. A reply lost to a dropped connection and
+            // retried reads as a replay: the proof is refused, never accepted twice.
+            let set: Option<String> = self
+                .command(
+                    redis::cmd("SET")
+                        .arg(format!("{}{{p:{key}}}", self.prefix))
+                        .arg(1)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(millis(ttl)),
+                )
+                .await?;
+            Ok(set.is_some())
         })
     }
 }

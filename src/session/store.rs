@@ -47,6 +47,11 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         rate: Rate,
         op: ThrottleOp,
     ) -> StoreFuture<'a, Throttle>;
+
+    /// Record `key` (already hashed: a DPoP proof's key and `jti`) for `ttl` unless it is
+    /// there already; `true` the first time. Used to refuse replayed DPoP proofs on every node
+    /// sharing the store.
+    fn first_use<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool>;
 }
 
 /// A new refresh family, for [`SessionStore::open`].
@@ -64,6 +69,9 @@ pub struct NewFamily<'a> {
     /// When the user authenticated (Unix seconds): handed back on every rotation, so refreshed
     /// access tokens keep the login's `auth_time`.
     pub auth_time: u64,
+    /// The thumbprint of the DPoP key the family is bound to (`cnf.jkt`), if any: handed back
+    /// on every rotation, so a refresh needs a proof from that key.
+    pub jkt: Option<&'a str>,
     /// The family's absolute lifetime.
     pub lifetime: Duration,
     /// How long the family may go without a rotation.
@@ -107,6 +115,8 @@ pub enum Rotated {
         generation: u64,
         /// When the user authenticated.
         auth_time: u64,
+        /// The DPoP key the family is bound to, if any.
+        jkt: Option<String>,
     },
     /// The presented token was the predecessor, within the grace window: nothing changed; here
     /// is the current token's sealed secret (sealed under the presented one).
@@ -117,6 +127,8 @@ pub enum Rotated {
         generation: u64,
         /// When the user authenticated.
         auth_time: u64,
+        /// The DPoP key the family is bound to, if any.
+        jkt: Option<String>,
         /// The successor's sealed secret, as stored.
         sealed: String,
     },

@@ -1,0 +1,308 @@
+//! DPoP (RFC 9449) against the demo servers over HTTP: binding at login and refresh, proofs on
+//! `/protected`, the challenges, `DPOP=required|off`, the client layer, and a proof replayed
+//! against a second node sharing Redis.
+
+mod common;
+#[path = "common/redis_server.rs"]
+mod redis_server;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use common::{Client, Reply, SERVERS, Server, read_key};
+use http::{Method, Request, StatusCode};
+use http_body_util::Full;
+use tower_jwt_auth::dpop::{DpopClientLayer, DpopKey};
+use tower_jwt_auth::{Algorithm, SigningKey};
+
+fn es256() -> DpopKey {
+    DpopKey::new(SigningKey::from_pem(Algorithm::ES256, read_key("ec256_private.pem")).unwrap())
+        .unwrap()
+}
+
+fn eddsa() -> DpopKey {
+    DpopKey::new(SigningKey::from_pem(Algorithm::EdDSA, read_key("ed25519_private.pem")).unwrap())
+        .unwrap()
+}
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The payload of a JWT, decoded without verification.
+fn payload(token: &str) -> serde_json::Value {
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+/// POST JSON to `path` with a proof for `url` (when `key` is given).
+async fn post_with_proof(
+    client: &Client,
+    path: &str,
+    body: &str,
+    key: Option<&DpopKey>,
+    url: &str,
+) -> Reply {
+    let proof = key.map(|k| k.proof(&Method::POST, url, None, None).unwrap());
+    let mut headers = Vec::new();
+    if let Some(p) = &proof {
+        headers.push(("dpop", p.as_str()));
+    }
+    client.post_json(path, &headers, body).await
+}
+
+async fn login(client: &Client, key: Option<&DpopKey>) -> serde_json::Value {
+    let body = r#"{"username":"user1","password":"password1"}"#;
+    let reply = post_with_proof(client, "/login", body, key, &client.url("/login")).await;
+    assert_eq!(reply.status, StatusCode::OK, "login: {}", reply.text());
+    reply.json()
+}
+
+/// GET `/protected` with `authorization` and an optional proof.
+async fn protected(client: &Client, authorization: &str, proof: Option<&str>) -> Reply {
+    let mut headers = vec![("authorization", authorization)];
+    if let Some(p) = proof {
+        headers.push(("dpop", p));
+    }
+    client.get("/protected", &headers).await
+}
+
+fn proof_for(key: &DpopKey, url: &str, token: &str) -> String {
+    key.proof(&Method::GET, url, Some(token), None).unwrap()
+}
+
+/// Every `WWW-Authenticate` value.
+fn challenges(reply: &Reply) -> Vec<String> {
+    reply
+        .headers
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_with_a_proof_gets_a_bound_token_that_needs_proofs() {
+    for name in SERVERS {
+        let server = Server::start(name, &[]);
+        let key = es256();
+        let answer = login(&server, Some(&key)).await;
+        assert_eq!(answer["token_type"], "DPoP", "{name}");
+        let token = answer["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(payload(&token)["cnf"]["jkt"], key.jkt(), "{name}");
+        let url = server.url("/protected");
+
+        // With a fresh proof: in, as the user.
+        let proof = proof_for(&key, &url, &token);
+        let ok = protected(&server, &format!("DPoP {token}"), Some(&proof)).await;
+        assert_eq!(ok.status, StatusCode::OK, "{name}: {}", ok.text());
+        assert_eq!(ok.json()["username"], "user1");
+
+        // The same proof again: a replay.
+        let replay = protected(&server, &format!("DPoP {token}"), Some(&proof)).await;
+        assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "{name}");
+        let found = challenges(&replay);
+        assert!(
+            found.iter().any(|c| c.starts_with("DPoP ")
+                && c.contains("error=\"invalid_dpop_proof\"")
+                && c.contains("algs=\"")),
+            "{name}: {found:?}"
+        );
+        assert!(found.iter().any(|c| c.starts_with("Bearer ")), "{name}");
+
+        // No downgrade: the bound token as a bearer token, with or without a proof.
+        let bearer = protected(
+            &server,
+            &format!("Bearer {token}"),
+            Some(&proof_for(&key, &url, &token)),
+        )
+        .await;
+        assert_eq!(bearer.status, StatusCode::UNAUTHORIZED, "{name}");
+        assert!(challenges(&bearer).iter().any(|c| c.starts_with("DPoP ")));
+
+        // A proof from another key, or for another URL or method.
+        let other = eddsa();
+        for (what, proof) in [
+            ("other key", proof_for(&other, &url, &token)),
+            ("other url", proof_for(&key, &server.url("/health"), &token)),
+            (
+                "other method",
+                key.proof(&Method::POST, &url, Some(&token), None).unwrap(),
+            ),
+            ("no ath", key.proof(&Method::GET, &url, None, None).unwrap()),
+        ] {
+            let reply = protected(&server, &format!("DPoP {token}"), Some(&proof)).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}: {what}");
+        }
+
+        // A login without a proof: a plain bearer token, refused with the DPoP scheme.
+        let plain = login(&server, None).await;
+        assert_eq!(plain["token_type"], "Bearer");
+        let plain = plain["access_token"].as_str().unwrap();
+        assert!(payload(plain).get("cnf").is_none());
+        assert_eq!(server.protected(plain).await.status, StatusCode::OK);
+        let upgraded = protected(
+            &server,
+            &format!("DPoP {plain}"),
+            Some(&proof_for(&key, &url, plain)),
+        )
+        .await;
+        assert_eq!(upgraded.status, StatusCode::UNAUTHORIZED, "{name}");
+
+        // A bad proof at login: 400 invalid_dpop_proof, no token.
+        let body = r#"{"username":"user1","password":"password1"}"#;
+        let bad = post_with_proof(&server, "/login", body, Some(&key), &server.url("/other")).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(bad.json()["error"], "invalid_dpop_proof");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bound_session_refreshes_only_with_its_key() {
+    for name in SERVERS {
+        let server = Server::start(name, &[]);
+        let key = es256();
+        let answer = login(&server, Some(&key)).await;
+        let refresh = answer["refresh_token"].as_str().unwrap().to_owned();
+        let body = serde_json::json!({ "refresh_token": refresh }).to_string();
+        let url = server.url("/refresh");
+
+        // Without a proof, or with another key's: refused.
+        let none = post_with_proof(&server, "/refresh", &body, None, &url).await;
+        assert_eq!(none.status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(none.json()["error"], "invalid_dpop_proof");
+        let other = post_with_proof(&server, "/refresh", &body, Some(&eddsa()), &url).await;
+        assert_eq!(other.status, StatusCode::BAD_REQUEST, "{name}");
+
+        // With its key (the same refresh token, within the grace window): a bound token.
+        let ok = post_with_proof(&server, "/refresh", &body, Some(&key), &url).await;
+        assert_eq!(ok.status, StatusCode::OK, "{name}: {}", ok.text());
+        let ok = ok.json();
+        assert_eq!(ok["token_type"], "DPoP");
+        let token = ok["access_token"].as_str().unwrap();
+        assert_eq!(payload(token)["cnf"]["jkt"], key.jkt());
+        let reply = protected(
+            &server,
+            &format!("DPoP {token}"),
+            Some(&proof_for(&key, &server.url("/protected"), token)),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn required_refuses_bearer_tokens_and_off_issues_them() {
+    for name in SERVERS {
+        let required = Server::start(name, &env(&[("DPOP", "required")]));
+        let plain = login(&required, None).await;
+        let reply = required
+            .protected(plain["access_token"].as_str().unwrap())
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
+        let found = challenges(&reply);
+        assert_eq!(found.len(), 1, "{name}: {found:?}");
+        assert!(found[0].starts_with("DPoP ") && found[0].contains("algs=\""));
+        // A bound token still passes.
+        let key = es256();
+        let bound = login(&required, Some(&key)).await;
+        let token = bound["access_token"].as_str().unwrap();
+        let proof = proof_for(&key, &required.url("/protected"), token);
+        let ok = protected(&required, &format!("DPoP {token}"), Some(&proof)).await;
+        assert_eq!(ok.status, StatusCode::OK, "{name}");
+        drop(required);
+
+        let off = Server::start(name, &env(&[("DPOP", "off")]));
+        let answer = login(&off, Some(&key)).await;
+        assert_eq!(answer["token_type"], "Bearer", "{name}");
+        let token = answer["access_token"].as_str().unwrap();
+        assert!(payload(token).get("cnf").is_none());
+        assert_eq!(off.protected(token).await.status, StatusCode::OK);
+        let missing = off.get("/protected", &[]).await;
+        assert_eq!(challenges(&missing).len(), 1, "{name}: only Bearer");
+    }
+}
+
+/// The client layer: a hyper client wrapped in `DpopClientLayer` adds a fresh proof (with
+/// `ath`) to each request; the same client works for many requests.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_layer_adds_fresh_proofs() {
+    use tower::{Service, ServiceBuilder, ServiceExt};
+
+    let server = Server::start("axum_server", &[]);
+    let key = es256();
+    let answer = login(&server, Some(&key)).await;
+    let token = answer["access_token"].as_str().unwrap().to_owned();
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let mut client = ServiceBuilder::new()
+        .layer(DpopClientLayer::new(key))
+        .service(http);
+    for _ in 0..3 {
+        let request = Request::get(server.url("/protected"))
+            .header("authorization", format!("DPoP {token}"))
+            .body(Full::default())
+            .unwrap();
+        let response = client.ready().await.unwrap().call(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+}
+
+/// Two nodes behind one public URL, sharing Redis: a proof accepted by one is refused by the
+/// other.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proof_replayed_against_another_node_is_refused() {
+    let Some(redis) = redis_server::RedisServer::start("dpop_replay") else {
+        return;
+    };
+    let shared = env(&[
+        ("REDIS_URL", &redis.url()),
+        ("PUBLIC_URL", "http://api.test"),
+        ("JWT_ISSUER", "http://api.test"),
+        ("JWT_SECRET", "a-shared-secret-of-at-least-32-bytes!"),
+    ]);
+    let a = Server::start("axum_server", &shared);
+    let b = Server::start("hyper_server", &shared);
+    let key = es256();
+    let login_proof = key
+        .proof(&Method::POST, "http://api.test/login", None, None)
+        .unwrap();
+    let reply = a
+        .post_json(
+            "/login",
+            &[("dpop", &login_proof)],
+            r#"{"username":"user1","password":"password1"}"#,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+    // The login proof is spent on every node.
+    let again = b
+        .post_json(
+            "/login",
+            &[("dpop", &login_proof)],
+            r#"{"username":"user1","password":"password1"}"#,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.text());
+
+    let proof = proof_for(&key, "http://api.test/protected", &token);
+    let first = protected(&b, &format!("DPoP {token}"), Some(&proof)).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    let replayed = protected(&a, &format!("DPoP {token}"), Some(&proof)).await;
+    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        challenges(&replayed)
+            .iter()
+            .any(|c| c.contains("invalid_dpop_proof"))
+    );
+    // A fresh proof works on either node.
+    for node in [&a, &b] {
+        let proof = proof_for(&key, "http://api.test/protected", &token);
+        let reply = protected(node, &format!("DPoP {token}"), Some(&proof)).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+}
