@@ -49,16 +49,22 @@ def start(binary, alg, files):
 
 
 def call(addr, path, token=None, body=None):
+    return call_with(addr, path, body=body, headers={"Authorization": f"Bearer {token}"} if token else {})
+
+
+def call_with(addr, path, body=None, headers=None, challenge=False):
+    """One request; returns (status, body), or (status, body, WWW-Authenticate values joined)."""
     req = urllib.request.Request(f"http://{addr}{path}", data=body)
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
+    for name, value in (headers or {}).items():
+        req.add_header(name, value)
     if body is not None:
         req.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(req, timeout=10) as res:
-            return res.status, res.read()
+            status, data, found = res.status, res.read(), res.headers.get_all("WWW-Authenticate") or []
     except urllib.error.HTTPError as e:
-        return e.code, e.read()
+        status, data, found = e.code, e.read(), e.headers.get_all("WWW-Authenticate") or []
+    return (status, data, " | ".join(found)) if challenge else (status, data)
 
 
 def main():
