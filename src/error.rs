@@ -249,6 +249,8 @@ pub struct AuthError {
     /// The layer accepts DPoP with these algorithms (and only DPoP when `dpop_required`).
     dpop_algs: Option<std::sync::Arc<str>>,
     dpop_required: bool,
+    /// A DPoP nonce to hand the client (`DPoP-Nonce`).
+    dpop_nonce: Option<std::sync::Arc<str>>,
 }
 
 impl AuthError {
@@ -266,6 +268,7 @@ impl AuthError {
             ),
             dpop_algs: None,
             dpop_required: false,
+            dpop_nonce: None,
         }
     }
 
@@ -290,6 +293,21 @@ impl AuthError {
     #[must_use]
     pub const fn dpop_required(&self) -> bool {
         self.dpop_required
+    }
+
+    /// The same error, handing the client the server's current DPoP nonce.
+    #[must_use]
+    #[cfg(feature = "dpop")]
+    pub(crate) fn with_dpop_nonce(mut self, nonce: std::sync::Arc<str>) -> Self {
+        self.dpop_nonce = Some(nonce);
+        self
+    }
+
+    /// The nonce for the `DPoP-Nonce` response header, when the server requires DPoP nonces
+    /// (RFC 9449 §8, §9) and the proof did not carry the current one.
+    #[must_use]
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop_nonce.as_deref()
     }
 
     /// Whether the failure is about DPoP (a bad proof, a bound token sent as `Bearer`, a

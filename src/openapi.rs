@@ -18,10 +18,28 @@
 //! ```
 
 use utoipa::openapi::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 
 /// The default name of the scheme in `components.securitySchemes`.
 pub const DEFAULT_SCHEME_NAME: &str = "bearer";
+
+/// The name of the DPoP proof scheme added by [`BearerSecurity::dpop`].
+pub const DPOP_SCHEME_NAME: &str = "dpop";
+
+/// The DPoP proof (RFC 9449) as OpenAPI can say it: a `DPoP` request header. OpenAPI has no
+/// scheme for `Authorization: DPoP <token>` itself; the description says how the two go
+/// together.
+#[must_use]
+pub fn dpop_scheme() -> SecurityScheme {
+    SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+        "DPoP",
+        "A DPoP proof (RFC 9449): a `dpop+jwt` signed with the client's key, fresh for each \
+         request, with `htm`, `htu` and `ath`. The access token then goes in \
+         `Authorization: DPoP <token>` instead of `Bearer`.",
+    )))
+}
 
 /// An HTTP bearer security scheme with `bearerFormat: JWT`.
 #[must_use]
@@ -43,6 +61,7 @@ pub fn bearer_scheme() -> SecurityScheme {
 pub struct BearerSecurity {
     name: String,
     global: bool,
+    dpop: bool,
 }
 
 impl Default for BearerSecurity {
@@ -58,6 +77,7 @@ impl BearerSecurity {
         Self {
             name: DEFAULT_SCHEME_NAME.to_owned(),
             global: true,
+            dpop: false,
         }
     }
 
@@ -65,6 +85,26 @@ impl BearerSecurity {
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// Also declare the DPoP proof scheme ([`dpop_scheme`], named `dpop`), for an API whose
+    /// layer accepts DPoP-bound tokens; the global requirement then accepts the bearer token
+    /// alone, or the token with a proof.
+    ///
+    /// ```
+    /// use tower_jwt_auth::openapi::BearerSecurity;
+    /// use utoipa::Modify;
+    ///
+    /// let mut doc = utoipa::openapi::OpenApiBuilder::new().build();
+    /// BearerSecurity::new().dpop().modify(&mut doc);
+    /// let json = serde_json::to_value(&doc).unwrap();
+    /// assert_eq!(json["components"]["securitySchemes"]["dpop"]["name"], "DPoP");
+    /// assert_eq!(json["security"][1], serde_json::json!({"bearer": [], "dpop": []}));
+    /// ```
+    #[must_use]
+    pub fn dpop(mut self) -> Self {
+        self.dpop = true;
         self
     }
 
@@ -78,15 +118,27 @@ impl BearerSecurity {
 
 impl utoipa::Modify for BearerSecurity {
     fn modify(&self, openapi: &mut OpenApi) {
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(self.name.clone(), bearer_scheme());
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(self.name.clone(), bearer_scheme());
+        if self.dpop {
+            components.add_security_scheme(DPOP_SCHEME_NAME, dpop_scheme());
+        }
         if self.global {
-            let requirement = SecurityRequirement::new(self.name.clone(), Vec::<String>::new());
+            let mut requirements = vec![SecurityRequirement::new(
+                self.name.clone(),
+                Vec::<String>::new(),
+            )];
+            if self.dpop {
+                requirements.push(
+                    SecurityRequirement::new(self.name.clone(), Vec::<String>::new())
+                        .add(DPOP_SCHEME_NAME, Vec::<String>::new()),
+                );
+            }
             let security = openapi.security.get_or_insert_with(Vec::new);
-            if !security.contains(&requirement) {
-                security.push(requirement);
+            for requirement in requirements {
+                if !security.contains(&requirement) {
+                    security.push(requirement);
+                }
             }
         }
     }

@@ -256,6 +256,12 @@ impl Challenges {
                 Some(algs) => self.dpop_challenges(error, request, algs, headers),
             }
         }
+        if let Some(nonce) = error
+            .dpop_nonce()
+            .and_then(|n| HeaderValue::from_str(n).ok())
+        {
+            headers.insert(http::HeaderName::from_static("dpop-nonce"), nonce);
+        }
         if error.status() == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }

@@ -306,3 +306,66 @@ async fn a_proof_replayed_against_another_node_is_refused() {
         assert_eq!(reply.status, StatusCode::OK);
     }
 }
+
+/// `DPOP_NONCE_SECRET`: proofs must carry the server's nonce. The login service and the layer
+/// ask for it (`use_dpop_nonce` with `DPoP-Nonce`); the client layer learns it from that answer,
+/// so its next request passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_nonces_are_asked_for_and_learned() {
+    use tower::{Service, ServiceBuilder, ServiceExt};
+
+    for name in SERVERS {
+        let server = Server::start(
+            name,
+            &env(&[("DPOP_NONCE_SECRET", "a-nonce-secret-of-at-least-32-bytes!!")]),
+        );
+        let key = es256();
+        let body = r#"{"username":"user1","password":"password1"}"#;
+        let asked =
+            post_with_proof(&server, "/login", body, Some(&key), &server.url("/login")).await;
+        assert_eq!(asked.status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(asked.json()["error"], "use_dpop_nonce");
+        let nonce = asked.headers["dpop-nonce"].to_str().unwrap().to_owned();
+        let proof = key
+            .proof(&Method::POST, &server.url("/login"), None, Some(&nonce))
+            .unwrap();
+        let login = server.post_json("/login", &[("dpop", &proof)], body).await;
+        assert_eq!(login.status, StatusCode::OK, "{name}: {}", login.text());
+        let token = login.json()["access_token"].as_str().unwrap().to_owned();
+
+        // The resource side: the layer asks with a 401, the client layer retries with it.
+        let http =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Full<Bytes>>();
+        let mut client = ServiceBuilder::new()
+            .layer(DpopClientLayer::new(key))
+            .service(http);
+        let mut statuses = Vec::new();
+        for _ in 0..2 {
+            let request = Request::get(server.url("/protected"))
+                .header("authorization", format!("DPoP {token}"))
+                .body(Full::default())
+                .unwrap();
+            let response = client.ready().await.unwrap().call(request).await.unwrap();
+            if response.status() == StatusCode::UNAUTHORIZED {
+                let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+                assert!(
+                    response
+                        .headers()
+                        .get_all("www-authenticate")
+                        .iter()
+                        .any(|c| c.to_str().unwrap().contains("use_dpop_nonce")),
+                    "{name}: {challenge}"
+                );
+                assert!(response.headers().contains_key("dpop-nonce"));
+            }
+            statuses.push(response.status());
+        }
+        // The new client layer had no nonce yet: asked once, then in.
+        assert_eq!(
+            statuses,
+            [StatusCode::UNAUTHORIZED, StatusCode::OK],
+            "{name}"
+        );
+    }
+}

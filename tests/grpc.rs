@@ -204,3 +204,63 @@ async fn failed_scope_check_is_permission_denied() {
         Code::Unauthenticated
     );
 }
+
+/// DPoP over gRPC (the tonic demo, `DPOP=allowed`): a bound token needs the `DPoP` scheme and a
+/// fresh proof for the call's URL (`POST`, `http://host:port/<service>/<method>`); every failure
+/// is `UNAUTHENTICATED`.
+#[tokio::test(flavor = "multi_thread")]
+async fn dpop_bound_tokens_over_grpc() {
+    use tower_jwt_auth::dpop::DpopKey;
+
+    let server = Server::start("tonic_server", &env_for(Algorithm::HS256));
+    let ch = channel(server.addr).await;
+    let key = DpopKey::new(
+        tower_jwt_auth::SigningKey::from_pem(Algorithm::ES256, read_key("ec256_private.pem"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut claims = standard_claims();
+    claims["cnf"] = serde_json::json!({ "jkt": key.jkt() });
+    let bound = mint(&claims);
+
+    // As a bearer token: refused.
+    let status = health(&ch, Some(&bound)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    let url = format!("http://{}/grpc.health.v1.Health/Check", server.addr);
+    let call = |proof: String| {
+        let ch = ch.clone();
+        let bound = bound.clone();
+        async move {
+            let mut req = Request::new(HealthCheckRequest {
+                service: String::new(),
+            });
+            let metadata = req.metadata_mut();
+            metadata.insert("authorization", format!("DPoP {bound}").parse().unwrap());
+            metadata.insert("dpop", proof.parse().unwrap());
+            HealthClient::new(ch)
+                .check(req)
+                .await
+                .map(|r| r.into_inner().status)
+        }
+    };
+    let proof = key
+        .proof(&http::Method::POST, &url, Some(&bound), None)
+        .unwrap();
+    assert_eq!(
+        call(proof.clone()).await.unwrap(),
+        ServingStatus::Serving as i32
+    );
+    // The same proof again, or one for another method: UNAUTHENTICATED.
+    let replay = call(proof).await.unwrap_err();
+    assert_eq!(replay.code(), Code::Unauthenticated);
+    assert!(
+        replay.message().contains("DPoP proof"),
+        "{}",
+        replay.message()
+    );
+    let wrong = key
+        .proof(&http::Method::GET, &url, Some(&bound), None)
+        .unwrap();
+    assert_eq!(call(wrong).await.unwrap_err().code(), Code::Unauthenticated);
+}

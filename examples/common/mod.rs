@@ -116,6 +116,8 @@ fn rate(name: &str, default: Rate) -> Result<Rate, BoxError> {
 
 /// `DPOP` (RFC 9449): `allowed` (the default), `required` or `off`; proofs name `public_url`
 /// when set, and with a shared `store` every node refuses a proof replayed against any of them.
+/// With `DPOP_NONCE_SECRET` (at least 32 bytes, the same on every node), proofs must carry a
+/// server nonce (five-minute steps).
 pub(crate) fn dpop_from_env(
     public_url: Option<&str>,
     store: Option<std::sync::Arc<dyn tower_jwt_auth::session::SessionStore>>,
@@ -139,6 +141,12 @@ pub(crate) fn dpop_from_env(
     }
     if let Some(store) = store {
         dpop = dpop.replay_cache(StoreReplayCache::new(store));
+    }
+    // Server nonces, the same secret on every node (RFC 9449 §8, §9).
+    if let Some(secret) = var("DPOP_NONCE_SECRET") {
+        dpop = dpop
+            .nonces(secret.as_bytes(), Duration::from_secs(300))
+            .map_err(|e| format!("DPOP_NONCE_SECRET: {e}"))?;
     }
     Ok((mode, Some(dpop)))
 }

@@ -82,6 +82,37 @@ struct Inner {
     max_skew: u64,
     replay: Arc<dyn ReplayCache>,
     base: Option<htu::Base>,
+    nonces: Option<Nonces>,
+}
+
+/// Stateless server nonces (RFC 9449 §8, §9): the HMAC-SHA256, under a secret every node
+/// shares, of the current time step. A nonce is good for its step and the next one.
+#[derive(Clone)]
+struct Nonces {
+    key: jsonwebtoken::EncodingKey,
+    step: u64,
+}
+
+impl Nonces {
+    /// The nonce of time step `index` (base64url), or `None` if signing fails.
+    fn of(&self, index: u64) -> Option<String> {
+        let message = format!("tower-jwt-auth dpop nonce {index}");
+        jsonwebtoken::crypto::sign(message.as_bytes(), &self.key, Algorithm::HS256).ok()
+    }
+
+    /// The nonce to hand out at `now`.
+    fn current(&self, now: u64) -> Option<String> {
+        self.of(now / self.step)
+    }
+
+    /// Whether `nonce` is this step's or the previous one's.
+    fn accepts(&self, nonce: &str, now: u64) -> bool {
+        let index = now / self.step;
+        [Some(index), index.checked_sub(1)]
+            .into_iter()
+            .flatten()
+            .any(|i| self.of(i).is_some_and(|n| n == nonce))
+    }
 }
 
 impl fmt::Debug for Dpop {
@@ -91,6 +122,7 @@ impl fmt::Debug for Dpop {
             .field("algorithms", &self.inner.algorithms)
             .field("proof_max_age_secs", &self.inner.max_age)
             .field("public_url", &self.inner.base)
+            .field("nonces", &self.inner.nonces.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -132,6 +164,7 @@ impl Dpop {
                 max_skew: 5,
                 replay: Arc::new(MemoryReplayCache::new()),
                 base: None,
+                nonces: None,
             }),
         }
     }
@@ -212,6 +245,31 @@ impl Dpop {
             )
         })?;
         Ok(self.with(|i| i.base = Some(base)))
+    }
+
+    /// Require server nonces (RFC 9449 §8, §9): a proof must carry a nonce this server handed
+    /// out (in the `DPoP-Nonce` header of a 401 `use_dpop_nonce`, or of a 400 `use_dpop_nonce`
+    /// from the login and refresh services). That bounds how long a proof made in advance, on a
+    /// machine with a wrong clock or by malware, stays usable. Nonces are stateless, the
+    /// HMAC-SHA256 of the current time step under `secret`: every node with the same secret
+    /// agrees on them without sharing state. A nonce is good for `lifetime` to twice that.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigErrorKind::InvalidKey`] for a secret shorter than 32 bytes.
+    pub fn nonces(self, secret: impl AsRef<[u8]>, lifetime: Duration) -> Result<Self, ConfigError> {
+        let secret = secret.as_ref();
+        if secret.len() < 32 {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidKey,
+                "the DPoP nonce secret must be at least 32 random bytes, the same on every node",
+            ));
+        }
+        let nonces = Nonces {
+            key: jsonwebtoken::EncodingKey::from_secret(secret),
+            step: lifetime.as_secs().max(1),
+        };
+        Ok(self.with(|i| i.nonces = Some(nonces)))
     }
 
     /// Where accepted proofs are remembered (default: a [`MemoryReplayCache`] of this
@@ -324,6 +382,18 @@ impl Dpop {
                 return Err(invalid());
             }
         }
+        if let Some(nonces) = &self.inner.nonces
+            && !claims
+                .nonce
+                .as_deref()
+                .is_some_and(|n| nonces.accepts(n, now))
+        {
+            let error = AuthError::from(AuthErrorKind::UseDpopNonce);
+            return Err(match nonces.current(now) {
+                Some(nonce) => error.with_dpop_nonce(nonce.into()),
+                None => error,
+            });
+        }
         let jkt = jwk
             .thumbprint(ThumbprintHash::SHA256)
             .map_err(|_| invalid())?;
@@ -427,6 +497,8 @@ struct ProofClaims {
     iat: u64,
     #[serde(default)]
     ath: Option<String>,
+    #[serde(default)]
+    nonce: Option<String>,
 }
 
 #[cfg(test)]

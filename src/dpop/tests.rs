@@ -511,3 +511,92 @@ mod layer {
         );
     }
 }
+
+mod nonces {
+    use super::*;
+
+    const SECRET: [u8; 32] = [b'n'; 32];
+
+    fn with_nonces() -> Dpop {
+        dpop()
+            .nonces(SECRET, std::time::Duration::from_secs(300))
+            .unwrap()
+    }
+
+    fn check_at(dpop: &Dpop, proof: &str, now: u64) -> Result<DpopProof, AuthError> {
+        dpop.check(
+            &Method::GET,
+            &Uri::from_static("/protected"),
+            &headers(proof),
+            Some(TOKEN.as_bytes()),
+            now,
+        )
+    }
+
+    #[test]
+    fn a_proof_without_the_nonce_is_asked_for_it() {
+        let dpop = with_nonces();
+        let key = es256();
+        let now = unix_now();
+        let error = check_at(&dpop, &proof_with(&key, |_, _| {}), now).unwrap_err();
+        assert_eq!(error.kind(), AuthErrorKind::UseDpopNonce);
+        let nonce = error.dpop_nonce().unwrap().to_owned();
+        // With it: accepted. A made-up one: asked again.
+        let good = proof_with(&key, |_, c| c["nonce"] = json!(nonce));
+        assert!(check_at(&dpop, &good, now).is_ok());
+        let forged = proof_with(&key, |_, c| c["nonce"] = json!("AAAA"));
+        assert_eq!(
+            check_at(&dpop, &forged, now).unwrap_err().kind(),
+            AuthErrorKind::UseDpopNonce
+        );
+        // Another node with the same secret agrees; one with another secret does not.
+        assert!(check_at(&with_nonces(), &good, now).is_ok());
+        let other = dpop_other_secret();
+        assert_eq!(
+            check_at(&other, &good, now).unwrap_err().kind(),
+            AuthErrorKind::UseDpopNonce
+        );
+        // A bad proof is still a bad proof, nonce or not.
+        let bad = proof_with(&key, |_, c| c["htm"] = json!("POST"));
+        assert_eq!(
+            check_at(&dpop, &bad, now).unwrap_err().kind(),
+            AuthErrorKind::InvalidDpopProof
+        );
+    }
+
+    fn dpop_other_secret() -> Dpop {
+        dpop()
+            .nonces([b'o'; 32], std::time::Duration::from_secs(300))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_nonce_is_good_for_its_step_and_the_next() {
+        let dpop = with_nonces();
+        let key = es256();
+        // The start of a 300 s step.
+        let start = 1_800_000_000;
+        let asking = proof_with(&key, |_, c| c["iat"] = json!(start));
+        let error = check_at(&dpop, &asking, start).unwrap_err();
+        let nonce = error.dpop_nonce().unwrap().to_owned();
+        let proof_at = |now: u64| {
+            proof_with(&key, |_, c| {
+                c["nonce"] = json!(nonce);
+                c["iat"] = json!(now);
+            })
+        };
+        assert!(check_at(&dpop, &proof_at(start + 299), start + 299).is_ok());
+        assert!(check_at(&dpop, &proof_at(start + 599), start + 599).is_ok());
+        assert_eq!(
+            check_at(&dpop, &proof_at(start + 600), start + 600)
+                .unwrap_err()
+                .kind(),
+            AuthErrorKind::UseDpopNonce
+        );
+        assert!(
+            Dpop::new()
+                .nonces([1; 16], std::time::Duration::from_secs(60))
+                .is_err()
+        );
+    }
+}

@@ -452,7 +452,21 @@ pub(super) async fn dpop_key(
     let now = crate::validation::unix_now();
     let proof = dpop
         .check(&parts.method, &parts.uri, &parts.headers, None, now)
-        .map_err(|_| invalid())?;
+        .map_err(|e| match e.dpop_nonce() {
+            // RFC 9449 §8: the token endpoint asks for its nonce with a 400.
+            Some(nonce) => {
+                let mut res = json_error(
+                    StatusCode::BAD_REQUEST,
+                    "use_dpop_nonce",
+                    "the DPoP proof must carry the nonce in the DPoP-Nonce header; retry with it",
+                );
+                if let Ok(value) = HeaderValue::from_str(nonce) {
+                    res.headers_mut().insert(crate::dpop::DPOP_NONCE, value);
+                }
+                res
+            }
+            None => invalid(),
+        })?;
     match proof.claim_async().await {
         Ok(()) => Ok(Some(proof.jkt().to_owned())),
         Err(e) if e.kind() == crate::AuthErrorKind::DpopReplayUnavailable => Err(unavailable(
