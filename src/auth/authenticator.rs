@@ -93,6 +93,18 @@ fn dpop_credential(headers: &HeaderMap) -> Option<&[u8]> {
     }
 }
 
+/// The parts of a request the per-request checks read.
+#[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "dpop"), allow(dead_code))]
+pub(crate) struct Req<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) uri: &'a Uri,
+    pub(crate) headers: &'a HeaderMap,
+    /// The credential of `Authorization: DPoP …`, when the layer accepts DPoP and the request
+    /// uses that scheme (found once per request).
+    pub(crate) dpop: Option<&'a [u8]>,
+}
+
 impl<C> Authenticator<C> {
     /// Bearer tokens only, required, with a default [`TokenCache`].
     pub(crate) fn new(verifier: Verifier) -> Self {
@@ -153,9 +165,7 @@ impl<C> Authenticator<C> {
     pub(crate) fn admit(
         &self,
         claims: &Claims<C>,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
+        req: Req<'_>,
         csrf: bool,
         now: SystemTime,
     ) -> Result<Admission, AuthError> {
@@ -164,12 +174,33 @@ impl<C> Authenticator<C> {
         }
         #[cfg(feature = "cookie")]
         if csrf {
-            let submitted = headers
+            let submitted = req
+                .headers
                 .get(self.csrf.header_name())
                 .map_or(&b""[..], http::HeaderValue::as_bytes);
             crate::csrf::CsrfProtection::check_claims(Some(submitted), claims.registered())?;
         }
-        self.check_binding(claims, method, uri, headers, now)
+        self.check_binding(claims, req, now)
+    }
+
+    /// [`Req`] for a request: its parts and, when this layer accepts DPoP, its DPoP credential.
+    #[cfg_attr(not(feature = "dpop"), allow(clippy::unused_self))]
+    pub(crate) fn req<'a>(
+        &self,
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+    ) -> Req<'a> {
+        #[cfg(feature = "dpop")]
+        let dpop = self.dpop.as_ref().and_then(|_| dpop_credential(headers));
+        #[cfg(not(feature = "dpop"))]
+        let dpop = None;
+        Req {
+            method,
+            uri,
+            headers,
+            dpop,
+        }
     }
 
     /// The token's `cnf.jkt` against the scheme it came with and the request's DPoP proof.
@@ -178,9 +209,7 @@ impl<C> Authenticator<C> {
     fn check_binding(
         &self,
         claims: &Claims<C>,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
+        req: Req<'_>,
         now: SystemTime,
     ) -> Result<Admission, AuthError> {
         let jkt = claims
@@ -191,12 +220,12 @@ impl<C> Authenticator<C> {
         #[cfg(feature = "dpop")]
         if let Some(dpop) = &self.dpop {
             use crate::dpop::ReplayCheck;
-            return match (dpop_credential(headers), jkt) {
+            return match (req.dpop, jkt) {
                 (Some(token), Some(jkt)) => {
                     let proof = dpop.check(
-                        method,
-                        uri,
-                        headers,
+                        req.method,
+                        req.uri,
+                        req.headers,
                         Some(token),
                         crate::validation::unix_secs(now),
                     )?;
@@ -277,15 +306,13 @@ impl<C: DeserializeOwned> Authenticator<C> {
         {
             return Outcome::Pass(None);
         }
-        #[cfg(feature = "dpop")]
-        if self.dpop.is_some()
-            && let Some(token) = dpop_credential(headers)
-        {
-            return self.verify_token(&RawToken::Header(token), method, uri, headers, false);
+        let req = self.req(method, uri, headers);
+        if let Some(token) = req.dpop {
+            return self.verify_token(&RawToken::Header(token), req, false);
         }
         match find_token(&self.sources, headers, uri) {
             Ok(Some(token)) => match self.csrf_request(&token, method, headers, uri) {
-                Ok(csrf) => self.verify_token(&token, method, uri, headers, csrf),
+                Ok(csrf) => self.verify_token(&token, req, csrf),
                 Err(error) => Outcome::Reject(error),
             },
             Ok(None) if self.optional => Outcome::Pass(None),
@@ -317,9 +344,7 @@ impl<C: DeserializeOwned> Authenticator<C> {
     pub(crate) fn verify_token(
         &self,
         token: &RawToken<'_>,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
+        req: Req<'_>,
         csrf: bool,
     ) -> Outcome<C> {
         let keys = self.verifier.current_keys();
@@ -329,7 +354,7 @@ impl<C: DeserializeOwned> Authenticator<C> {
             let hit = cache.get_at(token.bytes(), keys, now);
             crate::metrics::cache(hit.is_some());
             if let Some(claims) = hit {
-                return self.pass(claims, method, uri, headers, csrf, now);
+                return self.pass(claims, req, csrf, now);
             }
         }
         let token = match token.check() {
@@ -341,7 +366,7 @@ impl<C: DeserializeOwned> Authenticator<C> {
                 if let (Some(cache), Some(keys)) = (&self.cache, keys) {
                     cache.insert(token, &claims, keys, crate::validation::unix_secs(now));
                 }
-                self.pass(claims, method, uri, headers, csrf, now)
+                self.pass(claims, req, csrf, now)
             }
             Step::Done(Err(error)) => Outcome::Reject(error),
             Step::Pending(verification) => Outcome::Wait(Wait::Verification { verification, csrf }),
@@ -352,16 +377,8 @@ impl<C: DeserializeOwned> Authenticator<C> {
 impl<C> Authenticator<C> {
     /// Pass a good token's claims, unless a per-request check refuses them.
     #[inline]
-    fn pass(
-        &self,
-        claims: Claims<C>,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-        csrf: bool,
-        now: SystemTime,
-    ) -> Outcome<C> {
-        match self.admit(&claims, method, uri, headers, csrf, now) {
+    fn pass(&self, claims: Claims<C>, req: Req<'_>, csrf: bool, now: SystemTime) -> Outcome<C> {
+        match self.admit(&claims, req, csrf, now) {
             Ok(Admission::Now) => Outcome::Pass(Some(claims)),
             #[cfg(feature = "dpop")]
             Ok(Admission::Later(check)) => Outcome::Wait(Wait::Replay { claims, check }),
@@ -427,13 +444,8 @@ mod tests {
 
     /// A token from a header: no CSRF check.
     fn verify(auth: &Authenticator<Value>, token: &RawToken<'_>) -> Outcome<Value> {
-        auth.verify_token(
-            token,
-            &Method::GET,
-            &Uri::from_static("/"),
-            &HeaderMap::new(),
-            false,
-        )
+        let (method, uri, headers) = (Method::GET, Uri::from_static("/"), HeaderMap::new());
+        auth.verify_token(token, auth.req(&method, &uri, &headers), false)
     }
 
     fn raw(token: &str) -> RawToken<'_> {

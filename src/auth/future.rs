@@ -120,9 +120,11 @@ where
                             match verified {
                                 Ok(claims) => match shared.auth.admit(
                                     &claims,
-                                    request.method(),
-                                    request.uri(),
-                                    request.headers(),
+                                    shared.auth.req(
+                                        request.method(),
+                                        request.uri(),
+                                        request.headers(),
+                                    ),
                                     csrf,
                                     shared.auth.now(),
                                 ) {
