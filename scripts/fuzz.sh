@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fuzz the four targets in fuzz/ (token extraction + verification, the differential check against
-# jsonwebtoken::decode, the login body, JWK parsing).
+# Fuzz the five targets in fuzz/ (token extraction + verification, the differential check against
+# jsonwebtoken::decode, the login body, JWK parsing, DPoP proofs).
 #
 #   scripts/fuzz.sh            # 10 minutes per target
 #   scripts/fuzz.sh 30         # 30 seconds per target (what .ci/run does)
@@ -15,7 +15,7 @@ export RUSTC_BOOTSTRAP=1
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
-for target in verify differential login_body jwks; do
+for target in verify differential login_body jwks dpop_proof; do
     mkdir -p "corpus/$target"
     cargo fuzz run --sanitizer none -O "$target" "corpus/$target" "seeds/$target" -- \
         -max_total_time="$seconds" -max_len=12000

@@ -600,3 +600,35 @@ mod nonces {
         );
     }
 }
+
+/// Proofs made by PyJWT (the fuzzing seeds, for the request the fuzz target makes) pass, and
+/// name the thumbprint this crate computes for the same key.
+#[test]
+fn proofs_made_by_pyjwt_pass() {
+    let token = b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln";
+    for (file, key) in [
+        ("es256", es256()),
+        ("eddsa", load(Algorithm::EdDSA, "ed25519_private.pem")),
+    ] {
+        let path = format!(
+            "{}/fuzz/seeds/dpop_proof/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let proof = std::fs::read_to_string(path).unwrap();
+        let mut h = headers(proof.trim());
+        h.insert(
+            http::header::HOST,
+            HeaderValue::from_static("api.example.com"),
+        );
+        let checked = Dpop::new()
+            .check(
+                &Method::GET,
+                &Uri::from_static("/protected"),
+                &h,
+                Some(token),
+                1_800_000_000,
+            )
+            .unwrap();
+        assert_eq!(checked.jkt(), key.jkt(), "{file}");
+    }
+}
