@@ -296,6 +296,17 @@ mod proxy {
     use super::ConnectFuture;
     use crate::error::{ConfigError, ConfigErrorKind};
 
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn a_tunnel_names_the_default_port_of_the_scheme() {
+            let port = |uri: &str| super::with_port(uri.parse().unwrap()).port_u16();
+            assert_eq!(port("http://keys.example/jwks"), Some(80));
+            assert_eq!(port("https://keys.example/jwks"), Some(443));
+            assert_eq!(port("http://keys.example:8080/jwks"), Some(8080));
+        }
+    }
+
     /// Which HTTP proxy the [`KeyClient`](super::KeyClient) goes through (feature
     /// `https-proxy`). Requests are tunnelled with `CONNECT`, so TLS stays end to end between
     /// this process and the key endpoint; the proxy's own URL must be `http://` (credentials in
@@ -389,6 +400,23 @@ mod proxy {
         }
     }
 
+    /// `dst` with its port spelled out: the tunnel would take 443 for any URI without one,
+    /// plain http included.
+    fn with_port(dst: Uri) -> Uri {
+        if dst.port().is_some() {
+            return dst;
+        }
+        let port = if dst.scheme_str() == Some("http") {
+            80
+        } else {
+            443
+        };
+        let (Some(scheme), Some(host)) = (dst.scheme_str(), dst.host()) else {
+            return dst;
+        };
+        format!("{scheme}://{host}:{port}/").parse().unwrap_or(dst)
+    }
+
     /// Connect to the proxy and open a `CONNECT` tunnel to `dst`.
     pub(super) fn tunnel(http: HttpConnector, intercept: &Intercept, dst: Uri) -> ConnectFuture {
         if intercept.uri().scheme_str() != Some("http") {
@@ -400,6 +428,7 @@ mod proxy {
         if let Some(auth) = intercept.basic_auth() {
             tunnel = tunnel.with_auth(auth.clone());
         }
+        let dst = with_port(dst);
         Box::pin(async move {
             std::future::poll_fn(|cx| tower_service::Service::poll_ready(&mut tunnel, cx)).await?;
             Ok(tower_service::Service::call(&mut tunnel, dst).await?)
