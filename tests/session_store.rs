@@ -72,12 +72,42 @@ async fn a_bound_family_keeps_its_key(backend: &Backend) {
     let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
     let t0 = s.open_bound("1", Some(jkt)).await.unwrap();
     assert_eq!(t0.jkt(), Some(jkt));
-    let t1 = s.refresh(t0.refresh_token()).await.unwrap();
+    let t1 = s
+        .refresh_bound(t0.refresh_token(), Some(jkt))
+        .await
+        .unwrap();
     assert_eq!(t1.jkt(), Some(jkt));
-    let repeat = s.refresh(t0.refresh_token()).await.unwrap();
+    let repeat = s
+        .refresh_bound(t0.refresh_token(), Some(jkt))
+        .await
+        .unwrap();
     assert_eq!(repeat.jkt(), Some(jkt));
     let plain = s.open("2").await.unwrap();
     assert_eq!(s.refresh(plain.refresh_token()).await.unwrap().jkt(), None);
+
+    // Without the key, or with another: refused, and nothing changes (no rotation, no reuse).
+    let t2 = s
+        .refresh_bound(t1.refresh_token(), Some(jkt))
+        .await
+        .unwrap();
+    for other in [None, Some("another-key-thumbprint")] {
+        assert!(matches!(
+            s.refresh_bound(t2.refresh_token(), other).await,
+            Err(RefreshError::WrongKey)
+        ));
+    }
+    let t3 = s
+        .refresh_bound(t2.refresh_token(), Some(jkt))
+        .await
+        .unwrap();
+    assert_ne!(t3.refresh_token(), t2.refresh_token());
+    // An unbound session rotates with a proof from any key (it stays unbound).
+    let plain2 = s.open("3").await.unwrap();
+    let next = s
+        .refresh_bound(plain2.refresh_token(), Some(jkt))
+        .await
+        .unwrap();
+    assert_eq!(next.jkt(), None);
 }
 
 /// `first_use` (the DPoP replay check): true once per key until its time is up.

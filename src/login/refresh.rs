@@ -115,6 +115,14 @@ impl<A> fmt::Debug for RefreshService<A> {
     }
 }
 
+fn wrong_key() -> Response<JsonBody> {
+    json_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_dpop_proof",
+        "this refresh token is bound to a DPoP key: send a proof made with that key",
+    )
+}
+
 fn invalid_grant() -> Response<JsonBody> {
     json_error(
         StatusCode::BAD_REQUEST,
@@ -178,11 +186,19 @@ impl<A: Authenticate> RefreshInner<A> {
             let _ = (&parts, dpop);
             None
         };
-        let session = match self.sessions.refresh(&body.refresh_token).await {
+        let session = match self
+            .sessions
+            .refresh_bound(&body.refresh_token, proof_jkt.as_deref())
+            .await
+        {
             Ok(session) => session,
             Err(RefreshError::Invalid) => {
                 crate::metrics::refresh("invalid_grant");
                 return invalid_grant();
+            }
+            Err(RefreshError::WrongKey) => {
+                crate::metrics::refresh("invalid_dpop_proof");
+                return wrong_key();
             }
             Err(RefreshError::Unavailable(e)) => {
                 crate::metrics::refresh("unavailable");
@@ -207,17 +223,13 @@ impl<A: Authenticate> RefreshInner<A> {
             return super::service::not_issued();
         };
         add_session(&mut claims, Some(&session));
-        // A bound session needs a proof from its key; the rotation has happened, so the
-        // holder of the key can retry with the same refresh token within the grace window.
+        // The store refused a bound session without its key before rotating; this is the
+        // same rule once more, so a store that forgot it cannot hand out a bearer token.
         let jkt = match (session.jkt(), proof_jkt.as_deref()) {
             (Some(bound), Some(proof)) if bound == proof => Some(bound),
             (Some(_), _) => {
                 crate::metrics::refresh("invalid_dpop_proof");
-                return json_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_dpop_proof",
-                    "this refresh token is bound to a DPoP key: send a proof made with that key",
-                );
+                return wrong_key();
             }
             (None, proof) => proof,
         };

@@ -152,6 +152,11 @@ impl SessionStore for MemoryStore {
                 state.families.remove(&key);
                 return Rotated::Invalid;
             }
+            if let Some(bound) = &family.jkt
+                && rotation.jkt != Some(bound.as_str())
+            {
+                return Rotated::WrongKey;
+            }
             if same(&family.current, rotation.presented) {
                 family.previous = Some((
                     rotation.presented.to_owned(),

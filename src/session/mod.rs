@@ -235,6 +235,21 @@ impl Sessions {
     /// reused (reuse also revokes the session), [`RefreshError::Unavailable`] when the store
     /// cannot be reached.
     pub async fn refresh(&self, token: &str) -> Result<Session, RefreshError> {
+        self.refresh_bound(token, None).await
+    }
+
+    /// Like [`refresh`](Self::refresh), for a request that proved it holds the DPoP key `jkt`:
+    /// a session bound to a key rotates only for that key.
+    ///
+    /// # Errors
+    ///
+    /// As [`refresh`](Self::refresh), and [`RefreshError::WrongKey`] when the session is bound
+    /// to another key, or to one and `jkt` is `None` (nothing changes then).
+    pub async fn refresh_bound(
+        &self,
+        token: &str,
+        jkt: Option<&str>,
+    ) -> Result<Session, RefreshError> {
         let (user, family) = parse_token(token).ok_or(RefreshError::Invalid)?;
         let sid = sid_of(family);
         let mut secret = [0u8; 32];
@@ -255,6 +270,7 @@ impl Sessions {
                 sealed: &sealed,
                 grace: self.grace,
                 idle: self.idle,
+                jkt,
             })
             .await
             .map_err(RefreshError::Unavailable)?;
@@ -278,6 +294,7 @@ impl Sessions {
                 (sub, generation, auth_time, jkt, successor)
             }
             Rotated::Invalid => return Err(RefreshError::Invalid),
+            Rotated::WrongKey => return Err(RefreshError::WrongKey),
             Rotated::Reused => {
                 crate::metrics::refresh("reuse");
                 #[cfg(feature = "tracing")]
@@ -434,6 +451,9 @@ pub enum RefreshError {
     /// The refresh token is unknown, malformed, expired, revoked or reused (OAuth
     /// `invalid_grant`; which one is not told to the client).
     Invalid,
+    /// The session is bound to a DPoP key and the request did not prove it holds that key
+    /// (`invalid_dpop_proof`); the refresh token is unchanged.
+    WrongKey,
     /// The store could not be reached: try again later (503).
     Unavailable(StoreError),
 }
@@ -442,6 +462,7 @@ impl fmt::Display for RefreshError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Invalid => f.pad("the refresh token is invalid, expired or revoked"),
+            Self::WrongKey => f.pad("the refresh token is bound to another DPoP key"),
             Self::Unavailable(e) => write!(f, "the session store is unavailable: {e}"),
         }
     }
@@ -450,7 +471,7 @@ impl fmt::Display for RefreshError {
 impl std::error::Error for RefreshError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Invalid => None,
+            Self::Invalid | Self::WrongKey => None,
             Self::Unavailable(e) => Some(e),
         }
     }

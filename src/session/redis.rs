@@ -37,7 +37,7 @@ return gen
 ";
 
 /// Lua: rotate. KEYS: family, generation. ARGV: presented hash, successor hash, sealed
-/// successor, grace ms, idle ms.
+/// successor, grace ms, idle ms, DPoP key thumbprint of the request (empty: none).
 const ROTATE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -50,6 +50,7 @@ if now >= exp or now >= tonumber(f[8]) + tonumber(f[9]) or tonumber(f[2]) < curr
   redis.call('DEL', KEYS[1])
   return {'invalid'}
 end
+if f[11] and f[11] ~= '' and f[11] ~= ARGV[6] then return {'wrong_key'} end
 if f[3] == ARGV[1] then
   local idle = tonumber(ARGV[5])
   redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1],
@@ -515,7 +516,8 @@ impl SessionStore for RedisStore {
                         .arg(rotation.successor)
                         .arg(rotation.sealed)
                         .arg(millis(rotation.grace))
-                        .arg(millis(rotation.idle)),
+                        .arg(millis(rotation.idle))
+                        .arg(rotation.jkt.unwrap_or("")),
                 )
                 .await?;
             let number = |g: &str| {
@@ -539,6 +541,7 @@ impl SessionStore for RedisStore {
                     sealed: sealed.clone(),
                 }),
                 [tag] if tag == "reused" => Ok(Rotated::Reused),
+                [tag] if tag == "wrong_key" => Ok(Rotated::WrongKey),
                 _ => Err(StoreError::new("redis: unexpected rotation reply")),
             }
         })

@@ -100,6 +100,9 @@ pub struct Rotation<'a> {
     pub grace: Duration,
     /// The family's idle lifetime, restarted by the rotation.
     pub idle: Duration,
+    /// The thumbprint of the DPoP key the request proved it holds, if any. A family bound to a
+    /// key rotates only for that key: otherwise [`Rotated::WrongKey`], and nothing changes.
+    pub jkt: Option<&'a str>,
 }
 
 /// The outcome of [`SessionStore::rotate`].
@@ -134,6 +137,9 @@ pub enum Rotated {
     },
     /// No such family (expired, ended, revoked, or never existed), or its generation is gone.
     Invalid,
+    /// The family is bound to a DPoP key and the request did not prove it holds that key:
+    /// nothing changed.
+    WrongKey,
     /// The family exists but the token is neither current nor a predecessor within the window:
     /// reuse. The store has deleted the family.
     Reused,
