@@ -44,23 +44,6 @@ use crate::error::{ConfigError, ConfigErrorKind};
 /// The well-known suffix of RFC 9728.
 pub const PROTECTED_RESOURCE_SUFFIX: &str = "/.well-known/oauth-protected-resource";
 
-/// Split `url` into `scheme://authority` and the path (without query or fragment); the path
-/// is empty for `https://host` and `https://host/`.
-fn split_url(url: &str) -> (&str, &str) {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let end = url[after_scheme..]
-        .find(['?', '#'])
-        .map_or(url.len(), |i| after_scheme + i);
-    let url = &url[..end];
-    match url[after_scheme..].find('/') {
-        Some(i) => {
-            let (origin, path) = url.split_at(after_scheme + i);
-            (origin, path.trim_end_matches('/'))
-        }
-        None => (url, ""),
-    }
-}
-
 /// RFC 9728 protected-resource metadata: a builder for the JSON document, its well-known URL,
 /// and the service that answers it.
 ///
@@ -170,14 +153,14 @@ impl ProtectedResourceMetadata {
     /// `https://api.example.com/orders` → `/.well-known/oauth-protected-resource/orders`.
     #[must_use]
     pub fn well_known_path(&self) -> String {
-        let (_, path) = split_url(&self.resource);
+        let (_, path) = crate::text::split_url(&self.resource);
         format!("{PROTECTED_RESOURCE_SUFFIX}{path}")
     }
 
     /// The document's full URL: what goes into `resource_metadata="…"` of the challenges.
     #[must_use]
     pub fn metadata_url(&self) -> String {
-        let (origin, _) = split_url(&self.resource);
+        let (origin, _) = crate::text::split_url(&self.resource);
         format!("{origin}{}", self.well_known_path())
     }
 

@@ -300,9 +300,7 @@ impl Challenges {
 
 /// Whether the request sent its token as `Authorization: DPoP …`.
 fn uses_dpop_scheme(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(http::header::AUTHORIZATION)
-        .is_some_and(|v| crate::text::has_scheme(v.as_bytes(), b"DPoP"))
+    crate::token::scheme_credential(headers, "DPoP").is_some()
 }
 
 fn check_realm(realm: &str) -> Result<(), ConfigError> {

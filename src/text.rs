@@ -39,22 +39,19 @@ pub(crate) fn random_hex<const N: usize>() -> Option<String> {
     Some(hex(&bytes))
 }
 
-/// The credential after `scheme` in an `Authorization` value (`<scheme> <credential>`, the
-/// scheme matched case-insensitively), trimmed; `None` for another scheme or no credential.
-#[cfg(feature = "dpop")]
-pub(crate) fn after_scheme<'a>(value: &'a [u8], scheme: &[u8]) -> Option<&'a [u8]> {
-    let rest = value.get(scheme.len()..)?;
-    if !value[..scheme.len()].eq_ignore_ascii_case(scheme) || rest.first() != Some(&b' ') {
-        return None;
+/// Split `url` into `scheme://authority` and the path (without query or fragment, nor a
+/// trailing slash); the path is empty for `https://host` and `https://host/`.
+pub(crate) fn split_url(url: &str) -> (&str, &str) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after_scheme..]
+        .find(['?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    let url = &url[..end];
+    match url[after_scheme..].find('/') {
+        Some(i) => {
+            let (origin, path) = url.split_at(after_scheme + i);
+            (origin, path.trim_end_matches('/'))
+        }
+        None => (url, ""),
     }
-    let credential = rest.trim_ascii();
-    (!credential.is_empty()).then_some(credential)
-}
-
-/// Whether an `Authorization` value uses `scheme`.
-pub(crate) fn has_scheme(value: &[u8], scheme: &[u8]) -> bool {
-    value
-        .get(..scheme.len())
-        .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
-        && matches!(value.get(scheme.len()), None | Some(b' '))
 }

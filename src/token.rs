@@ -258,6 +258,16 @@ fn from_header<'a>(headers: &'a HeaderMap, name: &HeaderName, prefix: Option<&st
     Ok(Some(RawToken::Header(token)))
 }
 
+/// The credential of the request's one `Authorization: <scheme> <credential>` header (the
+/// scheme matched case-insensitively); `None` for another scheme, no header, or several (which
+/// [`find_token`] reports as a malformed request).
+pub(crate) fn scheme_credential<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a [u8]> {
+    match from_header(headers, &AUTHORIZATION, Some(scheme)) {
+        Ok(Some(RawToken::Header(credential))) => Some(credential),
+        _ => None,
+    }
+}
+
 #[cfg(feature = "cookie")]
 fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Found<'a> {
     let mut found: Option<&'a str> = None;

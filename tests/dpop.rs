@@ -15,6 +15,9 @@ use http_body_util::Full;
 use tower_jwt_auth::dpop::{DpopClientLayer, DpopKey};
 use tower_jwt_auth::{Algorithm, SigningKey};
 
+/// The login body of the demos' first user.
+const USER1: &str = r#"{"username":"user1","password":"password1"}"#;
+
 fn es256() -> DpopKey {
     DpopKey::new(SigningKey::from_pem(Algorithm::ES256, read_key("ec256_private.pem")).unwrap())
         .unwrap()
@@ -55,8 +58,7 @@ async fn post_with_proof(
 }
 
 async fn login(client: &Client, key: Option<&DpopKey>) -> serde_json::Value {
-    let body = r#"{"username":"user1","password":"password1"}"#;
-    let reply = post_with_proof(client, "/login", body, key, &client.url("/login")).await;
+    let reply = post_with_proof(client, "/login", USER1, key, &client.url("/login")).await;
     assert_eq!(reply.status, StatusCode::OK, "login: {}", reply.text());
     reply.json()
 }
@@ -153,8 +155,8 @@ async fn a_login_with_a_proof_gets_a_bound_token_that_needs_proofs() {
         assert_eq!(upgraded.status, StatusCode::UNAUTHORIZED, "{name}");
 
         // A bad proof at login: 400 invalid_dpop_proof, no token.
-        let body = r#"{"username":"user1","password":"password1"}"#;
-        let bad = post_with_proof(&server, "/login", body, Some(&key), &server.url("/other")).await;
+        let bad =
+            post_with_proof(&server, "/login", USER1, Some(&key), &server.url("/other")).await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{name}");
         assert_eq!(bad.json()["error"], "invalid_dpop_proof");
     }
@@ -271,21 +273,13 @@ async fn a_proof_replayed_against_another_node_is_refused() {
         .proof(&Method::POST, "http://api.test/login", None, None)
         .unwrap();
     let reply = a
-        .post_json(
-            "/login",
-            &[("dpop", &login_proof)],
-            r#"{"username":"user1","password":"password1"}"#,
-        )
+        .post_json("/login", &[("dpop", &login_proof)], USER1)
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let token = reply.json()["access_token"].as_str().unwrap().to_owned();
     // The login proof is spent on every node.
     let again = b
-        .post_json(
-            "/login",
-            &[("dpop", &login_proof)],
-            r#"{"username":"user1","password":"password1"}"#,
-        )
+        .post_json("/login", &[("dpop", &login_proof)], USER1)
         .await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.text());
 
@@ -320,16 +314,15 @@ async fn server_nonces_are_asked_for_and_learned() {
             &env(&[("DPOP_NONCE_SECRET", "a-nonce-secret-of-at-least-32-bytes!!")]),
         );
         let key = es256();
-        let body = r#"{"username":"user1","password":"password1"}"#;
         let asked =
-            post_with_proof(&server, "/login", body, Some(&key), &server.url("/login")).await;
+            post_with_proof(&server, "/login", USER1, Some(&key), &server.url("/login")).await;
         assert_eq!(asked.status, StatusCode::BAD_REQUEST, "{name}");
         assert_eq!(asked.json()["error"], "use_dpop_nonce");
         let nonce = asked.headers["dpop-nonce"].to_str().unwrap().to_owned();
         let proof = key
             .proof(&Method::POST, &server.url("/login"), None, Some(&nonce))
             .unwrap();
-        let login = server.post_json("/login", &[("dpop", &proof)], body).await;
+        let login = server.post_json("/login", &[("dpop", &proof)], USER1).await;
         assert_eq!(login.status, StatusCode::OK, "{name}: {}", login.text());
         let token = login.json()["access_token"].as_str().unwrap().to_owned();
 

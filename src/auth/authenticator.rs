@@ -82,17 +82,6 @@ pub(crate) struct Authenticator<C> {
     dpop: Option<crate::dpop::Dpop>,
 }
 
-/// The credential of the request's one `Authorization: DPoP <token>` header, if that is what
-/// it has.
-#[cfg(feature = "dpop")]
-fn dpop_credential(headers: &HeaderMap) -> Option<&[u8]> {
-    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
-    match (values.next(), values.next()) {
-        (Some(value), None) => crate::text::after_scheme(value.as_bytes(), b"DPoP"),
-        _ => None,
-    }
-}
-
 /// The parts of a request the per-request checks read.
 #[derive(Clone, Copy)]
 #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
@@ -192,7 +181,10 @@ impl<C> Authenticator<C> {
         headers: &'a HeaderMap,
     ) -> Req<'a> {
         #[cfg(feature = "dpop")]
-        let dpop = self.dpop.as_ref().and_then(|_| dpop_credential(headers));
+        let dpop = self
+            .dpop
+            .as_ref()
+            .and_then(|_| crate::token::scheme_credential(headers, "DPoP"));
         #[cfg(not(feature = "dpop"))]
         let dpop = None;
         Req {

@@ -21,13 +21,10 @@ impl Base {
             return None;
         }
         let normalised = normalize(url)?;
-        let after_scheme = normalised.find("://")? + 3;
-        let path_start = normalised[after_scheme..]
-            .find('/')
-            .map_or(normalised.len(), |i| after_scheme + i);
+        let (origin, prefix) = crate::text::split_url(&normalised);
         Some(Self {
-            origin: normalised[..path_start].to_owned(),
-            prefix: normalised[path_start..].trim_end_matches('/').to_owned(),
+            origin: origin.to_owned(),
+            prefix: prefix.to_owned(),
         })
     }
 }

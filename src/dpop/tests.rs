@@ -1,4 +1,5 @@
-//! One proof per rule of RFC 9449 §4.3, each breaking exactly that rule.
+//! The proof checks RFC 9449 lists in its section 4.3: one proof per check, each breaking
+//! exactly that one.
 
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use serde_json::{Value, json};

@@ -296,17 +296,6 @@ mod proxy {
     use super::ConnectFuture;
     use crate::error::{ConfigError, ConfigErrorKind};
 
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn a_tunnel_names_the_default_port_of_the_scheme() {
-            let port = |uri: &str| super::with_port(uri.parse().unwrap()).port_u16();
-            assert_eq!(port("http://keys.example/jwks"), Some(80));
-            assert_eq!(port("https://keys.example/jwks"), Some(443));
-            assert_eq!(port("http://keys.example:8080/jwks"), Some(8080));
-        }
-    }
-
     /// Which HTTP proxy the [`KeyClient`](super::KeyClient) goes through (feature
     /// `https-proxy`). Requests are tunnelled with `CONNECT`, so TLS stays end to end between
     /// this process and the key endpoint; the proxy's own URL must be `http://` (credentials in
@@ -433,5 +422,16 @@ mod proxy {
             std::future::poll_fn(|cx| tower_service::Service::poll_ready(&mut tunnel, cx)).await?;
             Ok(tower_service::Service::call(&mut tunnel, dst).await?)
         })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn a_tunnel_names_the_default_port_of_the_scheme() {
+            let port = |uri: &str| super::with_port(uri.parse().unwrap()).port_u16();
+            assert_eq!(port("http://keys.example/jwks"), Some(80));
+            assert_eq!(port("https://keys.example/jwks"), Some(443));
+            assert_eq!(port("http://keys.example:8080/jwks"), Some(8080));
+        }
     }
 }
