@@ -7,7 +7,7 @@
 #
 # cargo-fuzz passes unstable rustc flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them
 # (no nightly is needed). Without a sanitizer (`--sanitizer none`), panics and aborts are the
-# findings. A crash leaves its input in fuzz/artifacts/<target>/ and fails this script.
+# findings; debug assertions (`-a`: integer overflow, debug_assert!) are on in the optimised build. A crash leaves its input in fuzz/artifacts/<target>/ and fails this script.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds="${1:-600}"
@@ -17,6 +17,6 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 for target in verify differential login_body jwks dpop_proof; do
     mkdir -p "corpus/$target"
-    cargo fuzz run --sanitizer none -O "$target" "corpus/$target" "seeds/$target" -- \
+    cargo fuzz run --sanitizer none -O -a "$target" "corpus/$target" "seeds/$target" -- \
         -max_total_time="$seconds" -max_len=12000
 done

@@ -85,23 +85,36 @@ fn attack_tokens(alg: Algorithm) -> Vec<(String, String)> {
 
     // Keys offered in the header: signed with the attacker's own RSA key.
     let attacker = EncodingKey::from_rsa_pem(&read_key("rsa2_private.pem")).unwrap();
-    let attacker_jwk =
-        tower_jwt_auth::VerifyingKey::from_pem(Algorithm::RS256, read_key("rsa2_public.pem"))
-            .unwrap();
-    let _ = attacker_jwk;
-    let rsa2_pub = String::from_utf8(read_key("rsa2_public.pem")).unwrap();
-    let jwk_header = json!({
-        "alg": "RS256",
-        "jwk": {"kty": "RSA", "e": "AQAB", "n": b64(rsa2_pub.as_bytes())},
-    });
+    // The attacker's real public key as a JWK, and a real self-signed certificate of it: a
+    // verifier that trusted either would accept these tokens.
+    let attacker_jwk = serde_json::to_value(
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&attacker, Algorithm::RS256).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(attacker_jwk["kty"], "RSA");
+    assert!(
+        attacker_jwk["n"].as_str().unwrap().len() >= 342,
+        "a 2048-bit modulus"
+    );
     t.push((
         "embedded jwk".into(),
-        hand_token(&jwk_header, &claims, &attacker, Algorithm::RS256),
+        hand_token(
+            &json!({"alg": "RS256", "jwk": attacker_jwk}),
+            &claims,
+            &attacker,
+            Algorithm::RS256,
+        ),
     ));
+    let cert_pem = String::from_utf8(read_key("rsa2_attacker_cert.pem")).unwrap();
+    let cert_der: String = cert_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    assert!(cert_der.len() > 1000, "a whole certificate");
     t.push((
         "embedded x5c".into(),
         hand_token(
-            &json!({"alg": "RS256", "x5c": ["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"]}),
+            &json!({"alg": "RS256", "x5c": [cert_der]}),
             &claims,
             &attacker,
             Algorithm::RS256,

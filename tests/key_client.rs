@@ -239,17 +239,30 @@ async fn the_os_store_is_trusted_with_os_roots() {
             .build()
     };
     if let Ok(url) = std::env::var(CHILD) {
-        // Child: SSL_CERT_FILE names the test CA, which is then the whole OS store.
-        fetch(&url, os_only().unwrap()).await.unwrap();
+        // Child: SSL_CERT_FILE is then the whole OS store: the test CA (trusted), or another
+        // certificate (the test CA is not trusted).
+        let result = fetch(&url, os_only().unwrap()).await;
+        if std::env::var("EXPECT_REFUSED").is_ok() {
+            assert!(result.is_err(), "a store without the test CA trusted it");
+        } else {
+            result.unwrap();
+        }
         return;
     }
     let provider = provider().await;
     let port = tls_front(provider.addr()).await;
     let url = format!("https://localhost:{port}/jwks");
-    // The machine's own store does not hold the test CA (or is empty: then building fails).
-    if let Ok(client) = os_only() {
-        assert!(fetch(&url, client).await.is_err(), "the test CA is trusted");
-    }
+    // An OS store that does not hold the test CA refuses the server.
+    let (passed, output) = run_child(
+        "the_os_store_is_trusted_with_os_roots",
+        &url,
+        &[
+            ("SSL_CERT_FILE", key_path("rsa2_attacker_cert.pem")),
+            ("EXPECT_REFUSED", "1".to_owned()),
+        ],
+    )
+    .await;
+    assert!(passed, "child run failed:\n{output}");
     assert_eq!(provider.jwks_fetches(), 0);
     let (passed, output) = run_child(
         "the_os_store_is_trusted_with_os_roots",

@@ -44,8 +44,12 @@ async fn resource_server_accepts_issuer_tokens_even_after_the_issuer_stops() {
         .assert_unauthorized("no token");
     assert_eq!(resource.get("/health", &[]).await.status, StatusCode::OK);
 
+    // A token the resource server has never seen (no cached verification): it must be
+    // verified with the keys fetched before the issuer went away.
+    let unseen = issuer.token().await;
+    assert_ne!(unseen, token);
     drop(issuer);
-    let reply = resource.protected(&token).await;
+    let reply = resource.protected(&unseen).await;
     assert_eq!(
         reply.status,
         StatusCode::OK,
