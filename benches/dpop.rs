@@ -1,5 +1,7 @@
 //! What DPoP costs per request: checking one proof (`Dpop::check`: parse, the signature with
-//! the key from its header, the claims, the key's thumbprint) for ES256 and EdDSA proofs, and
+//! the key from its header, the claims, the key's thumbprint) for ES256 and EdDSA proofs, next
+//! to the bare signature verification of the same proof with the same backend (what no proof
+//! check can go below), and
 //! one request through `JwtAuth` with a DPoP-bound HS256 token (verified-token cache hot, a
 //! fresh proof each time, the in-memory replay cache) next to the same token as a bearer token.
 //!
@@ -15,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use criterion::{BatchSize, Criterion, criterion_main};
 use http::{Method, Request, Response, Uri};
 use tower::{Layer, Service, service_fn};
-use tower_jwt_auth::dpop::{Dpop, DpopKey};
+use tower_jwt_auth::dpop::{Dpop, DpopKey, MemoryReplayCache, ReplayCache, ReplayEntry};
 use tower_jwt_auth::{
     Algorithm, JwtAuthLayer, KeySet, SigningKey, Validation, Verifier, VerifyingKey,
 };
@@ -46,6 +48,13 @@ fn token(jkt: Option<&str>) -> String {
         &jsonwebtoken::EncodingKey::from_secret(&SECRET),
     )
     .unwrap()
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn noop(_req: Request<()>) -> Ready<Result<Response<()>, Infallible>> {
@@ -89,14 +98,11 @@ fn bench(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("DPoP {alg:?} proof"));
 
         // The proof check alone (the replay cache is not asked, so one proof serves).
-        let dpop = Dpop::new();
+        let dpop = Dpop::new("http://api.example.com").unwrap();
         let proof = key.proof(&Method::GET, URL, Some(&bound), None).unwrap();
         let headers = request("", Some(proof)).headers().clone();
         let uri = Uri::from_static("/protected");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let now = now_secs();
         group.bench_function("Dpop::check", |b| {
             b.iter(|| {
                 dpop.check(&Method::GET, &uri, &headers, Some(bound.as_bytes()), now)
@@ -104,9 +110,38 @@ fn bench(c: &mut Criterion) {
             });
         });
 
-        // One request, a fresh proof each time (made outside the measurement).
+        // The floor: the proof's signature alone, verified by jsonwebtoken's backend with the
+        // public key already parsed.
+        let public = key_file(match alg {
+            Algorithm::ES256 => "ec256_public.pem",
+            _ => "ed25519_public.pem",
+        });
+        let public = match alg {
+            Algorithm::ES256 => jsonwebtoken::DecodingKey::from_ec_pem(&public),
+            _ => jsonwebtoken::DecodingKey::from_ed_pem(&public),
+        }
+        .unwrap();
+        let signed = key.proof(&Method::GET, URL, Some(&bound), None).unwrap();
+        let (message, signature) = signed.rsplit_once('.').unwrap();
+        group.bench_function("bare signature verification", |b| {
+            b.iter(|| {
+                assert!(
+                    jsonwebtoken::crypto::verify(signature, message.as_bytes(), &public, alg)
+                        .unwrap()
+                );
+            });
+        });
+
+        // One request, a fresh proof each time (made outside the measurement). One key makes
+        // every proof here: lift its share of the replay cache (the default would refuse it
+        // past 125,000 proofs a minute).
+        let replay = MemoryReplayCache::new().per_key_limit(u32::MAX);
         let mut svc = JwtAuthLayer::<serde_json::Value>::new(verifier.clone())
-            .dpop(Dpop::new())
+            .dpop(
+                Dpop::new("http://api.example.com")
+                    .unwrap()
+                    .replay_cache(replay),
+            )
             .layer(service_fn(noop));
         let authorization = format!("DPoP {bound}");
         group.bench_function("request, bound token (cache hot) + proof", |b| {
@@ -122,6 +157,37 @@ fn bench(c: &mut Criterion) {
         group.finish();
     }
 
+    // The replay cache under a flood: an insert costs the same with room and when full (no
+    // sweep), and one key cannot take everyone's room.
+    let mut group = c.benchmark_group("DPoP replay cache");
+    let expires = now_secs() + 60;
+    let entry = |i: u64, key: u8| {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&i.to_be_bytes());
+        ReplayEntry::new(id, [key; 16], expires)
+    };
+    for (name, held, capacity) in [
+        ("insert, 100,000 held (room)", 100_000u64, 50_000_000),
+        (
+            "insert, 1,000,000 held (full: refused)",
+            1_000_000,
+            1_000_000,
+        ),
+    ] {
+        let cache = MemoryReplayCache::with_capacity(capacity).per_key_limit(u32::MAX);
+        for i in 0..held {
+            let _ = cache.first_use(&entry(i, (i % 251) as u8));
+        }
+        let mut next = held;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                next += 1;
+                cache.first_use(&entry(next, (next % 251) as u8))
+            });
+        });
+    }
+    group.finish();
+
     // What accepting DPoP costs a bearer request.
     let mut group = c.benchmark_group("DPoP baseline");
     let plain = token(None);
@@ -131,7 +197,7 @@ fn bench(c: &mut Criterion) {
         ("request, bearer token (cache hot), no DPoP", layer.clone()),
         (
             "request, bearer token (cache hot), DPoP allowed",
-            layer.dpop(Dpop::new()),
+            layer.dpop(Dpop::new("http://api.example.com").unwrap()),
         ),
     ] {
         let mut svc = layer.layer(service_fn(noop));

@@ -17,16 +17,20 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post_service};
 use axum::{Json, Router};
 use common::{Demo, DemoClaims, identity, init_tracing};
-use tower::ServiceBuilder;
+use tower::{Layer, ServiceBuilder};
 use tower_jwt_auth::Claims;
 use tower_jwt_auth::session::PeerAddr;
 
 /// `Claims<C>` is an axum extractor (feature `axum`): the layer put the verified claims there.
 async fn protected(claims: Claims<DemoClaims>) -> Response {
     Json(identity(&claims)).into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    common::post_only().into_response()
 }
 
 async fn health() -> Json<serde_json::Value> {
@@ -37,16 +41,24 @@ async fn health() -> Json<serde_json::Value> {
 async fn main() -> Result<(), common::BoxError> {
     init_tracing();
     let demo = Demo::from_env("127.0.0.1:3000").await?;
-    let listener = tokio::net::TcpListener::bind(demo.bind).await?;
-    let provider = demo.provider_metadata(listener.local_addr()?);
+    let provider = demo.provider_metadata(demo.listener.local_addr()?);
+    let listener = demo.listener;
     let metrics = demo.metrics.clone();
 
     let mut app = Router::new()
         // Only the routes above `route_layer` require a token; unknown paths still get 404.
         .route("/protected", get(protected))
-        .route_service("/logout", demo.logout)
-        .route_service("/logout-all", demo.logout_all)
-        .route_layer(demo.layer)
+        .route_layer(demo.layer.clone())
+        // POST only, with the method checked before the credentials (the layer wraps the POST
+        // handler alone, not the 405 fallback): `GET /logout` is 405, not 401.
+        .route(
+            "/logout",
+            post_service(demo.layer.clone().layer(demo.logout)).fallback(method_not_allowed),
+        )
+        .route(
+            "/logout-all",
+            post_service(demo.layer.layer(demo.logout_all)).fallback(method_not_allowed),
+        )
         // The login throttle counts attempts per client: tell it the peer address.
         .route_service(
             "/login",

@@ -95,6 +95,10 @@ impl App {
         Ok(match path {
             "/login" => self.login.oneshot(req).await?.map(BodyExt::boxed_unsync),
             "/refresh" => self.refresh.oneshot(req).await?.map(BodyExt::boxed_unsync),
+            // The method is checked before the credentials: `GET /logout` is 405, not 401.
+            "/logout" | "/logout-all" if method != Method::POST => {
+                common::post_only().map(|body| Full::new(Bytes::from(body)).boxed_unsync())
+            }
             "/logout" => self.logout.oneshot(req).await?,
             "/logout-all" => self.logout_all.oneshot(req).await?,
             "/protected" if method == Method::GET || method == Method::HEAD => self
@@ -131,8 +135,8 @@ impl App {
 async fn main() -> Result<(), common::BoxError> {
     init_tracing();
     let demo = Demo::from_env("127.0.0.1:3000").await?;
-    let listener = tokio::net::TcpListener::bind(demo.bind).await?;
-    let provider = demo.provider_metadata(listener.local_addr()?);
+    let provider = demo.provider_metadata(demo.listener.local_addr()?);
+    let listener = demo.listener;
     let _feed = demo.feed;
     let app = App {
         protected: ServiceBuilder::new()

@@ -75,6 +75,9 @@ async fn main() -> Result<(), BoxError> {
         .unwrap_or_else(|| "127.0.0.1:3001".to_owned())
         .parse()
         .map_err(|e| format!("BIND_ADDR is not a socket address: {e}"))?;
+    // Bound first: the server's own address names it in DPoP proofs when PUBLIC_URL is unset.
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    let bind = listener.local_addr()?;
     let cooldown = match var("JWKS_COOLDOWN_MS") {
         Some(ms) => Duration::from_millis(
             ms.parse()
@@ -131,7 +134,10 @@ async fn main() -> Result<(), BoxError> {
         }
     };
     // DPoP-bound tokens (`DPOP`: allowed, required or off), with the issuers' replay store.
-    if let (_, Some(dpop)) = common::dpop_from_env(var("PUBLIC_URL").as_deref(), store)? {
+    if let (_, Some(dpop)) = common::dpop_from_env(
+        &var("PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}")),
+        store,
+    )? {
         layer = layer.dpop(dpop);
     }
 
@@ -153,7 +159,6 @@ async fn main() -> Result<(), BoxError> {
     if let Some((path, service)) = metadata_route {
         app = app.route_service(&path, service);
     }
-    let listener = tokio::net::TcpListener::bind(bind).await?;
     tracing::info!(addr = %listener.local_addr()?, jwks_url = %url, issuers = issuers.len(), "resource server listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

@@ -31,7 +31,7 @@ async fn main() -> Result<(), common::BoxError> {
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
 
-    let listener = tokio::net::TcpListener::bind(demo.bind).await?;
+    let listener = demo.listener;
     tracing::info!(addr = %listener.local_addr()?, "tonic demo server listening");
     Server::builder()
         // Every service on this server requires a valid token.

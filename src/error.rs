@@ -213,10 +213,12 @@ impl AuthErrorKind {
                  site with the CSRF token in its header"
             }
             Self::InvalidDpopProof => {
-                "the DPoP proof is missing, invalid or does not match this request; send a fresh                  proof for this method and URL"
+                "the DPoP proof is missing, invalid or does not match this request; send a fresh \
+                 proof for this method and URL"
             }
             Self::DpopBindingMismatch => {
-                "the token does not fit its scheme: send a DPoP-bound token as DPoP with a proof                  from its key, and an unbound token as Bearer"
+                "the token does not fit its scheme: send a DPoP-bound token as DPoP with a proof \
+                 from its key, and an unbound token as Bearer"
             }
             Self::DpopRequired => "this resource accepts only DPoP-bound tokens",
             Self::UseDpopNonce => {
@@ -509,8 +511,12 @@ mod tests {
         for kind in AuthErrorKind::ALL {
             let d = kind.description();
             assert!(
-                d.bytes()
-                    .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+                crate::text::is_clean_client_text(d),
+                "{kind:?}: {d:?} (printable ASCII, single spaces)"
+            );
+            assert!(
+                crate::text::quotable(d),
+                "{kind:?}: {d:?} must be quotable in a header"
             );
         }
     }

@@ -93,6 +93,67 @@ struct Shared {
     trusted_until: AtomicU64,
 }
 
+/// One revocation, as a shared store keeps it (and as [`Revocations::entries`] lists them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevocationEntry {
+    /// Every access token with this `sid`.
+    Session(String),
+    /// Every access token of `sub` with a `gen` below `generation`.
+    User {
+        /// The user.
+        sub: String,
+        /// The first generation still valid.
+        generation: u64,
+    },
+    /// The access token with this `jti`.
+    Token(String),
+}
+
+impl RevocationEntry {
+    /// Add the entry to a list, until `until`.
+    pub fn apply(&self, revocations: &Revocations, until: SystemTime) {
+        revocations.batch(|b| self.apply_to(b, until));
+    }
+
+    /// Add the entry to a batch of changes, until `until`.
+    pub fn apply_to(&self, b: &mut RevocationBatch<'_>, until: SystemTime) {
+        match self {
+            Self::Session(sid) => b.revoke_session(sid, until),
+            Self::User { sub, generation } => b.revoke_user_before(sub, *generation, until),
+            Self::Token(jti) => b.revoke_token(jti, until),
+        }
+    }
+
+    /// A one-line encoding for a shared store: `s:<sid>`, `j:<jti>`, `g:<gen>:<sub>`.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Session(sid) => format!("s:{sid}"),
+            Self::Token(jti) => format!("j:{jti}"),
+            Self::User { sub, generation } => format!("g:{generation}:{sub}"),
+        }
+    }
+
+    /// The inverse of [`encode`](Self::encode); `None` for anything else.
+    #[must_use]
+    pub fn decode(text: &str) -> Option<Self> {
+        let (kind, rest) = text.split_once(':')?;
+        match kind {
+            "s" => Some(Self::Session(rest.to_owned())),
+            "j" => Some(Self::Token(rest.to_owned())),
+            "g" => {
+                let (generation, sub) = rest.split_once(':')?;
+                Some(Self::User {
+                    sub: sub.to_owned(),
+                    generation: generation.parse().ok()?,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Access tokens revoked before their `exp`: by session, by user generation, by token. Cheap to
 /// clone; clones share the list. See the [module docs](self).
 #[derive(Clone)]
@@ -218,6 +279,53 @@ impl Revocations {
             return Err(crate::AuthErrorKind::Revoked);
         }
         Ok(())
+    }
+
+    /// Every live entry with the time until which it can match a token: what a node holds,
+    /// to be written back to a shared store that lost its data.
+    #[must_use]
+    pub fn entries(&self) -> Vec<(RevocationEntry, SystemTime)> {
+        let snapshot = self.shared.snapshot.load();
+        let now = unix(SystemTime::now());
+        let at = |secs: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let sessions = snapshot
+            .sessions
+            .iter()
+            .map(|(sid, until)| (RevocationEntry::Session(sid.to_string()), *until));
+        let tokens = snapshot
+            .tokens
+            .iter()
+            .map(|(jti, until)| (RevocationEntry::Token(jti.to_string()), *until));
+        let users = snapshot.users.iter().map(|(sub, (generation, until))| {
+            (
+                RevocationEntry::User {
+                    sub: sub.to_string(),
+                    generation: *generation,
+                },
+                *until,
+            )
+        });
+        sessions
+            .chain(tokens)
+            .chain(users)
+            .filter(|(_, until)| *until > now)
+            .map(|(entry, until)| (entry, at(until)))
+            .collect()
+    }
+
+    /// The lowest generation of `sub` not revoked ("log out everywhere" raises it; 0 when
+    /// nothing of the user is revoked): a store that lost the user's generation must not
+    /// hand out a lower one.
+    #[must_use]
+    pub fn min_generation(&self, sub: &str) -> u64 {
+        let now = unix(SystemTime::now());
+        self.shared
+            .snapshot
+            .load()
+            .users
+            .get(sub)
+            .filter(|(_, until)| *until > now)
+            .map_or(0, |(generation, _)| *generation)
     }
 
     /// How many entries the list holds (expired ones go at the next change).
@@ -393,5 +501,21 @@ mod tests {
         let clone = r.clone();
         r.revoke_token("j", later());
         assert!(clone.is_revoked(&claims(serde_json::json!({"jti": "j"}))));
+    }
+
+    #[test]
+    fn revocation_entries_round_trip() {
+        for e in [
+            RevocationEntry::Session("abc".into()),
+            RevocationEntry::Token("j:1".into()),
+            RevocationEntry::User {
+                sub: "a:b".into(),
+                generation: 7,
+            },
+        ] {
+            assert_eq!(RevocationEntry::decode(&e.encode()), Some(e));
+        }
+        assert_eq!(RevocationEntry::decode("x:1"), None);
+        assert_eq!(RevocationEntry::decode("g:x:1"), None);
     }
 }

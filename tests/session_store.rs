@@ -63,6 +63,72 @@ async fn contract(backend: Backend) {
     garbage_is_invalid(&backend).await;
     a_bound_family_keeps_its_key(&backend).await;
     a_key_is_used_first_once(&backend).await;
+    no_grace_means_no_repeat(&backend).await;
+    can_rotate_looks_without_changing_anything(&backend).await;
+}
+
+/// A zero grace window admits no repeat: of 20 concurrent refreshes exactly one succeeds, the
+/// others are reuse, which ends the session.
+async fn no_grace_means_no_repeat(backend: &Backend) {
+    let s = backend.sessions().await.grace(Duration::ZERO);
+    for _ in 0..5 {
+        let t0 = s.open("g0").await.unwrap();
+        let results = futures_join_all((0..20).map(|_| {
+            let (s, token) = (s.clone(), t0.refresh_token().to_owned());
+            tokio::spawn(async move { s.refresh(&token).await })
+        }))
+        .await;
+        let winners: Vec<&Session> = results
+            .iter()
+            .filter_map(|r| r.as_ref().unwrap().as_ref().ok())
+            .collect();
+        assert_eq!(winners.len(), 1);
+        assert!(
+            invalid(s.refresh(winners[0].refresh_token()).await),
+            "reuse ended it"
+        );
+        assert!(
+            s.revocations()
+                .is_revoked(&claims(serde_json::json!({"sub": "g0", "sid": t0.sid()})))
+        );
+    }
+}
+
+/// `can_refresh` says what a refresh would do and changes nothing: asking about a predecessor
+/// after the window, or about a stranger's key, is not reuse, and the token still refreshes.
+async fn can_rotate_looks_without_changing_anything(backend: &Backend) {
+    let s = backend.sessions().await.grace(Duration::ZERO);
+    let t0 = s.open_bound("look", Some("key-a")).await.unwrap();
+    assert!(
+        s.can_refresh(t0.refresh_token(), Some("key-a"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.can_refresh(t0.refresh_token(), Some("key-b"))
+            .await
+            .unwrap()
+    );
+    assert!(!s.can_refresh(t0.refresh_token(), None).await.unwrap());
+    assert!(!s.can_refresh("garbage", Some("key-a")).await.unwrap());
+    let t1 = s
+        .refresh_bound(t0.refresh_token(), Some("key-a"))
+        .await
+        .unwrap();
+    // The predecessor, with no grace: not refreshable, and asking is not reuse.
+    assert!(
+        !s.can_refresh(t0.refresh_token(), Some("key-a"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.can_refresh(t1.refresh_token(), Some("key-a"))
+            .await
+            .unwrap()
+    );
+    s.refresh_bound(t1.refresh_token(), Some("key-a"))
+        .await
+        .unwrap();
 }
 
 /// The DPoP key of a bound session comes back with every rotation (and with the repeat within
@@ -250,7 +316,18 @@ async fn logging_out_everywhere_then_logging_in_in_the_same_second(backend: &Bac
     assert!(invalid(s.refresh(b.refresh_token()).await));
     s.refresh(other.refresh_token()).await.unwrap();
     let fresh = s.open("7").await.unwrap();
-    assert_eq!(fresh.generation(), a.generation() + 1);
+    // The generation only grows: past the old one, and at least the store's clock in ms, so a
+    // store that lost the counter still raises it past every token issued before.
+    assert!(fresh.generation() > a.generation());
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    assert!(
+        u128::from(fresh.generation()) + 5000 >= now_ms,
+        "{}",
+        fresh.generation()
+    );
     let old = claims(serde_json::json!({"sub": "7", "gen": a.generation(), "sid": a.sid()}));
     let new =
         claims(serde_json::json!({"sub": "7", "gen": fresh.generation(), "sid": fresh.sid()}));
@@ -347,12 +424,10 @@ async fn the_contract_holds_on_redis() {
     let Some(server) = RedisServer::start("the_contract_holds_on_redis") else {
         return;
     };
-    contract(Backend::Redis(server.url())).await;
-    assert!(
-        !server.dump().is_empty(),
-        "the contract left state to inspect"
-    );
-    hygiene(&server);
+    let backend = Backend::Redis(server.url());
+    contract(backend).await;
+    let tokens = census(&Backend::Redis(server.url())).await;
+    hygiene(&server, &tokens);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,10 +436,14 @@ async fn the_contract_holds_on_a_redis_cluster() {
         return;
     };
     contract(Backend::Redis(cluster.url())).await;
+    let tokens = census(&Backend::Redis(cluster.url())).await;
     let mut keys = 0;
     for node in &cluster.nodes {
-        hygiene(node);
-        keys += node.dump().len();
+        let held = node.dump().len();
+        if held > 0 {
+            hygiene(node, &tokens);
+        }
+        keys += held;
     }
     assert!(keys > 0);
     // Revocations travel between two nodes of the application through the cluster too.
@@ -381,8 +460,50 @@ async fn the_contract_holds_on_a_redis_cluster() {
 
 /// Every key has the prefix and a TTL; no value holds a refresh token, a username or a
 /// password.
-fn hygiene(server: &RedisServer) {
-    for (key, ttl, content) in &server.dump() {
+/// The user id the census issues tokens for: it must never show in a key.
+const CENSUS_SUB: &str = "census-user-8c1f9e";
+
+/// Issue tokens every way the store can see one (open, bound open, rotation, a repeat within
+/// the grace window, reuse, "log out everywhere") and return every refresh token handed out.
+async fn census(backend: &Backend) -> Vec<String> {
+    let s = backend.sessions().await;
+    let mut issued = Vec::new();
+    let t0 = s.open(CENSUS_SUB).await.unwrap();
+    let t1 = s.refresh(t0.refresh_token()).await.unwrap();
+    let repeat = s.refresh(t0.refresh_token()).await.unwrap();
+    let bound = s.open_bound(CENSUS_SUB, Some("census-key")).await.unwrap();
+    let bound1 = s
+        .refresh_bound(bound.refresh_token(), Some("census-key"))
+        .await
+        .unwrap();
+    let reused = s.open(CENSUS_SUB).await.unwrap();
+    let reused1 = s.refresh(reused.refresh_token()).await.unwrap();
+    s.refresh(reused1.refresh_token()).await.unwrap();
+    assert!(invalid(s.refresh(reused.refresh_token()).await));
+    for t in [&t0, &t1, &repeat, &bound, &bound1, &reused, &reused1] {
+        issued.push(t.refresh_token().to_owned());
+    }
+    s.end_all(CENSUS_SUB).await.unwrap();
+    let after = s.open(CENSUS_SUB).await.unwrap();
+    issued.push(after.refresh_token().to_owned());
+    issued.push(
+        s.refresh(after.refresh_token())
+            .await
+            .unwrap()
+            .refresh_token()
+            .to_owned(),
+    );
+    issued
+}
+
+/// Every key has the prefix and an expiry; no key or value holds a password, a username, the
+/// census user's id (in a key), or any refresh token the census handed out, whole or its
+/// family or secret part.
+fn hygiene(server: &RedisServer, tokens: &[String]) {
+    let dump = server.dump();
+    assert!(!dump.is_empty(), "nothing to inspect");
+    assert!(tokens.len() >= 9, "the census handed out its tokens");
+    for (key, ttl, content) in &dump {
         assert!(key.starts_with('c'), "prefix: {key}");
         // -1: no expiry; -2: gone meanwhile; 0: expiring this very millisecond.
         assert!(*ttl >= 0 || *ttl == -2, "{key} has no expiry ({ttl})");
@@ -392,11 +513,17 @@ fn hygiene(server: &RedisServer) {
                 "{key}: {content}"
             );
         }
-        // Refresh tokens are <tag>.<family>.<secret>: no stored value has that shape.
-        assert!(
-            !content.contains('.') || key.contains("{rev}"),
-            "{key}: {content}"
-        );
+        assert!(!key.contains(CENSUS_SUB), "the user id in a key: {key}");
+        for token in tokens {
+            // <32-hex user tag><22-char family id><43-char secret>
+            assert_eq!(token.len(), 97);
+            for part in [token.as_str(), &token[32..54], &token[54..]] {
+                assert!(
+                    !key.contains(part) && !content.contains(part),
+                    "{key} holds a refresh token (or part of one): {content}"
+                );
+            }
+        }
     }
 }
 
@@ -504,4 +631,123 @@ async fn revocations_reach_the_other_node_and_survive_lost_connections() {
         b_list.is_revoked(&token)
     })
     .await;
+}
+
+/// Redis loses its data (a `FLUSHALL`, then a restart without persistence): the nodes notice
+/// (the epoch is gone) and write back what they hold, so no revoked token comes back on any
+/// node, nor on a node started after the loss; a "log out everywhere" after the loss still
+/// revokes every older token, a login after it gets a token that works; and revocations made
+/// after the loss, with a sequence number that started again, reach every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_lost_by_redis_does_not_undo_revocations() {
+    let Some(mut server) = RedisServer::start("data_lost_by_redis") else {
+        return;
+    };
+    let staleness = Duration::from_secs(5);
+    let (a, a_list) = node(&server, staleness).await;
+    let (b, b_list) = node(&server, staleness).await;
+    let (_c, c_list) = node(&server, staleness).await;
+
+    for (round, lose) in ["FLUSHALL", "restart"].into_iter().enumerate() {
+        let sub = format!("loss-{round}");
+        // Before the loss: a logout (on A), a "log out everywhere" (on B), a revoked token.
+        let ended = a.sessions.open(&sub).await.unwrap();
+        a.sessions.end(&sub, ended.sid()).await.unwrap();
+        let old = b.sessions.open(&sub).await.unwrap();
+        b.sessions.end_all(&sub).await.unwrap();
+        a.sessions
+            .revoke_token(&format!("jti-{round}"))
+            .await
+            .unwrap();
+        let logged_out = claims(serde_json::json!({"sub": sub, "sid": ended.sid(), "gen": 0}));
+        let everywhere =
+            claims(serde_json::json!({"sub": sub, "sid": old.sid(), "gen": old.generation()}));
+        let single = claims(serde_json::json!({"sub": "x", "jti": format!("jti-{round}")}));
+        let revoked = [&logged_out, &everywhere, &single];
+        for list in [&a_list, &b_list, &c_list] {
+            until("revocations everywhere", Duration::from_secs(2), || {
+                revoked.iter().all(|t| list.is_revoked(t))
+            })
+            .await;
+        }
+
+        let write_backs = a._feed.write_backs();
+        if lose == "FLUSHALL" {
+            server.cli(&["FLUSHALL"]);
+        } else {
+            server.stop();
+            server.restart();
+        }
+        until(
+            "a write-back after the loss",
+            Duration::from_secs(5),
+            || a._feed.write_backs() > write_backs,
+        )
+        .await;
+        // Redis has them again: a node started now refuses them too.
+        let (_d, d_list) = node(&server, staleness).await;
+        until(
+            "a node started after the loss",
+            Duration::from_secs(3),
+            || revoked.iter().all(|t| d_list.is_revoked(t)),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        for (i, list) in [&a_list, &b_list, &c_list].iter().enumerate() {
+            for t in revoked {
+                assert!(list.is_revoked(t), "{lose}: node {i} let {t:?} back in");
+            }
+        }
+
+        // A login after the loss gets a token no node refuses (its generation is not below
+        // the revoked one); a "log out everywhere" after the loss revokes it and every older
+        // token, on every node.
+        let fresh = a.sessions.open(&sub).await.unwrap();
+        assert!(fresh.generation() > old.generation(), "{lose}");
+        let fresh_token =
+            claims(serde_json::json!({"sub": sub, "sid": fresh.sid(), "gen": fresh.generation()}));
+        for list in [&a_list, &b_list, &c_list] {
+            assert!(!list.is_revoked(&fresh_token), "{lose}");
+        }
+        b.sessions.end_all(&sub).await.unwrap();
+        let again = claims(serde_json::json!({"sub": sub, "gen": fresh.generation()}));
+        for list in [&a_list, &b_list, &c_list, &d_list] {
+            until(
+                "log out everywhere after the loss",
+                Duration::from_secs(2),
+                || list.is_revoked(&again) && list.is_revoked(&everywhere),
+            )
+            .await;
+        }
+
+        // A plain logout after the loss (the sequence started again) reaches every node.
+        let later = a.sessions.open("after").await.unwrap();
+        a.sessions.end("after", later.sid()).await.unwrap();
+        let later = claims(serde_json::json!({"sub": "after", "sid": later.sid()}));
+        for list in [&b_list, &c_list, &d_list] {
+            until(
+                "a revocation after the loss",
+                Duration::from_secs(2),
+                || list.is_revoked(&later),
+            )
+            .await;
+        }
+    }
+}
+
+/// A Redis that may evict keys is refused at start: an evicted revocation would let a
+/// logged-out token back in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_may_evict_is_refused() {
+    let Some(server) = RedisServer::start("a_redis_that_may_evict") else {
+        return;
+    };
+    server.cli(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    let error = RedisStore::connect(&server.url()).await.unwrap_err();
+    assert!(error.to_string().contains("allkeys-lru"), "{error}");
+    server.cli(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    RedisStore::connect(&server.url()).await.unwrap();
+    // A server that hides CONFIG (as managed services do): accepted, with a warning.
+    server.cli(&["ACL", "SETUSER", "default", "-config"]);
+    RedisStore::connect(&server.url()).await.unwrap();
 }

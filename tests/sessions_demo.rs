@@ -73,9 +73,10 @@ async fn until_status(c: &Client, token: &str, status: StatusCode, limit: Durati
         }
         assert!(
             start.elapsed() < limit,
-            "expected {status} within {limit:?}, still {} {}",
+            "expected {status} within {limit:?}, still {} {} ({:?})",
             reply.status,
-            reply.text()
+            reply.text(),
+            reply.headers.get("www-authenticate")
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -32,7 +32,8 @@ pub(crate) struct DemoClaims {
 
 /// Everything a demo server needs, built from the environment.
 pub(crate) struct Demo {
-    pub(crate) bind: SocketAddr,
+    /// Bound at start (`BIND_ADDR`), so the server knows its own address before it serves.
+    pub(crate) listener: tokio::net::TcpListener,
     pub(crate) layer: JwtAuthLayer<DemoClaims>,
     pub(crate) login: LoginService<InMemoryUsers<DemoClaims>>,
     pub(crate) refresh: RefreshService<InMemoryUsers<DemoClaims>>,
@@ -59,6 +60,23 @@ pub(crate) fn install_metrics() -> Result<PrometheusHandle, BoxError> {
     PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("cannot install the metrics recorder: {e}").into())
+}
+
+/// 405 with `Allow: POST` and a JSON body, as the session services answer it: for the
+/// endpoints behind the layer, whose method is checked before the credentials.
+pub(crate) fn post_only() -> http::Response<String> {
+    let mut res = http::Response::new(
+        serde_json::json!({"error": "method_not_allowed", "error_description": "use POST"})
+            .to_string(),
+    );
+    *res.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
+    let headers = res.headers_mut();
+    headers.insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    res
 }
 
 /// The `/metrics` answer.
@@ -114,19 +132,21 @@ fn rate(name: &str, default: Rate) -> Result<Rate, BoxError> {
     }
 }
 
-/// `DPOP` (RFC 9449): `allowed` (the default), `required` or `off`; proofs name `public_url`
-/// when set, and with a shared `store` every node refuses a proof replayed against any of them.
+/// `DPOP` (RFC 9449): `allowed` (the default), `required` or `off`; proofs name `own_url`
+/// (`PUBLIC_URL`, else `http://<listen address>`: never the request's `Host` header), and with a
+/// shared `store` every node refuses a proof replayed against any of them.
 /// With `DPOP_NONCE_SECRET` (at least 32 bytes, the same on every node), proofs must carry a
 /// server nonce (five-minute steps).
 pub(crate) fn dpop_from_env(
-    public_url: Option<&str>,
+    own_url: &str,
     store: Option<std::sync::Arc<dyn tower_jwt_auth::session::SessionStore>>,
 ) -> Result<(String, Option<Dpop>), BoxError> {
     let mode = var("DPOP").unwrap_or_else(|| "allowed".to_owned());
+    let dpop = Dpop::new(own_url).map_err(|e| format!("PUBLIC_URL or BIND_ADDR: {e}"));
     let mut dpop = match mode.as_str() {
         "off" => return Ok((mode, None)),
-        "allowed" => Dpop::new(),
-        "required" => Dpop::new().required(),
+        "allowed" => dpop?,
+        "required" => dpop?.required(),
         other => {
             return Err(format!(
                 "DPOP is {other:?}: use `allowed` (the default), `required` or `off`"
@@ -134,11 +154,6 @@ pub(crate) fn dpop_from_env(
             .into());
         }
     };
-    if let Some(url) = public_url {
-        dpop = dpop
-            .public_url(url)
-            .map_err(|e| format!("PUBLIC_URL: {e}"))?;
-    }
     if let Some(store) = store {
         dpop = dpop.replay_cache(StoreReplayCache::new(store));
     }
@@ -164,12 +179,20 @@ impl Demo {
             .unwrap_or_else(|| default_bind.to_owned())
             .parse()
             .map_err(|e| format!("BIND_ADDR is not a socket address: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| format!("cannot listen on {bind} (BIND_ADDR): {e}"))?;
+        let bind = listener.local_addr()?;
         let alg_name = var("JWT_ALGORITHM").unwrap_or_else(|| "HS256".to_owned());
         let alg: Algorithm = alg_name.parse().map_err(|_| {
             format!("JWT_ALGORITHM {alg_name:?} is not one of HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA")
         })?;
         // The server's own base URL: the RFC 9728 resource identifier, and the default issuer.
         let public_url = var("PUBLIC_URL");
+        // What clients call this server: PUBLIC_URL, else the address it listens on.
+        let own_url = public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bind}"));
         let issuer_name = var("JWT_ISSUER").or_else(|| public_url.clone());
         let audience = var("JWT_AUDIENCE");
         let ttl = secs("JWT_TTL_SECS", 900)?;
@@ -286,7 +309,7 @@ impl Demo {
 
         // Several nodes on one Redis refuse a proof replayed against any of them.
         let shared_store = redis_url.is_some().then(|| sessions.store().clone());
-        let (dpop_mode, dpop) = dpop_from_env(public_url.as_deref(), shared_store)?;
+        let (dpop_mode, dpop) = dpop_from_env(&own_url, shared_store)?;
         if let Some(dpop) = &dpop {
             layer = layer.dpop(dpop.clone());
         }
@@ -329,7 +352,7 @@ impl Demo {
             "configuration loaded"
         );
         Ok(Self {
-            bind,
+            listener,
             layer,
             login,
             refresh,

@@ -25,8 +25,8 @@
 //! let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, [7u8; 32])?);
 //! let layer = JwtAuthLayer::<serde_json::Value>::new(Verifier::new(keys, Validation::new())?)
 //!     // The URL clients use to reach this server (behind a proxy, its public one): proofs
-//!     // name it in `htu`. Without it, the request's own scheme and `Host` are used.
-//!     .dpop(Dpop::new().public_url("https://api.example.com")?);
+//!     // name it in `htu`, so a proof made for another server never passes here.
+//!     .dpop(Dpop::new("https://api.example.com")?);
 //! # let _ = layer;
 //! # Ok(())
 //! # }
@@ -53,7 +53,7 @@ mod replay;
 pub use client::{DpopClient, DpopClientLayer, DpopKey, ProofError};
 #[cfg(feature = "sessions")]
 pub use replay::StoreReplayCache;
-pub use replay::{MemoryReplayCache, ReplayCache, ReplayCheck, ReplayFuture};
+pub use replay::{MemoryReplayCache, ReplayCache, ReplayCheck, ReplayEntry, ReplayFuture};
 
 /// The `DPoP` request header.
 pub const DPOP: HeaderName = HeaderName::from_static("dpop");
@@ -81,6 +81,8 @@ struct Inner {
     max_age: u64,
     max_skew: u64,
     replay: Arc<dyn ReplayCache>,
+    /// Where the expected `htu` comes from: the public URL, or (opted into) the request.
+    /// `None`: the request's own authority.
     base: Option<htu::Base>,
     nonces: Option<Nonces>,
 }
@@ -148,11 +150,38 @@ fn algs_text(algorithms: &[Algorithm]) -> Arc<str> {
 }
 
 impl Dpop {
-    /// DPoP accepted beside bearer tokens: proofs with ES256, ES384, EdDSA, PS256, PS384 or
-    /// RS256 keys (RSA keys of at least 2048 bits), at most 60 s old and 5 s ahead of this
-    /// server's clock, each accepted once ([`MemoryReplayCache`]).
+    /// DPoP accepted beside bearer tokens at the server clients reach as `public_url`
+    /// (`https://host[:port][/prefix]`; behind a reverse proxy or TLS terminator, the URL
+    /// outside it): a proof's `htu` must be this URL followed by the request's path. Proofs
+    /// with ES256, ES384, EdDSA, PS256, PS384 or RS256 keys (RSA keys of at least 2048 bits),
+    /// at most 60 s old and 5 s ahead of this server's clock, each accepted once
+    /// ([`MemoryReplayCache`]).
+    ///
+    /// The request's `Host` header is never used: it is the client's to choose, so a proof made
+    /// for another server could name it. A single server that cannot know its URL may opt into
+    /// that with [`from_request_authority`](Self::from_request_authority).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigErrorKind::InvalidUrl`] when `public_url` is not an absolute http(s) URL without
+    /// user info, query or fragment.
+    pub fn new(public_url: &str) -> Result<Self, ConfigError> {
+        Ok(Self::with_base(Some(parse_base(public_url)?)))
+    }
+
+    /// Like [`new`](Self::new), but the expected `htu` is built from the request itself: its
+    /// scheme (`http` when the request does not say) and its authority or `Host` header.
+    ///
+    /// **For a single server reached under one name only.** The `Host` header is chosen by the
+    /// client: where several servers accept the same tokens (several nodes, several services
+    /// sharing an issuer), a proof made for one of them passes at every other one whose
+    /// requests say that `Host`. Use [`new`](Self::new) with the public URL there.
     #[must_use]
-    pub fn new() -> Self {
+    pub fn from_request_authority() -> Self {
+        Self::with_base(None)
+    }
+
+    fn with_base(base: Option<htu::Base>) -> Self {
         // Proofs are verified with jsonwebtoken: make sure it has its crypto backend.
         let _ = crate::crypto::install_crypto_provider();
         Self {
@@ -163,7 +192,7 @@ impl Dpop {
                 max_age: 60,
                 max_skew: 5,
                 replay: Arc::new(MemoryReplayCache::new()),
-                base: None,
+                base,
                 nonces: None,
             }),
         }
@@ -227,26 +256,6 @@ impl Dpop {
         self.with(|i| i.max_skew = skew.as_secs())
     }
 
-    /// The URL clients reach this server at, `https://host[:port][/prefix]`: a proof's `htu`
-    /// must be this URL followed by the request's path. Set it behind a reverse proxy or TLS
-    /// terminator. Without it, the request's own scheme (`http` when the request does not say)
-    /// and its `Host` header are used.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigErrorKind::InvalidUrl`] when `url` is not an absolute http(s) URL without user
-    /// info, query or fragment.
-    pub fn public_url(self, url: &str) -> Result<Self, ConfigError> {
-        let base = htu::Base::parse(url).ok_or_else(|| {
-            ConfigError::new(
-                ConfigErrorKind::InvalidUrl,
-                "the DPoP public URL must be an absolute http(s) URL without user info, query \
-                 or fragment",
-            )
-        })?;
-        Ok(self.with(|i| i.base = Some(base)))
-    }
-
     /// Require server nonces (RFC 9449 §8, §9): a proof must carry a nonce this server handed
     /// out (in the `DPoP-Nonce` header of a 401 `use_dpop_nonce`, or of a 400 `use_dpop_nonce`
     /// from the login and refresh services). That bounds how long a proof made in advance, on a
@@ -293,7 +302,7 @@ impl Dpop {
 
     /// Check the request's DPoP proof (RFC 9449 §4.3): exactly one `DPoP` header holding a
     /// `dpop+jwt` signed by the public `jwk` in its header with an accepted algorithm; `htm`
-    /// the request's method, `htu` its URL (see [`public_url`](Self::public_url)), `iat`
+    /// the request's method, `htu` its URL (see [`new`](Self::new)), `iat`
     /// recent, and with `access_token`, `ath` its hash. The `jti` is not yet recorded: that is
     /// [`DpopProof::claim`]'s job, once everything else has passed.
     ///
@@ -319,7 +328,12 @@ impl Dpop {
         }
 
         // The header: typ, an accepted alg, a public jwk, nothing critical.
-        let header_b64 = proof.split('.').next().ok_or_else(invalid)?;
+        let mut parts = proof.split('.');
+        let (Some(header_b64), Some(claims_b64), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid());
+        };
         let header_json = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| invalid())?;
         let header: ProofHeader = serde_json::from_slice(&header_json).map_err(|_| invalid())?;
         if !header.typ.eq_ignore_ascii_case("dpop+jwt") || header.crit.is_some() {
@@ -350,15 +364,21 @@ impl Dpop {
             serde_json::from_value(serde_json::Value::Object(header.jwk)).map_err(|_| invalid())?;
         let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|_| invalid())?;
 
-        // The signature, by that key with that algorithm.
-        let mut validation = jsonwebtoken::Validation::new(alg);
-        validation.required_spec_claims.clear();
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        let claims = jsonwebtoken::decode::<ProofClaims>(proof, &key, &validation)
+        // The signature, by that key with that algorithm (jsonwebtoken refuses a key of
+        // another family), over `header.claims`; only then the claims. The header is parsed
+        // once, above: a proof check is one signature verification and little else.
+        let message = &proof[..header_b64.len() + 1 + claims_b64.len()];
+        if !jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key, alg)
             .map_err(|_| invalid())?
-            .claims;
+        {
+            return Err(invalid());
+        }
+        let claims_json = URL_SAFE_NO_PAD.decode(claims_b64).map_err(|_| invalid())?;
+        // A JSON object (serde would also read a struct from an array, by position).
+        if claims_json.first() != Some(&b'{') {
+            return Err(invalid());
+        }
+        let claims: ProofClaims = serde_json::from_slice(&claims_json).map_err(|_| invalid())?;
 
         // The claims against the request.
         if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LEN {
@@ -406,30 +426,41 @@ impl Dpop {
         let digest = hasher.finalize();
         let mut id = [0u8; 16];
         id.copy_from_slice(&digest[..16]);
+        // The thumbprint is a SHA-256 already: its first half names the client key.
+        let mut key = [0u8; 16];
+        let thumbprint = URL_SAFE_NO_PAD.decode(&jkt).map_err(|_| invalid())?;
+        key.copy_from_slice(thumbprint.get(..16).ok_or_else(invalid)?);
         Ok(DpopProof {
             jkt,
-            id,
-            expires_at: claims
-                .iat
-                .saturating_add(self.inner.max_age)
-                .saturating_add(1),
+            entry: ReplayEntry {
+                id,
+                key,
+                expires_at: claims
+                    .iat
+                    .saturating_add(self.inner.max_age)
+                    .saturating_add(1),
+            },
             replay: Arc::clone(&self.inner.replay),
         })
     }
 }
 
-impl Default for Dpop {
-    fn default() -> Self {
-        Self::new()
-    }
+/// The public URL of [`Dpop::new`], checked.
+fn parse_base(url: &str) -> Result<htu::Base, ConfigError> {
+    htu::Base::parse(url).ok_or_else(|| {
+        ConfigError::new(
+            ConfigErrorKind::InvalidUrl,
+            "the DPoP public URL must be an absolute http(s) URL without user info, query or \
+             fragment, like https://api.example.com",
+        )
+    })
 }
 
 /// A proof that passed [`Dpop::check`]: its key's thumbprint, and its `jti` still to be
 /// recorded with [`claim`](Self::claim).
 pub struct DpopProof {
     jkt: String,
-    id: [u8; 16],
-    expires_at: u64,
+    entry: ReplayEntry,
     replay: Arc<dyn ReplayCache>,
 }
 
@@ -452,7 +483,7 @@ impl DpopProof {
     /// Record the proof's `jti` in the replay cache: [`ReplayCheck::Fresh`] the first time.
     #[must_use]
     pub fn claim(&self) -> ReplayCheck {
-        self.replay.first_use(self.id, self.expires_at)
+        self.replay.first_use(&self.entry)
     }
 
     /// Record the proof's `jti`, waiting for a shared store if need be.

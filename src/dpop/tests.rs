@@ -21,7 +21,7 @@ fn es256() -> DpopKey {
 }
 
 fn dpop() -> Dpop {
-    Dpop::new().public_url("https://api.example.com").unwrap()
+    Dpop::new("https://api.example.com").unwrap()
 }
 
 fn headers(proof: &str) -> HeaderMap {
@@ -142,8 +142,8 @@ fn alg_must_be_accepted_and_asymmetric() {
         check_with(&only_eddsa, &headers(&proof_with(&key, |_, _| {}))).err(),
         Some(AuthErrorKind::InvalidDpopProof)
     );
-    assert!(Dpop::new().algorithms([Algorithm::HS256]).is_err());
-    assert!(Dpop::new().algorithms([]).is_err());
+    assert!(dpop().algorithms([Algorithm::HS256]).is_err());
+    assert!(dpop().algorithms([]).is_err());
 }
 
 #[test]
@@ -304,7 +304,7 @@ fn without_a_public_url_the_host_header_names_the_server() {
         http::header::HOST,
         HeaderValue::from_static("127.0.0.1:3000"),
     );
-    let plain = Dpop::new();
+    let plain = Dpop::from_request_authority();
     assert!(check_with(&plain, &h).is_ok());
     h.insert(
         http::header::HOST,
@@ -314,6 +314,60 @@ fn without_a_public_url_the_host_header_names_the_server() {
         check_with(&plain, &h).err(),
         Some(AuthErrorKind::InvalidDpopProof)
     );
+}
+
+#[test]
+fn with_a_public_url_the_host_header_is_ignored() {
+    // A proof made for another server, sent here with that server's name in `Host`.
+    let key = es256();
+    let proof = key
+        .proof(
+            &Method::GET,
+            "https://other.example.com/protected",
+            Some(TOKEN),
+            None,
+        )
+        .unwrap();
+    let mut h = headers(&proof);
+    h.insert(
+        http::header::HOST,
+        HeaderValue::from_static("other.example.com"),
+    );
+    assert_eq!(
+        check_with(&dpop(), &h).err(),
+        Some(AuthErrorKind::InvalidDpopProof)
+    );
+    let absolute = Uri::from_static("https://other.example.com/protected");
+    assert_eq!(
+        dpop()
+            .check(
+                &Method::GET,
+                &absolute,
+                &h,
+                Some(TOKEN.as_bytes()),
+                unix_now()
+            )
+            .err()
+            .map(|e| e.kind()),
+        Some(AuthErrorKind::InvalidDpopProof)
+    );
+}
+
+#[test]
+fn a_bad_public_url_fails_at_start() {
+    for url in [
+        "",
+        "/api",
+        "ftp://x.example",
+        "https://u:p@x.example",
+        "https://x.example/?q",
+    ] {
+        assert_eq!(
+            Dpop::new(url).unwrap_err().kind(),
+            crate::ConfigErrorKind::InvalidUrl,
+            "{url}"
+        );
+    }
 }
 
 mod layer {
@@ -393,7 +447,7 @@ mod layer {
     #[tokio::test]
     async fn a_bound_token_passes_with_a_fresh_proof_only() {
         let key = es256();
-        let layer = layer(Some(Dpop::new()));
+        let layer = layer(Some(Dpop::from_request_authority()));
         let t = token(Some(key.jkt()));
         let p = proof(&key, &t);
         let (status, _) = call(&layer, Some(format!("DPoP {t}")), Some(p.clone())).await;
@@ -418,7 +472,7 @@ mod layer {
     #[tokio::test]
     async fn no_downgrade_and_no_upgrade() {
         let key = es256();
-        let layer = layer(Some(Dpop::new()));
+        let layer = layer(Some(Dpop::from_request_authority()));
         let bound = token(Some(key.jkt()));
         // A bound token as Bearer, even with a good proof.
         let (status, challenges) = call(
@@ -459,7 +513,7 @@ mod layer {
     #[tokio::test]
     async fn required_refuses_bearer_tokens_with_a_dpop_challenge() {
         let key = es256();
-        let layer = layer(Some(Dpop::new().required()));
+        let layer = layer(Some(Dpop::from_request_authority().required()));
         let (status, challenges) =
             call(&layer, Some(format!("Bearer {}", token(None))), None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -471,7 +525,7 @@ mod layer {
             challenges,
             [format!(
                 "DPoP realm=\"api\", algs=\"{}\"",
-                Dpop::new().algs()
+                Dpop::from_request_authority().algs()
             )]
         );
         let t = token(Some(key.jkt()));
@@ -500,14 +554,17 @@ mod layer {
 
     #[tokio::test]
     async fn a_missing_token_gets_both_challenges_when_both_are_accepted() {
-        let layer = layer(Some(Dpop::new()));
+        let layer = layer(Some(Dpop::from_request_authority()));
         let (status, challenges) = call(&layer, None, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(
             challenges,
             [
                 "Bearer realm=\"api\"".to_owned(),
-                format!("DPoP realm=\"api\", algs=\"{}\"", Dpop::new().algs())
+                format!(
+                    "DPoP realm=\"api\", algs=\"{}\"",
+                    Dpop::from_request_authority().algs()
+                )
             ]
         );
     }
@@ -595,7 +652,7 @@ mod nonces {
             AuthErrorKind::UseDpopNonce
         );
         assert!(
-            Dpop::new()
+            super::dpop()
                 .nonces([1; 16], std::time::Duration::from_secs(60))
                 .is_err()
         );
@@ -621,7 +678,8 @@ fn proofs_made_by_pyjwt_pass() {
             http::header::HOST,
             HeaderValue::from_static("api.example.com"),
         );
-        let checked = Dpop::new()
+        let checked = Dpop::new("http://api.example.com")
+            .unwrap()
             .check(
                 &Method::GET,
                 &Uri::from_static("/protected"),

@@ -45,6 +45,7 @@
 #[cfg(feature = "cookie")]
 mod cookies;
 mod issuer;
+mod proof;
 mod refresh;
 mod service;
 mod users;

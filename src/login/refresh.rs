@@ -12,6 +12,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use tower_service::Service;
 
+use super::proof::{Dpop, Proof};
 use super::service::{
     DEFAULT_BODY_LIMIT, LoginFuture, add_session, claims_map, issue_response, post_only, read_json,
     store_unavailable, unavailable,
@@ -20,12 +21,6 @@ use super::{Authenticate, TokenIssuer};
 use crate::Claims;
 use crate::body::{JsonBody, json_error};
 use crate::session::{RefreshError, Sessions};
-
-/// The DPoP settings of a refresh (an uninhabited stand-in without the `dpop` feature).
-#[cfg(feature = "dpop")]
-type Dpop = crate::dpop::Dpop;
-#[cfg(not(feature = "dpop"))]
-type Dpop = Infallible;
 
 #[derive(Deserialize)]
 struct RefreshRequest {
@@ -47,8 +42,7 @@ struct RefreshRequest {
 pub struct RefreshService<A> {
     inner: Arc<RefreshInner<A>>,
     body_limit: usize,
-    #[cfg(feature = "dpop")]
-    dpop: Option<crate::dpop::Dpop>,
+    dpop: Option<Dpop>,
 }
 
 struct RefreshInner<A> {
@@ -69,7 +63,6 @@ impl<A> RefreshService<A> {
                 sessions,
             }),
             body_limit: DEFAULT_BODY_LIMIT,
-            #[cfg(feature = "dpop")]
             dpop: None,
         }
     }
@@ -99,7 +92,6 @@ impl<A> Clone for RefreshService<A> {
         Self {
             inner: Arc::clone(&self.inner),
             body_limit: self.body_limit,
-            #[cfg(feature = "dpop")]
             dpop: self.dpop.clone(),
         }
     }
@@ -148,10 +140,7 @@ where
     fn call(&mut self, req: Request<B>) -> LoginFuture {
         let inner = Arc::clone(&self.inner);
         let limit = self.body_limit;
-        #[cfg(feature = "dpop")]
         let dpop = self.dpop.clone();
-        #[cfg(not(feature = "dpop"))]
-        let dpop = None;
         LoginFuture::new(async move { Ok(inner.handle(req, limit, dpop.as_ref()).await) })
     }
 }
@@ -173,22 +162,38 @@ impl<A: Authenticate> RefreshInner<A> {
             Ok(read) => read,
             Err(res) => return res,
         };
-        #[cfg(feature = "dpop")]
-        let proof_jkt = match dpop {
-            Some(dpop) => match super::service::dpop_key(dpop, &parts).await {
-                Ok(jkt) => jkt,
-                Err(res) => return res,
-            },
-            None => None,
+        let proof = match Proof::check(dpop, &parts) {
+            Ok(proof) => proof,
+            Err(res) => return res,
         };
-        #[cfg(not(feature = "dpop"))]
-        let proof_jkt: Option<String> = {
-            let _ = (&parts, dpop);
-            None
-        };
+        let proof_jkt = proof.as_ref().map(Proof::jkt);
+        // The proof is recorded only for a refresh token that would be honoured now, so a
+        // request without one leaves nothing in the replay cache; a replayed proof then
+        // changes nothing (the token is not rotated).
+        let mut unrecorded = None;
+        if let Some(proof) = &proof {
+            match self
+                .sessions
+                .can_refresh(&body.refresh_token, proof_jkt)
+                .await
+            {
+                Ok(true) => {
+                    if let Err(res) = proof.record().await {
+                        crate::metrics::refresh("invalid_dpop_proof");
+                        return res;
+                    }
+                }
+                // Refused below by the rotation itself (which also spots reuse).
+                Ok(false) => unrecorded = Some(proof),
+                Err(e) => {
+                    crate::metrics::refresh("unavailable");
+                    return store_unavailable(&e);
+                }
+            }
+        }
         let session = match self
             .sessions
-            .refresh_bound(&body.refresh_token, proof_jkt.as_deref())
+            .refresh_bound(&body.refresh_token, proof_jkt)
             .await
         {
             Ok(session) => session,
@@ -205,6 +210,13 @@ impl<A: Authenticate> RefreshInner<A> {
                 return store_unavailable(&e);
             }
         };
+        // A store whose look-ahead disagreed with its rotation: the proof is still used once.
+        if let Some(proof) = unrecorded
+            && let Err(res) = proof.record().await
+        {
+            crate::metrics::refresh("invalid_dpop_proof");
+            return res;
+        }
         let claims = match self.authenticator.claims_for(session.sub()).await {
             Ok(Some(claims)) => claims,
             // The user is gone: the session is of no use to anyone.
@@ -225,7 +237,7 @@ impl<A: Authenticate> RefreshInner<A> {
         add_session(&mut claims, Some(&session));
         // The store refused a bound session without its key before rotating; this is the
         // same rule once more, so a store that forgot it cannot hand out a bearer token.
-        let jkt = match (session.jkt(), proof_jkt.as_deref()) {
+        let jkt = match (session.jkt(), proof_jkt) {
             (Some(bound), Some(proof)) if bound == proof => Some(bound),
             (Some(_), _) => {
                 crate::metrics::refresh("invalid_dpop_proof");

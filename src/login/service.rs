@@ -15,6 +15,7 @@ use tower_service::Service;
 
 use serde_json::{Map, Value};
 
+use super::proof::{Dpop, Proof};
 use super::{Authenticate, BoxError, Overloaded, TokenIssuer};
 use crate::body::{JsonBody, json_error};
 use crate::session::{LoginThrottle, Session, Sessions, StoreError, Throttle};
@@ -82,8 +83,7 @@ struct Options {
     throttle: Option<LoginThrottle>,
     #[cfg(feature = "cookie")]
     cookies: Option<Arc<super::LoginCookies>>,
-    #[cfg(feature = "dpop")]
-    dpop: Option<crate::dpop::Dpop>,
+    dpop: Option<Dpop>,
 }
 
 impl<A> LoginService<A> {
@@ -121,14 +121,18 @@ impl<A> LoginService<A> {
     }
 
     /// Bind tokens to the client's DPoP key (RFC 9449, feature `dpop`): a login that carries a
-    /// valid proof for this service's URL (`htm` POST, `htu` as [`Dpop::public_url`] or the
-    /// request's `Host` say) gets an access token with `cnf.jkt` and `"token_type": "DPoP"`,
-    /// and its session (with [`sessions`](Self::sessions)) is bound too, so refreshing needs a
-    /// proof from the same key. A login without a `DPoP` header gets bearer tokens as before;
-    /// one with a bad or replayed proof gets 400 `invalid_dpop_proof`. Not applied in cookie
-    /// mode, whose tokens a browser sends by itself.
+    /// valid proof for this service's URL (`htm` POST, `htu` this service's URL under
+    /// [`Dpop::new`]'s public URL) gets an access token with `cnf.jkt` and
+    /// `"token_type": "DPoP"`, and its session (with [`sessions`](Self::sessions)) is bound
+    /// too, so refreshing needs a proof from the same key. A login without a `DPoP` header gets
+    /// bearer tokens as before; one with a bad or replayed proof gets 400 `invalid_dpop_proof`.
+    /// Not applied in cookie mode, whose tokens a browser sends by itself.
     ///
-    /// [`Dpop::public_url`]: crate::dpop::Dpop::public_url
+    /// The proof is checked before the password (a bad proof never counts against the user's
+    /// login limit) and its `jti` recorded only after the password was found right: a request
+    /// with wrong credentials leaves nothing in the replay cache.
+    ///
+    /// [`Dpop::new`]: crate::dpop::Dpop::new
     #[cfg(feature = "dpop")]
     #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
     #[must_use]
@@ -270,33 +274,47 @@ impl<A: Authenticate> Inner<A> {
                 Ok(Throttle::Limited { retry_after }) => return too_many(retry_after, "address"),
                 Err(e) => return login_unavailable(&e),
             }
-            // A unit per failure, taken before the hash runs, given back on success.
-            match throttle.take_user(&credentials.username).await {
-                Ok(Throttle::Allowed) => {}
+        }
+        // The proof is checked before the password (a bad one costs the user nothing) and
+        // recorded only after it (a request with a wrong password writes no proof).
+        let dpop = options.dpop.as_ref().filter(|_| cookies.is_none());
+        let proof = match Proof::check(dpop, &parts) {
+            Ok(proof) => proof,
+            Err(res) => {
+                crate::metrics::login("invalid_request");
+                return res;
+            }
+        };
+        let user_unit = match &options.throttle {
+            // A unit per attempt, taken before the hash runs; only a wrong password keeps it.
+            Some(throttle) => match throttle.take_user(&credentials.username).await {
+                Ok(Throttle::Allowed) => Some(UserUnit {
+                    throttle,
+                    username: &credentials.username,
+                }),
                 Ok(Throttle::Limited { retry_after }) => return too_many(retry_after, "username"),
                 Err(e) => return login_unavailable(&e),
-            }
-        }
-        #[cfg(feature = "dpop")]
-        let jkt = match (&options.dpop, cookies.is_none()) {
-            (Some(dpop), true) => match dpop_key(dpop, &parts).await {
-                Ok(jkt) => jkt,
-                Err(res) => return res,
             },
-            _ => None,
+            None => None,
         };
-        #[cfg(not(feature = "dpop"))]
-        let jkt: Option<String> = None;
-        match self
+        let outcome = self
             .authenticator
             .authenticate(&credentials.username, &credentials.password)
-            .await
+            .await;
+        if !matches!(outcome, Ok(None))
+            && let Some(unit) = user_unit
         {
+            unit.give_back().await;
+        }
+        match outcome {
             Ok(Some(claims)) => {
-                if let Some(throttle) = &options.throttle {
-                    // Best effort: a lost give-back only costs the user one unit.
-                    let _ = throttle.give_user(&credentials.username).await;
+                if let Some(proof) = &proof
+                    && let Err(res) = proof.record().await
+                {
+                    crate::metrics::login("invalid_request");
+                    return res;
                 }
+                let jkt = proof.as_ref().map(Proof::jkt);
                 let Some(mut claims) = claims_map(&claims) else {
                     return not_issued();
                 };
@@ -306,14 +324,14 @@ impl<A: Authenticate> Inner<A> {
                         let Some(sub) = claims.get("sub").and_then(|s| s.as_str()) else {
                             return not_issued();
                         };
-                        match sessions.open_bound(sub, jkt.as_deref()).await {
+                        match sessions.open_bound(sub, jkt).await {
                             Ok(session) => Some(session),
                             Err(e) => return login_unavailable(&e),
                         }
                     }
                 };
                 add_session(&mut claims, session.as_ref());
-                bind(&mut claims, jkt.as_deref());
+                bind(&mut claims, jkt);
                 crate::metrics::login("success");
                 match cookies {
                     None => issue_response(&self.issuer, &claims, session.as_ref()),
@@ -431,49 +449,16 @@ pub(super) fn bind(claims: &mut Map<String, Value>, jkt: Option<&str>) {
     }
 }
 
-/// The thumbprint of the key of the request's DPoP proof (RFC 9449 §5): `None` without a
-/// `DPoP` header; a bad or replayed proof is 400 `invalid_dpop_proof`, a replay cache that
-/// cannot answer 503.
-#[cfg(feature = "dpop")]
-pub(super) async fn dpop_key(
-    dpop: &crate::dpop::Dpop,
-    parts: &http::request::Parts,
-) -> Result<Option<String>, Response<JsonBody>> {
-    if !parts.headers.contains_key(crate::dpop::DPOP) {
-        return Ok(None);
-    }
-    let invalid = || {
-        json_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_dpop_proof",
-            "the DPoP proof is invalid, replayed, or not made for this request",
-        )
-    };
-    let now = crate::validation::unix_now();
-    let proof = dpop
-        .check(&parts.method, &parts.uri, &parts.headers, None, now)
-        .map_err(|e| match e.dpop_nonce() {
-            // RFC 9449 §8: the token endpoint asks for its nonce with a 400.
-            Some(nonce) => {
-                let mut res = json_error(
-                    StatusCode::BAD_REQUEST,
-                    "use_dpop_nonce",
-                    "the DPoP proof must carry the nonce in the DPoP-Nonce header; retry with it",
-                );
-                if let Ok(value) = HeaderValue::from_str(nonce) {
-                    res.headers_mut().insert(crate::dpop::DPOP_NONCE, value);
-                }
-                res
-            }
-            None => invalid(),
-        })?;
-    match proof.claim_async().await {
-        Ok(()) => Ok(Some(proof.jkt().to_owned())),
-        Err(e) if e.kind() == crate::AuthErrorKind::DpopReplayUnavailable => Err(unavailable(
-            "the DPoP proof could not be checked for replay; try again later",
-            Duration::from_secs(1),
-        )),
-        Err(_) => Err(invalid()),
+/// The per-user unit a login attempt took: kept by a wrong password, given back otherwise.
+struct UserUnit<'a> {
+    throttle: &'a LoginThrottle,
+    username: &'a str,
+}
+
+impl UserUnit<'_> {
+    /// Best effort: a lost give-back only costs the user one unit.
+    async fn give_back(self) {
+        let _ = self.throttle.give_user(self.username).await;
     }
 }
 

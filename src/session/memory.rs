@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use subtle::ConstantTimeEq;
 
 use super::store::{
-    NewFamily, Rate, RevocationEntry, Rotated, Rotation, SessionStore, StoreFuture, Throttle,
-    ThrottleOp,
+    NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore, StoreFuture,
+    Throttle, ThrottleOp,
 };
 
 /// How many operations between two sweeps of expired state.
@@ -54,6 +54,20 @@ struct Family {
 impl Family {
     fn alive(&self, now: u64) -> bool {
         now < self.expires_ms && now < self.last_ms.saturating_add(self.idle_ms)
+    }
+
+    /// Whether a request that holds the DPoP key `jkt` (if any) may use this family.
+    fn key_matches(&self, jkt: Option<&str>) -> bool {
+        self.jkt.as_deref().is_none_or(|bound| jkt == Some(bound))
+    }
+
+    /// The predecessor's sealed successor, if `presented` is the predecessor and its grace
+    /// window (strictly before its end: a zero window admits nothing) is still open.
+    fn within_grace(&self, presented: &str, now: u64) -> Option<&str> {
+        self.previous
+            .as_ref()
+            .filter(|(hash, until, _)| same(hash, presented) && now < *until)
+            .map(|(_, _, sealed)| sealed.as_str())
     }
 }
 
@@ -118,9 +132,16 @@ impl State {
 impl SessionStore for MemoryStore {
     fn open<'a>(&'a self, family: &'a NewFamily<'a>) -> StoreFuture<'a, u64> {
         let generation = self.with(|state, now| {
-            let generation = state.generation(family.user, now);
-            if let Some((_, until)) = state.generations.get_mut(family.user) {
-                *until = (*until).max(now.saturating_add(ms(family.generation_ttl)));
+            let generation = state
+                .generation(family.user, now)
+                .max(family.min_generation);
+            if generation > 0 {
+                let keep = now.saturating_add(ms(family.generation_ttl));
+                let entry = state
+                    .generations
+                    .entry(family.user.to_owned())
+                    .or_insert((generation, keep));
+                *entry = (generation, entry.1.max(keep));
             }
             state.families.insert(
                 (family.user.to_owned(), family.sid.to_owned()),
@@ -152,9 +173,7 @@ impl SessionStore for MemoryStore {
                 state.families.remove(&key);
                 return Rotated::Invalid;
             }
-            if let Some(bound) = &family.jkt
-                && rotation.jkt != Some(bound.as_str())
-            {
+            if !family.key_matches(rotation.jkt) {
                 return Rotated::WrongKey;
             }
             if same(&family.current, rotation.presented) {
@@ -173,22 +192,36 @@ impl SessionStore for MemoryStore {
                     jkt: family.jkt.clone(),
                 };
             }
-            if let Some((hash, until, sealed)) = &family.previous
-                && same(hash, rotation.presented)
-                && now <= *until
-            {
+            if let Some(sealed) = family.within_grace(rotation.presented, now) {
                 return Rotated::Repeat {
                     sub: family.sub.clone(),
                     generation: family.generation,
                     auth_time: family.auth_time,
                     jkt: family.jkt.clone(),
-                    sealed: sealed.clone(),
+                    sealed: sealed.to_owned(),
                 };
             }
             state.families.remove(&key);
             Rotated::Reused
         });
         Box::pin(async move { Ok(outcome) })
+    }
+
+    fn can_rotate<'a>(&'a self, check: &'a RotationCheck<'a>) -> StoreFuture<'a, bool> {
+        let ok = self.with(|state, now| {
+            let current_generation = state.generation(check.user, now);
+            state
+                .families
+                .get(&(check.user.to_owned(), check.sid.to_owned()))
+                .is_some_and(|family| {
+                    family.alive(now)
+                        && family.generation >= current_generation
+                        && family.key_matches(check.jkt)
+                        && (same(&family.current, check.presented)
+                            || family.within_grace(check.presented, now).is_some())
+                })
+        });
+        Box::pin(async move { Ok(ok) })
     }
 
     fn end_session<'a>(&'a self, user: &'a str, sid: &'a str) -> StoreFuture<'a, ()> {
@@ -200,7 +233,7 @@ impl SessionStore for MemoryStore {
 
     fn end_all<'a>(&'a self, user: &'a str, keep: Duration) -> StoreFuture<'a, u64> {
         let generation = self.with(|state, now| {
-            let next = state.generation(user, now).saturating_add(1);
+            let next = state.generation(user, now).saturating_add(1).max(now);
             let until = now.saturating_add(ms(keep));
             state.families.retain(|(u, _), _| u != user);
             state.generations.insert(user.to_owned(), (next, until));

@@ -19,9 +19,10 @@
 //!   a logout ([`Sessions::end`]) or at "log out everywhere" ([`Sessions::end_all`], which
 //!   raises the user's generation: tokens issued before are refused, a login even in the same
 //!   second is not).
-//! - **Revocations** go into the node's [`Revocations`] list at once (the list
-//!   [`JwtAuthLayer::revocations`](crate::JwtAuthLayer::revocations) checks) and into the store,
-//!   which shares them with the other nodes.
+//! - **Revocations** go into the store, which shares them with the other nodes, and then at
+//!   once into the node's [`Revocations`] list (the list
+//!   [`JwtAuthLayer::revocations`](crate::JwtAuthLayer::revocations) checks). A store that
+//!   cannot take one fails the logout with 503 and leaves the list as it was.
 //!
 //! The successor kept for the grace window is stored encrypted under a key derived from its
 //! predecessor (SHA-256, used as a one-time pad: each predecessor seals one successor), so the
@@ -70,8 +71,8 @@ pub use memory::MemoryStore;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisOptions, RedisStore, RevocationFeed};
 pub use store::{
-    NewFamily, Rate, RevocationEntry, Rotated, Rotation, SessionStore, StoreError, StoreFuture,
-    Throttle, ThrottleOp,
+    NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore, StoreError,
+    StoreFuture, Throttle, ThrottleOp,
 };
 pub use throttle::{
     DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, LoginThrottle, PeerAddr, TrustedProxies,
@@ -215,6 +216,7 @@ impl Sessions {
                 lifetime: self.lifetime,
                 idle: self.idle,
                 generation_ttl: self.lifetime.saturating_add(self.access_window),
+                min_generation: self.revocations.min_generation(sub),
             })
             .await?;
         Ok(Session {
@@ -236,6 +238,29 @@ impl Sessions {
     /// cannot be reached.
     pub async fn refresh(&self, token: &str) -> Result<Session, RefreshError> {
         self.refresh_bound(token, None).await
+    }
+
+    /// Whether [`refresh_bound`](Self::refresh_bound) with `token` and `jkt` would succeed now,
+    /// changing nothing (one read of the store). The refresh service asks this before it
+    /// records the request's DPoP proof, so that only the holder of a valid refresh token can
+    /// make the store remember anything.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be reached.
+    pub async fn can_refresh(&self, token: &str, jkt: Option<&str>) -> Result<bool, StoreError> {
+        let Some((user, family)) = parse_token(token) else {
+            return Ok(false);
+        };
+        let sid = sid_of(family);
+        self.store
+            .can_rotate(&RotationCheck {
+                user,
+                sid: &sid,
+                presented: &token_hash(token),
+                jkt,
+            })
+            .await
     }
 
     /// Like [`refresh`](Self::refresh), for a request that proved it holds the DPoP key `jkt`:
@@ -303,8 +328,11 @@ impl Sessions {
                     "refresh token reuse: an old refresh token of this session was presented; \
                      the session is revoked"
                 );
-                // The family is gone from the store; its access tokens go now.
-                let _ = self.revoke(&RevocationEntry::Session(sid.clone())).await;
+                // The family is gone from the store; its access tokens go now, on this node
+                // even if the store cannot share it.
+                let entry = RevocationEntry::Session(sid.clone());
+                entry.apply(&self.revocations, later(self.access_window));
+                let _ = self.store.revoke(&entry, self.access_window).await;
                 return Err(RefreshError::Invalid);
             }
         };
@@ -361,11 +389,14 @@ impl Sessions {
         self.revoke(&RevocationEntry::Token(jti.to_owned())).await
     }
 
-    /// Into the local list at once, then into the store for the other nodes.
+    /// Into the store for the other nodes, then into the local list at once. A revocation the
+    /// store did not take is answered 503 and changes nothing here either: the caller retries
+    /// it whole, and no node holds a revocation the others never heard of (which a write-back
+    /// after a loss of Redis's data would otherwise spread).
     async fn revoke(&self, entry: &RevocationEntry) -> Result<(), StoreError> {
-        let until = later(self.access_window);
-        entry.apply(&self.revocations, until);
-        self.store.revoke(entry, self.access_window).await
+        self.store.revoke(entry, self.access_window).await?;
+        entry.apply(&self.revocations, later(self.access_window));
+        Ok(())
     }
 }
 

@@ -14,23 +14,26 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::store::{
-    NewFamily, Rate, RevocationEntry, Rotated, Rotation, SessionStore, StoreError, StoreFuture,
-    Throttle, ThrottleOp,
+    NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore, StoreError,
+    StoreFuture, Throttle, ThrottleOp,
 };
 use crate::revocation::Revocations;
 
 /// Lua: open a family. KEYS: family, generation. ARGV: sub, token hash, lifetime ms, idle ms,
-/// generation ttl ms, auth time, DPoP key thumbprint (empty: unbound). Returns the user's
-/// generation.
+/// generation ttl ms, auth time, DPoP key thumbprint (empty: unbound), lowest generation.
+/// Returns the user's generation (raised to the lowest one if the store had less).
 const OPEN: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local gen = tonumber(redis.call('GET', KEYS[2]) or '0')
-if gen > 0 and redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then
+if tonumber(ARGV[8]) > gen then
+  gen = tonumber(ARGV[8])
+  redis.call('SET', KEYS[2], string.format('%.0f', gen), 'PX', ARGV[5])
+elseif gen > 0 and redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
 local exp = now + tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'gen', gen, 'cur', ARGV[2], 'exp', exp,
+redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'gen', string.format('%.0f', gen), 'cur', ARGV[2], 'exp', exp,
   'last', now, 'idle', ARGV[4], 'auth', ARGV[6], 'jkt', ARGV[7])
 redis.call('PEXPIREAT', KEYS[1], math.min(exp, now + tonumber(ARGV[4])))
 return gen
@@ -58,46 +61,118 @@ if f[3] == ARGV[1] then
   redis.call('PEXPIREAT', KEYS[1], math.min(exp, now + idle))
   return {'rotated', f[1], f[2], f[10] or '0', f[11] or ''}
 end
-if f[4] == ARGV[1] and now <= tonumber(f[5]) then
+if f[4] == ARGV[1] and now < tonumber(f[5]) then
   return {'repeat', f[1], f[2], f[6], f[10] or '0', f[11] or ''}
 end
 redis.call('DEL', KEYS[1])
 return {'reused'}
 ";
 
-/// Lua: log out everywhere. KEYS: generation. ARGV: keep ms. Returns the new generation.
-const END_ALL: &str = r"
-local g = redis.call('INCR', KEYS[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+/// Lua: whether ROTATE would hand out a token, changing nothing. KEYS: family, generation.
+/// ARGV: presented hash, DPoP key thumbprint of the request (empty: none). Returns 1 or 0.
+const CAN_ROTATE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local f = redis.call('HMGET', KEYS[1], 'gen', 'cur', 'prev', 'prev_until', 'exp', 'last',
+  'idle', 'jkt')
+if not f[1] then return 0 end
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if now >= tonumber(f[5]) or now >= tonumber(f[6]) + tonumber(f[7]) or tonumber(f[1]) < current then
+  return 0
 end
+if f[8] and f[8] ~= '' and f[8] ~= ARGV[2] then return 0 end
+if f[2] == ARGV[1] then return 1 end
+if f[3] == ARGV[1] and now < tonumber(f[4]) then return 1 end
+return 0
+";
+
+/// Lua: log out everywhere. KEYS: generation. ARGV: keep ms. Returns the new generation: the
+/// larger of the old one plus one and Redis time in ms, so it only ever grows, even after
+/// Redis lost the old value.
+const END_ALL: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local g = tonumber(redis.call('GET', KEYS[1]) or '0') + 1
+if g < now then g = now end
+local keep = tonumber(ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > keep then keep = ttl end
+redis.call('SET', KEYS[1], string.format('%.0f', g), 'PX', keep)
 return g
 ";
 
-/// Lua: record and publish a revocation. KEYS: index, sequence. ARGV: entry, keep secs,
-/// channel. The index keeps each entry until Redis time + keep; both keys expire with the
-/// last entry. Publishes `seq\nuntil\nentry`.
+/// How long the epoch and the sequence number live without a revocation or a write-back (30
+/// days). An epoch that expired reads like a loss: the nodes write back what they hold, which
+/// is harmless.
+const EPOCH_SECS: u64 = 30 * 24 * 3600;
+
+/// Lua: record and publish a revocation. KEYS: index, sequence, epoch. ARGV: entry, keep secs,
+/// channel, a new epoch (used if Redis has none: it lost its data, or never had any; the
+/// sequence then starts again in the new epoch). The index keeps each entry until Redis time +
+/// keep and expires with the last entry. Publishes `epoch\nseq\nuntil\nentry`.
 const REVOKE: &str = r"
 local now = tonumber(redis.call('TIME')[1])
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('DEL', KEYS[2])
+end
+redis.call('SET', KEYS[3], epoch, 'EX', ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local till = now + tonumber(ARGV[2])
 local old = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if old and tonumber(old) > till then till = tonumber(old) end
 redis.call('ZADD', KEYS[1], till, ARGV[1])
 local seq = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-local keep = (tonumber(last[2]) - now + 1) * 1000
-redis.call('PEXPIRE', KEYS[1], keep)
-redis.call('PEXPIRE', KEYS[2], keep)
-redis.call('PUBLISH', ARGV[3], seq .. '\n' .. till .. '\n' .. ARGV[1])
+redis.call('PEXPIRE', KEYS[1], (tonumber(last[2]) - now + 1) * 1000)
+redis.call('PUBLISH', ARGV[3], epoch .. '\n' .. seq .. '\n' .. till .. '\n' .. ARGV[1])
 return seq
 ";
 
-/// Lua: everything still revoked, and the sequence number it is current as of.
+/// Lua: write back what a node holds after Redis lost its data, merged into what is there
+/// (each entry keeps the later of its two times). KEYS: index, sequence, epoch. ARGV: a new
+/// epoch (used if Redis has none), epoch secs, then entry and until (Unix secs) pairs. Raises
+/// the sequence number, so every node reloads. Returns the epoch.
+const WRITE_BACK: &str = r"
+local now = tonumber(redis.call('TIME')[1])
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+end
+redis.call('SET', KEYS[3], epoch, 'EX', ARGV[2])
+for i = 3, #ARGV - 1, 2 do
+  local till = tonumber(ARGV[i + 1])
+  if till > now then
+    local old = redis.call('ZSCORE', KEYS[1], ARGV[i])
+    if not old or tonumber(old) < till then redis.call('ZADD', KEYS[1], till, ARGV[i]) end
+  end
+end
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIRE', KEYS[1], (tonumber(last[2]) - now + 1) * 1000) end
+return epoch
+";
+
+/// Lua: raise a user's generation to at least ARGV[1], kept for ARGV[2] ms (a write-back of
+/// a "log out everywhere" that Redis lost). KEYS: generation.
+const RAISE_GENERATION: &str = r"
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return 1
+";
+
+/// Lua: the epoch ('' if none), the sequence number the index is current as of, and
+/// everything still revoked.
 const SNAPSHOT: &str = r"
 local now = tonumber(redis.call('TIME')[1])
+local epoch = redis.call('GET', KEYS[3]) or ''
 local seq = redis.call('GET', KEYS[2]) or '0'
-return {seq, redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')}
+return {epoch, seq, redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')}
 ";
 
 /// Lua: one GCRA step. KEYS: limiter. ARGV: interval ms, period ms, 'take' or 'give'.
@@ -161,8 +236,11 @@ impl RedisOptions {
 struct Scripts {
     open: Script,
     rotate: Script,
+    can_rotate: Script,
     end_all: Script,
     revoke: Script,
+    write_back: Script,
+    raise_generation: Script,
     snapshot: Script,
     throttle: Script,
 }
@@ -249,6 +327,58 @@ fn cluster_nodes(url: &str) -> Option<Vec<String>> {
     (!nodes.is_empty()).then_some(nodes)
 }
 
+/// Refuse a Redis that may evict keys: an evicted revocation index, generation or family would
+/// let logged-out tokens back in. Each node named in the URL is asked for its
+/// `maxmemory-policy`; where `CONFIG` is refused (managed services often hide it) a warning is
+/// logged instead (feature `tracing`), since the policy cannot be known.
+async fn check_eviction(nodes: &[Client], timeout: Duration) -> Result<(), StoreError> {
+    for node in nodes {
+        let policy = tokio::time::timeout(timeout, async {
+            let mut conn = node.get_multiplexed_async_connection().await?;
+            redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("maxmemory-policy")
+                .query_async::<Vec<String>>(&mut conn)
+                .await
+        })
+        .await
+        .map_err(|_| StoreError::new("redis: timed out asking for maxmemory-policy"))?;
+        match policy {
+            Ok(reply) => match reply.as_slice() {
+                [_, policy] if policy == "noeviction" => {}
+                [_, policy] => {
+                    return Err(StoreError::new(format_args!(
+                        "Redis may evict keys (maxmemory-policy is {policy}): evicted \
+                         revocations would let logged-out tokens back in; set \
+                         maxmemory-policy noeviction on every node"
+                    )));
+                }
+                _ => warn_policy_unknown("CONFIG GET gave no maxmemory-policy"),
+            },
+            // The server answered, with a refusal (CONFIG disabled or renamed, no permission).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+                ) =>
+            {
+                warn_policy_unknown("CONFIG GET maxmemory-policy was refused");
+            }
+            Err(e) => return Err(unavailable(&e)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+fn warn_policy_unknown(why: &str) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        "{why}: make sure the Redis server's maxmemory-policy is noeviction (an evicted \
+         revocation lets a logged-out token back in)"
+    );
+}
+
 fn unavailable(e: &redis::RedisError) -> StoreError {
     StoreError::new(format_args!("redis: {:?}", e.kind()))
 }
@@ -294,6 +424,7 @@ impl RedisStore {
                 (Conn::Single(conn), vec![client])
             }
         };
+        check_eviction(&subscribe_to, options.timeout).await?;
         Ok(Self {
             subscribe_to: subscribe_to.into(),
             conn,
@@ -302,8 +433,11 @@ impl RedisStore {
             scripts: Arc::new(Scripts {
                 open: Script::new(OPEN),
                 rotate: Script::new(ROTATE),
+                can_rotate: Script::new(CAN_ROTATE),
                 end_all: Script::new(END_ALL),
                 revoke: Script::new(REVOKE),
+                write_back: Script::new(WRITE_BACK),
+                raise_generation: Script::new(RAISE_GENERATION),
                 snapshot: Script::new(SNAPSHOT),
                 throttle: Script::new(THROTTLE),
             }),
@@ -365,6 +499,10 @@ impl RedisStore {
         format!("{}{{rev}}:seq", self.prefix)
     }
 
+    fn epoch_key(&self) -> String {
+        format!("{}{{rev}}:epoch", self.prefix)
+    }
+
     fn channel(&self) -> String {
         format!("{}revocations", self.prefix)
     }
@@ -396,6 +534,7 @@ impl RedisStore {
             max_staleness,
             stats: Arc::clone(&stats),
             ready: Some(ready_tx),
+            epoch: None,
             seq: None,
             attempt: 0,
         };
@@ -453,14 +592,15 @@ impl RedisStore {
             .await
     }
 
-    /// The current sequence number and every live entry.
-    async fn snapshot(&self) -> Result<(u64, Vec<(String, u64)>), StoreError> {
-        let (seq, items): (String, Vec<(String, f64)>) = self
+    /// The epoch (`""` if Redis has none), the sequence number and every live entry.
+    async fn snapshot(&self) -> Result<(String, u64, Vec<(String, u64)>), StoreError> {
+        let (epoch, seq, items): (String, String, Vec<(String, f64)>) = self
             .run(
                 self.scripts
                     .snapshot
                     .key(self.index_key())
-                    .key(self.sequence_key()),
+                    .key(self.sequence_key())
+                    .key(self.epoch_key()),
             )
             .await?;
         let seq = seq
@@ -468,16 +608,67 @@ impl RedisStore {
             .map_err(|_| StoreError::new("redis: bad sequence"))?;
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let items = items.into_iter().map(|(m, s)| (m, s as u64)).collect();
-        Ok((seq, items))
+        Ok((epoch, seq, items))
     }
 
-    async fn sequence(&self) -> Result<u64, StoreError> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(self.sequence_key());
-        self.command::<Option<u64>>(&cmd)
-            .await
-            .map(Option::unwrap_or_default)
+    /// The epoch (`""` if none) and the sequence number.
+    async fn state(&self) -> Result<(String, u64), StoreError> {
+        let mut cmd = redis::cmd("MGET");
+        cmd.arg(self.epoch_key()).arg(self.sequence_key());
+        let (epoch, seq): (Option<String>, Option<u64>) = self.command(&cmd).await?;
+        Ok((epoch.unwrap_or_default(), seq.unwrap_or_default()))
     }
+
+    /// Write `entries` back after Redis lost its data (merging: nothing there is lowered),
+    /// with the users' generations; returns the epoch, new if Redis had none.
+    async fn write_back(
+        &self,
+        entries: &[(RevocationEntry, std::time::SystemTime)],
+    ) -> Result<String, StoreError> {
+        let candidate = epoch_candidate()?;
+        let secs =
+            |t: &std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut epoch = String::new();
+        // In slices, so no script call carries an unbounded argument list.
+        for chunk in entries
+            .chunks(512)
+            .chain(entries.is_empty().then_some(&[][..]))
+        {
+            let mut invocation = self.scripts.write_back.prepare_invoke();
+            invocation
+                .key(self.index_key())
+                .key(self.sequence_key())
+                .key(self.epoch_key())
+                .arg(&candidate)
+                .arg(EPOCH_SECS);
+            for (entry, until) in chunk {
+                invocation.arg(entry.encode()).arg(secs(until));
+            }
+            epoch = self.run(&mut invocation).await?;
+        }
+        let now = crate::validation::unix_now();
+        for (entry, until) in entries {
+            if let RevocationEntry::User { sub, generation } = entry {
+                let keep_ms = secs(until).saturating_sub(now).saturating_add(1) * 1000;
+                let _: i64 = self
+                    .run(
+                        self.scripts
+                            .raise_generation
+                            .key(self.generation_key(&super::user_tag(sub)))
+                            .arg(*generation)
+                            .arg(keep_ms),
+                    )
+                    .await?;
+            }
+        }
+        Ok(epoch)
+    }
+}
+
+/// A fresh epoch, for a Redis that has none.
+fn epoch_candidate() -> Result<String, StoreError> {
+    crate::text::random_hex::<16>()
+        .ok_or_else(|| StoreError::new("the operating system's random generator failed"))
 }
 
 fn millis(d: Duration) -> u64 {
@@ -498,7 +689,8 @@ impl SessionStore for RedisStore {
                     .arg(millis(family.idle))
                     .arg(millis(family.generation_ttl))
                     .arg(family.auth_time)
-                    .arg(family.jkt.unwrap_or("")),
+                    .arg(family.jkt.unwrap_or(""))
+                    .arg(family.min_generation),
             )
             .await
         })
@@ -515,7 +707,8 @@ impl SessionStore for RedisStore {
                         .arg(rotation.presented)
                         .arg(rotation.successor)
                         .arg(rotation.sealed)
-                        .arg(millis(rotation.grace))
+                        // Zero stays zero: no grace at all.
+                        .arg(u64::try_from(rotation.grace.as_millis()).unwrap_or(u64::MAX))
                         .arg(millis(rotation.idle))
                         .arg(rotation.jkt.unwrap_or("")),
                 )
@@ -547,6 +740,22 @@ impl SessionStore for RedisStore {
         })
     }
 
+    fn can_rotate<'a>(&'a self, check: &'a RotationCheck<'a>) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let ok: i64 = self
+                .run(
+                    self.scripts
+                        .can_rotate
+                        .key(self.family_key(check.user, check.sid))
+                        .key(self.generation_key(check.user))
+                        .arg(check.presented)
+                        .arg(check.jkt.unwrap_or("")),
+                )
+                .await?;
+            Ok(ok == 1)
+        })
+    }
+
     fn end_session<'a>(&'a self, user: &'a str, sid: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let mut cmd = redis::cmd("DEL");
@@ -575,9 +784,12 @@ impl SessionStore for RedisStore {
                         .revoke
                         .key(self.index_key())
                         .key(self.sequence_key())
+                        .key(self.epoch_key())
                         .arg(entry.encode())
                         .arg(keep.as_secs().max(1))
-                        .arg(self.channel()),
+                        .arg(self.channel())
+                        .arg(epoch_candidate()?)
+                        .arg(EPOCH_SECS),
                 )
                 .await?;
             Ok(())
@@ -647,6 +859,7 @@ impl fmt::Debug for RedisStore {
 struct FeedStats {
     events: AtomicU64,
     reloads: AtomicU64,
+    write_backs: AtomicU64,
 }
 
 /// The running revocation feed of [`RedisStore::follow`]. Dropping it stops the feed (and the
@@ -661,6 +874,13 @@ impl RevocationFeed {
     #[must_use]
     pub fn events(&self) -> u64 {
         self.stats.events.load(Ordering::Relaxed)
+    }
+
+    /// How many times it wrote the node's revocations back to Redis because Redis had lost
+    /// its data (or, at the very start, had none yet).
+    #[must_use]
+    pub fn write_backs(&self) -> u64 {
+        self.stats.write_backs.load(Ordering::Relaxed)
     }
 
     /// How many times it loaded the full list (at start, after every reconnect and whenever it
@@ -682,6 +902,7 @@ impl fmt::Debug for RevocationFeed {
         f.debug_struct("RevocationFeed")
             .field("events", &self.events())
             .field("reloads", &self.reloads())
+            .field("write_backs", &self.write_backs())
             .finish()
     }
 }
@@ -697,6 +918,9 @@ struct Feed {
     max_staleness: Duration,
     stats: Arc<FeedStats>,
     ready: Option<oneshot::Sender<()>>,
+    /// The epoch of the Redis data the list was loaded from (`None`: never loaded). Another
+    /// one, or none, means Redis lost its data since.
+    epoch: Option<String>,
     /// The sequence number the list is current as of (`None`: never loaded).
     seq: Option<u64>,
     /// Connection attempts so far (which cluster node to subscribe to next).
@@ -716,15 +940,33 @@ impl Feed {
             .trust_until(Some(super::later(self.max_staleness)));
     }
 
+    /// Load the full list from Redis, merged into the node's own: entries are only ever added
+    /// here (each expires on its own), so nothing this node knows is revoked comes back. When
+    /// Redis lost its data (its epoch changed or is gone: a restart without persistence, a
+    /// flush, a failover that lost writes), the node first writes back everything it holds.
     async fn reload(&mut self) -> Result<(), StoreError> {
-        let (seq, items) = self.store.snapshot().await?;
-        self.revocations.replace(|b| {
+        let (mut epoch, mut seq, mut items) = self.store.snapshot().await?;
+        if epoch.is_empty() || self.epoch.as_ref().is_some_and(|known| *known != epoch) {
+            let held = self.revocations.entries();
+            #[cfg(feature = "tracing")]
+            if self.epoch.is_some() {
+                tracing::warn!(
+                    entries = held.len(),
+                    "Redis lost its revocation data: writing back what this node holds"
+                );
+            }
+            self.store.write_back(&held).await?;
+            self.stats.write_backs.fetch_add(1, Ordering::Relaxed);
+            (epoch, seq, items) = self.store.snapshot().await?;
+        }
+        self.revocations.batch(|b| {
             for (member, until) in &items {
                 if let Some(entry) = RevocationEntry::decode(member) {
                     entry.apply_to(b, UNIX_EPOCH + Duration::from_secs(*until));
                 }
             }
         });
+        self.epoch = Some(epoch);
         self.seq = Some(seq);
         self.stats.reloads.fetch_add(1, Ordering::Relaxed);
         self.trust();
@@ -772,8 +1014,12 @@ impl Feed {
                     }
                 }
                 _ = check.tick() => {
-                    match self.store.sequence().await {
-                        Ok(seq) if Some(seq) == self.seq => self.trust(),
+                    match self.store.state().await {
+                        Ok((epoch, seq))
+                            if Some(seq) == self.seq && self.epoch.as_ref() == Some(&epoch) =>
+                        {
+                            self.trust();
+                        }
                         Ok(_) => {
                             if self.reload().await.is_err() {
                                 return;
@@ -789,11 +1035,16 @@ impl Feed {
 
     /// Apply one published change; `Err` if it is not the next in sequence (reload instead).
     fn apply(&mut self, payload: &str) -> Result<(), ()> {
-        let mut parts = payload.splitn(3, '\n');
-        let (Some(seq), Some(until), Some(member)) = (parts.next(), parts.next(), parts.next())
+        let mut parts = payload.splitn(4, '\n');
+        let (Some(epoch), Some(seq), Some(until), Some(member)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(());
         };
+        // Another epoch: Redis lost its data (or this node never loaded): reload.
+        if self.epoch.as_deref() != Some(epoch) {
+            return Err(());
+        }
         let seq: u64 = seq.parse().map_err(|_| ())?;
         let until: u64 = until.parse().map_err(|_| ())?;
         match self.seq {

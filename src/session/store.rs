@@ -4,9 +4,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use crate::revocation::Revocations;
+pub use crate::revocation::RevocationEntry;
 
 /// The future a [`SessionStore`] method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -21,19 +21,29 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// are lowercase hex. Time is the store's own clock (Redis `TIME`), so nodes with skewed
 /// clocks agree.
 pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
-    /// Create a refresh family and return the user's current generation (0 if none).
+    /// Create a refresh family and return the user's current generation (0 if none, and at
+    /// least [`NewFamily::min_generation`], which then becomes the user's generation).
     fn open<'a>(&'a self, family: &'a NewFamily<'a>) -> StoreFuture<'a, u64>;
 
     /// Rotate a family's refresh token; see [`Rotated`] for the outcomes. A family whose
     /// generation is below the user's current one is [`Rotated::Invalid`].
     fn rotate<'a>(&'a self, rotation: &'a Rotation<'a>) -> StoreFuture<'a, Rotated>;
 
+    /// Whether [`rotate`](Self::rotate) would hand out a token for `check` (the presented
+    /// token is the family's current one, or its predecessor within the grace window; the
+    /// family is alive and of the user's current generation; a bound family's key is the
+    /// request's), **changing nothing**. Asked before a one-time DPoP proof of a refresh is
+    /// recorded, so that a request without a valid refresh token writes nothing.
+    fn can_rotate<'a>(&'a self, check: &'a RotationCheck<'a>) -> StoreFuture<'a, bool>;
+
     /// Delete one family (a logout). Deleting a family that is not there is not an error.
     fn end_session<'a>(&'a self, user: &'a str, sid: &'a str) -> StoreFuture<'a, ()>;
 
-    /// Raise the user's generation by one, keep it for at least `keep` (the longest a family
-    /// or access token of the old generation could live), and return the new value ("log out
-    /// everywhere").
+    /// Raise the user's generation to the larger of its value plus one and the store's clock in
+    /// milliseconds, keep it for at least `keep` (the longest a family or access token of the
+    /// old generation could live), and return the new value ("log out everywhere"). A
+    /// generation only ever grows, even across a store that lost its data: every token issued
+    /// before is below it.
     fn end_all<'a>(&'a self, user: &'a str, keep: Duration) -> StoreFuture<'a, u64>;
 
     /// Share a revocation with the other nodes for `keep` from now (the store's now). A store
@@ -79,6 +89,10 @@ pub struct NewFamily<'a> {
     /// How long the user's generation, if any, must be kept from now on (it must outlive every
     /// family and access token that could carry an older one).
     pub generation_ttl: Duration,
+    /// The lowest generation the family may get: the first one this node's revocation list
+    /// does not refuse. A store that lost the user's generation (restarted empty, flushed)
+    /// raises it to this instead of handing out tokens that are revoked at birth.
+    pub min_generation: u64,
 }
 
 /// A rotation request, for [`SessionStore::rotate`].
@@ -96,12 +110,27 @@ pub struct Rotation<'a> {
     /// The successor's secret, sealed under the presented token: kept for the grace window
     /// and returned in [`Rotated::Repeat`].
     pub sealed: &'a str,
-    /// How long the predecessor keeps getting the same successor.
+    /// How long the predecessor keeps getting the same successor (zero: never; the store
+    /// compares times in milliseconds).
     pub grace: Duration,
     /// The family's idle lifetime, restarted by the rotation.
     pub idle: Duration,
     /// The thumbprint of the DPoP key the request proved it holds, if any. A family bound to a
     /// key rotates only for that key: otherwise [`Rotated::WrongKey`], and nothing changes.
+    pub jkt: Option<&'a str>,
+}
+
+/// A read-only look at a rotation, for [`SessionStore::can_rotate`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RotationCheck<'a> {
+    /// The user's tag.
+    pub user: &'a str,
+    /// The session id.
+    pub sid: &'a str,
+    /// The hash of the presented refresh token.
+    pub presented: &'a str,
+    /// The thumbprint of the DPoP key the request proved it holds, if any.
     pub jkt: Option<&'a str>,
 }
 
@@ -143,70 +172,6 @@ pub enum Rotated {
     /// The family exists but the token is neither current nor a predecessor within the window:
     /// reuse. The store has deleted the family.
     Reused,
-}
-
-/// A revocation shared through [`SessionStore::revoke`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RevocationEntry {
-    /// Every access token with this `sid`.
-    Session(String),
-    /// Every access token of `sub` with a `gen` below `generation`.
-    User {
-        /// The user.
-        sub: String,
-        /// The first generation still valid.
-        generation: u64,
-    },
-    /// The access token with this `jti`.
-    Token(String),
-}
-
-impl RevocationEntry {
-    /// Add the entry to a list, until `until`.
-    pub(crate) fn apply(&self, revocations: &Revocations, until: SystemTime) {
-        revocations.batch(|b| self.apply_to(b, until));
-    }
-
-    pub(crate) fn apply_to(
-        &self,
-        b: &mut crate::revocation::RevocationBatch<'_>,
-        until: SystemTime,
-    ) {
-        match self {
-            Self::Session(sid) => b.revoke_session(sid, until),
-            Self::User { sub, generation } => b.revoke_user_before(sub, *generation, until),
-            Self::Token(jti) => b.revoke_token(jti, until),
-        }
-    }
-
-    /// A one-line encoding for a shared store: `s:<sid>`, `j:<jti>`, `g:<gen>:<sub>`.
-    #[must_use]
-    pub fn encode(&self) -> String {
-        match self {
-            Self::Session(sid) => format!("s:{sid}"),
-            Self::Token(jti) => format!("j:{jti}"),
-            Self::User { sub, generation } => format!("g:{generation}:{sub}"),
-        }
-    }
-
-    /// The inverse of [`encode`](Self::encode); `None` for anything else.
-    #[must_use]
-    pub fn decode(text: &str) -> Option<Self> {
-        let (kind, rest) = text.split_once(':')?;
-        match kind {
-            "s" => Some(Self::Session(rest.to_owned())),
-            "j" => Some(Self::Token(rest.to_owned())),
-            "g" => {
-                let (generation, sub) = rest.split_once(':')?;
-                Some(Self::User {
-                    sub: sub.to_owned(),
-                    generation: generation.parse().ok()?,
-                })
-            }
-            _ => None,
-        }
-    }
 }
 
 /// A GCRA rate: a burst of `burst`, refilled evenly over `period`. Parses from `N/SECS`
@@ -393,21 +358,5 @@ mod tests {
         // Giving one back makes room at once.
         let (_, given) = r.step(tat, now, ThrottleOp::Give);
         assert_eq!(r.step(given, now, ThrottleOp::Take).0, Throttle::Allowed);
-    }
-
-    #[test]
-    fn revocation_entries_round_trip() {
-        for e in [
-            RevocationEntry::Session("abc".into()),
-            RevocationEntry::Token("j:1".into()),
-            RevocationEntry::User {
-                sub: "a:b".into(),
-                generation: 7,
-            },
-        ] {
-            assert_eq!(RevocationEntry::decode(&e.encode()), Some(e));
-        }
-        assert_eq!(RevocationEntry::decode("x:1"), None);
-        assert_eq!(RevocationEntry::decode("g:x:1"), None);
     }
 }

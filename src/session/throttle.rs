@@ -234,7 +234,8 @@ impl LoginThrottle {
         }
     }
 
-    /// Give the unit back: the password was right.
+    /// Give the unit back: the attempt did not fail on a wrong password (it was right, or it
+    /// could not be checked). Only wrong passwords count against a user.
     ///
     /// # Errors
     ///

@@ -1,0 +1,125 @@
+//! The DPoP proof of a login or a refresh (RFC 9449 §5): checked before anything else, recorded
+//! only once the rest of the request has succeeded (the password was right, the refresh token
+//! is valid), so that a request that fails for any other reason leaves nothing in the replay
+//! cache. Without the `dpop` feature, an uninhabited stand-in with the same shape.
+
+#[cfg(feature = "dpop")]
+pub(crate) use with_dpop::{Dpop, Proof};
+#[cfg(not(feature = "dpop"))]
+pub(crate) use without_dpop::{Dpop, Proof};
+
+#[cfg(feature = "dpop")]
+mod with_dpop {
+    use std::time::Duration;
+
+    use http::{HeaderValue, Response, StatusCode};
+
+    use crate::body::{JsonBody, json_error};
+
+    pub(crate) type Dpop = crate::dpop::Dpop;
+
+    /// A proof that passed every check but the replay check.
+    pub(crate) struct Proof(crate::dpop::DpopProof);
+
+    fn invalid() -> Response<JsonBody> {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_dpop_proof",
+            "the DPoP proof is invalid, replayed, or not made for this request",
+        )
+    }
+
+    impl Proof {
+        /// The request's proof, checked without recording it: `None` without `dpop` or
+        /// without a `DPoP` header; a bad proof is 400 `invalid_dpop_proof`, a proof without
+        /// the server's nonce 400 `use_dpop_nonce` with the nonce in `DPoP-Nonce` (§8).
+        // The error is the response itself, built once per refused request.
+        #[allow(clippy::result_large_err)]
+        pub(crate) fn check(
+            dpop: Option<&Dpop>,
+            parts: &http::request::Parts,
+        ) -> Result<Option<Self>, Response<JsonBody>> {
+            let Some(dpop) = dpop else {
+                return Ok(None);
+            };
+            if !parts.headers.contains_key(crate::dpop::DPOP) {
+                return Ok(None);
+            }
+            let now = crate::validation::unix_now();
+            dpop.check(&parts.method, &parts.uri, &parts.headers, None, now)
+                .map(|proof| Some(Self(proof)))
+                .map_err(|e| match e.dpop_nonce() {
+                    Some(nonce) => {
+                        let mut res = json_error(
+                            StatusCode::BAD_REQUEST,
+                            "use_dpop_nonce",
+                            "the DPoP proof must carry the nonce in the DPoP-Nonce header; \
+                             retry with it",
+                        );
+                        if let Ok(value) = HeaderValue::from_str(nonce) {
+                            res.headers_mut().insert(crate::dpop::DPOP_NONCE, value);
+                        }
+                        res
+                    }
+                    None => invalid(),
+                })
+        }
+
+        /// The thumbprint of the proof's key.
+        pub(crate) fn jkt(&self) -> &str {
+            self.0.jkt()
+        }
+
+        /// Record the proof's `jti`: a replayed proof is 400 `invalid_dpop_proof`, a replay
+        /// cache that cannot answer 503.
+        pub(crate) async fn record(&self) -> Result<(), Response<JsonBody>> {
+            match self.0.claim_async().await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == crate::AuthErrorKind::DpopReplayUnavailable => {
+                    Err(super::super::service::unavailable(
+                        "the DPoP proof could not be checked for replay; try again later",
+                        Duration::from_secs(1),
+                    ))
+                }
+                Err(_) => Err(invalid()),
+            }
+        }
+    }
+}
+
+#[cfg(not(feature = "dpop"))]
+mod without_dpop {
+    use std::convert::Infallible;
+
+    use http::Response;
+
+    use crate::body::JsonBody;
+
+    /// Nothing: DPoP settings cannot be made without the feature.
+    pub(crate) type Dpop = Infallible;
+
+    /// No proof is ever checked without the feature.
+    pub(crate) enum Proof {}
+
+    impl Proof {
+        #[allow(clippy::unnecessary_wraps, clippy::result_large_err)]
+        pub(crate) fn check(
+            dpop: Option<&Dpop>,
+            _parts: &http::request::Parts,
+        ) -> Result<Option<Self>, Response<JsonBody>> {
+            match dpop {
+                Some(never) => match *never {},
+                None => Ok(None),
+            }
+        }
+
+        pub(crate) fn jkt(&self) -> &str {
+            match *self {}
+        }
+
+        #[allow(clippy::unused_async)]
+        pub(crate) async fn record(&self) -> Result<(), Response<JsonBody>> {
+            match *self {}
+        }
+    }
+}
