@@ -71,21 +71,31 @@ impl MissingClaims {
         StatusCode::INTERNAL_SERVER_ERROR
     }
 
-    /// The response body: what is missing and the likely cause.
+    /// The response body: a server error, without the server's types (those go to the log,
+    /// and to [`Display`](fmt::Display)).
     #[must_use]
     pub fn body_text(&self) -> String {
-        format!(
+        "the server is misconfigured: this route reads claims no authentication layer provided"
+            .to_owned()
+    }
+
+    /// The claims type the handler asked for.
+    #[must_use]
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+}
+
+/// What is missing and the likely cause, for the developer (logged with the `tracing` feature;
+/// never sent to the client).
+impl fmt::Display for MissingClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&format!(
             "no Claims<{t}> in the request extensions: add JwtAuthLayer::<{t}> in front of this \
              handler (Router::route_layer) with the same claims type; for optional \
              authentication, extract Option<Claims<{t}>>",
             t = self.type_name
-        )
-    }
-}
-
-impl fmt::Display for MissingClaims {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&self.body_text())
+        ))
     }
 }
 
@@ -94,7 +104,7 @@ impl std::error::Error for MissingClaims {}
 impl IntoResponse for MissingClaims {
     fn into_response(self) -> Response {
         #[cfg(feature = "tracing")]
-        tracing::error!(target: "tower_jwt_auth", claims = self.type_name, "claims extractor used without the layer");
+        tracing::error!(target: "tower_jwt_auth", claims = self.type_name, "{self}");
         (self.status(), self.body_text()).into_response()
     }
 }
@@ -135,11 +145,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn missing_claims_names_the_type_and_is_500() {
+    fn missing_claims_is_500_and_names_the_type_only_to_the_developer() {
         let m = MissingClaims::new::<Vec<u8>>();
         assert_eq!(m.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(m.body_text().contains("Claims<alloc::vec::Vec<u8>>"));
-        assert!(m.body_text().contains("JwtAuthLayer"));
+        assert!(m.to_string().contains("Claims<alloc::vec::Vec<u8>>"));
+        assert!(m.to_string().contains("JwtAuthLayer"));
+        assert!(!m.body_text().contains("alloc::vec"), "{}", m.body_text());
+        assert!(!m.body_text().contains("Claims<"), "{}", m.body_text());
         assert_eq!(
             m.into_response().status(),
             StatusCode::INTERNAL_SERVER_ERROR

@@ -421,6 +421,8 @@ pub enum ConfigErrorKind {
 pub struct ConfigError {
     kind: ConfigErrorKind,
     message: &'static str,
+    /// What the message is about (a file's path and the operating system's error, say).
+    detail: Option<String>,
     source: Option<Box<dyn StdError + Send + Sync>>,
 }
 
@@ -429,6 +431,7 @@ impl ConfigError {
         Self {
             kind,
             message,
+            detail: None,
             source: None,
         }
     }
@@ -441,8 +444,16 @@ impl ConfigError {
         Self {
             kind,
             message,
+            detail: None,
             source: Some(Box::new(source)),
         }
+    }
+
+    /// Name what the message is about in the text (`…: /etc/keys/jwt.pem: No such file or
+    /// directory (os error 2)`); it must hold no key or secret.
+    pub(crate) fn with_detail(mut self, detail: impl fmt::Display) -> Self {
+        self.detail = Some(detail.to_string());
+        self
     }
 
     /// What went wrong.
@@ -454,7 +465,10 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.message)
+        match &self.detail {
+            None => f.pad(self.message),
+            Some(detail) => f.pad(&format!("{}: {detail}", self.message)),
+        }
     }
 }
 

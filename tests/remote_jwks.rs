@@ -276,6 +276,11 @@ async fn waiting_for_the_first_set_times_out_when_the_endpoint_is_down() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), tower_jwt_auth::ConfigErrorKind::KeysUnavailable);
+    // What the last fetch met is the error's source.
+    let source = std::error::Error::source(&err)
+        .expect("the last fetch error")
+        .to_string();
+    assert!(source.contains("500"), "{source}");
 }
 
 #[tokio::test]

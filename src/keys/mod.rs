@@ -63,11 +63,13 @@ fn invalid_key(message: &'static str, e: jsonwebtoken::errors::Error) -> ConfigE
 
 fn read_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path).map_err(|e| {
+        let detail = format!("{}: {e}", path.display());
         ConfigError::with_source(
             ConfigErrorKind::Io,
-            "could not read the key file: check the path and its permissions",
+            "could not read the key file (check the path and its permissions)",
             e,
         )
+        .with_detail(detail)
     })
 }
 
@@ -247,6 +249,17 @@ mod tests {
     fn jwks_without_usable_keys_is_an_error() {
         let err = KeySet::new().with_jwks(r#"{"keys":[]}"#).unwrap_err();
         assert_eq!(err.kind(), ConfigErrorKind::NoKeys);
+    }
+
+    #[test]
+    fn a_missing_key_file_is_named_with_the_os_error() {
+        let path = "/nonexistent/tower-jwt-auth/key.pem";
+        let err = VerifyingKey::from_pem_file(Algorithm::RS256, path).unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::Io);
+        let text = err.to_string();
+        assert!(text.contains(path), "{text}");
+        assert!(text.contains("os error 2"), "{text}");
+        assert!(std::error::Error::source(&err).is_some());
     }
 
     fn key_file(name: &str) -> Vec<u8> {

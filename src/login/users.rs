@@ -185,6 +185,19 @@ impl<C> InMemoryUsers<C> {
         })
     }
 
+    /// Hash `password` with this table's argon2id parameters: the PHC string
+    /// (`$argon2id$v=19$…`) to store and give to
+    /// [`with_password_hash`](Self::with_password_hash) at the next start, so no plaintext
+    /// password needs to live in configuration. [`hash_password`](super::hash_password) does the
+    /// same with the default parameters, without a table.
+    ///
+    /// # Errors
+    ///
+    /// When argon2 cannot hash (no system randomness for the salt).
+    pub fn hash_password(&self, password: impl AsRef<[u8]>) -> Result<String, ConfigError> {
+        hash_bytes(&self.table.argon2, password.as_ref())
+    }
+
     /// At most this many password checks at once (default: the number of CPUs less one; at
     /// least 1).
     /// Each holds about `m` KiB of memory (19 MiB by default) while it runs.
@@ -394,6 +407,30 @@ where
                 .map(|(_, claims)| claims.clone())
         }))
     }
+}
+
+/// Hash `password` with argon2id and its default parameters (what [`InMemoryUsers::new`]
+/// uses): the PHC string (`$argon2id$v=19$…`) for
+/// [`InMemoryUsers::with_password_hash`].
+///
+/// ```
+/// use tower_jwt_auth::login::{InMemoryUsers, hash_password};
+///
+/// # fn main() -> Result<(), tower_jwt_auth::ConfigError> {
+/// let phc = hash_password("correct horse battery staple")?; // once, offline
+/// assert!(phc.starts_with("$argon2id$"));
+/// let users = InMemoryUsers::new()?.with_password_hash("alice", phc, serde_json::json!({"sub": "1"}))?;
+/// # let _ = users;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// When argon2 cannot hash (no system randomness for the salt).
+pub fn hash_password(password: impl AsRef<[u8]>) -> Result<String, ConfigError> {
+    let argon2 = Argon2::new(Argon2Algorithm::Argon2id, Version::V0x13, Params::default());
+    hash_bytes(&argon2, password.as_ref())
 }
 
 fn hash(argon2: &Argon2<'_>, password: &str) -> Result<String, ConfigError> {

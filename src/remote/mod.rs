@@ -251,11 +251,16 @@ impl RemoteJwksBuilder {
     pub async fn build_and_wait(self, timeout: Duration) -> Result<RemoteJwks, ConfigError> {
         let jwks = self.build()?;
         if !jwks.wait_for_keys(timeout).await {
-            return Err(ConfigError::new(
-                ConfigErrorKind::KeysUnavailable,
-                "no key set arrived from the JWKS URL in time: check the URL and that the key \
-                 endpoint is up",
-            ));
+            let message = "no key set arrived from the JWKS URL in time: check the URL and that \
+                           the key endpoint is up (the source says what the last fetch met)";
+            return Err(match jwks.refresher.last_error() {
+                Some(last) => ConfigError::with_source(
+                    ConfigErrorKind::KeysUnavailable,
+                    message,
+                    LastFetchError(last),
+                ),
+                None => ConfigError::new(ConfigErrorKind::KeysUnavailable, message),
+            });
         }
         Ok(jwks)
     }
@@ -376,6 +381,19 @@ impl KeySource for RemoteJwks {
         self.issuer.as_deref()
     }
 }
+
+/// Why the last key-set fetch failed: the source of a [`ConfigErrorKind::KeysUnavailable`]
+/// from [`RemoteJwksBuilder::build_and_wait`].
+#[derive(Debug)]
+struct LastFetchError(String);
+
+impl fmt::Display for LastFetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the last fetch failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for LastFetchError {}
 
 #[cfg(test)]
 mod tests {

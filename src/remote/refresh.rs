@@ -59,6 +59,9 @@ struct State {
     last_attempt: Option<Instant>,
     /// The last successful fetch, and the document it brought.
     last_success: Option<Instant>,
+    /// What went wrong with the last fetch, if it failed (no token or key in it: a status, a
+    /// timeout, a parse or connection error).
+    last_error: Option<String>,
     document: Option<Bytes>,
     unknown: HashMap<Lookup, Instant>,
     unknown_bytes: usize,
@@ -198,6 +201,7 @@ impl Refresher {
         }
         if let Ok(mut state) = self.state.lock() {
             state.last_success = Some(Instant::now());
+            state.last_error = None;
             if !unchanged {
                 state.document = Some(document);
                 state.forget_unknown();
@@ -209,13 +213,19 @@ impl Refresher {
     }
 
     /// Count a failed fetch, and how old the set in memory now is.
-    fn record_failure(&self) {
+    fn record_failure(&self, error: &BoxError) {
         crate::metrics::key_refresh("failed");
-        if let Ok(state) = self.state.lock()
-            && let Some(at) = state.last_success
-        {
-            crate::metrics::key_set_age(at.elapsed().as_secs_f64());
+        if let Ok(mut state) = self.state.lock() {
+            state.last_error = Some(error.to_string());
+            if let Some(at) = state.last_success {
+                crate::metrics::key_set_age(at.elapsed().as_secs_f64());
+            }
         }
+    }
+
+    /// Why the last fetch failed, if it did.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.state.lock().ok()?.last_error.clone()
     }
 
     /// After a failed attempt: once no fetch has succeeded for `max_stale`, stop verifying with
@@ -262,7 +272,7 @@ impl Refresher {
 /// A fetch triggered by an unknown `kid` (the caller already marked it in flight).
 async fn fetch_now(refresher: Arc<Refresher>) {
     if let Err(_e) = refresher.fetch().await {
-        refresher.record_failure();
+        refresher.record_failure(&_e);
         #[cfg(feature = "tracing")]
         tracing::warn!(target: "tower_jwt_auth", url = %refresher.url, error = %_e, "JWKS refresh failed; keeping the last good set");
         refresher.expire_if_stale();
@@ -293,7 +303,7 @@ pub(crate) async fn background(weak: Weak<Refresher>) {
                         .clamp(limits.min_refresh, limits.max_refresh)
                 }
                 Err(_e) => {
-                    refresher.record_failure();
+                    refresher.record_failure(&_e);
                     #[cfg(feature = "tracing")]
                     tracing::warn!(target: "tower_jwt_auth", url = %refresher.url, error = %_e, "JWKS fetch failed; retrying with backoff");
                     refresher.expire_if_stale();

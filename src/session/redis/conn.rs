@@ -118,8 +118,9 @@ fn warn_policy_unknown(why: &str) {
     );
 }
 
+/// The error's kind and detail (`redis: Connection refused (os error 111)`, not just `Io`).
 pub(super) fn unavailable(e: &redis::RedisError) -> StoreError {
-    StoreError::new(format_args!("redis: {:?}", e.kind()))
+    StoreError::new(format_args!("redis: {e}"))
 }
 
 #[cfg(feature = "redis-cluster")]
@@ -158,4 +159,14 @@ pub(super) async fn connect_cluster(
     Err(StoreError::new(
         "redis+cluster:// URLs need the crate feature `redis-cluster`",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_store_error_says_what_redis_met() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let error = super::unavailable(&redis::RedisError::from(io)).to_string();
+        assert!(error.contains("connection refused"), "{error}");
+    }
 }

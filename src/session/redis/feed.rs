@@ -66,7 +66,9 @@ struct FeedStats {
 }
 
 /// The running revocation feed of [`RedisStore::follow`]. Dropping it stops the feed (and the
-/// list stays as it was, trusted until its last bound).
+/// list stays as it was, trusted until its last bound): keep it for as long as the server runs.
+#[must_use = "dropping the feed stops it: the revocation list goes stale, and after the \
+              staleness bound every authenticated request gets 503; keep it alive"]
 pub struct RevocationFeed {
     task: JoinHandle<()>,
     stats: Arc<FeedStats>,
