@@ -15,14 +15,12 @@ mod common;
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post_service};
 use axum::{Json, Router};
 use common::{Demo, DemoClaims, identity, init_tracing};
-use tower::{Layer, ServiceBuilder};
+use tower::Layer;
 use tower_jwt_auth::Claims;
-use tower_jwt_auth::session::PeerAddr;
 
 /// `Claims<C>` is an axum extractor (feature `axum`): the layer put the verified claims there.
 async fn protected(claims: Claims<DemoClaims>) -> Response {
@@ -59,20 +57,9 @@ async fn main() -> Result<(), common::BoxError> {
             "/logout-all",
             post_service(demo.layer.layer(demo.logout_all)).fallback(method_not_allowed),
         )
-        // The login throttle counts attempts per client: tell it the peer address.
-        .route_service(
-            "/login",
-            ServiceBuilder::new()
-                .map_request(|mut req: Request| {
-                    if let Some(ConnectInfo(addr)) =
-                        req.extensions().get::<ConnectInfo<SocketAddr>>().copied()
-                    {
-                        req.extensions_mut().insert(PeerAddr(addr));
-                    }
-                    req
-                })
-                .service(demo.login),
-        )
+        // The login throttle counts attempts per client address: it reads axum's ConnectInfo
+        // (the server below is made with `into_make_service_with_connect_info`).
+        .route_service("/login", demo.login)
         .route_service("/refresh", demo.refresh)
         .route_service("/.well-known/jwks.json", demo.jwks)
         .route("/health", get(health))

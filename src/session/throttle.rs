@@ -13,10 +13,24 @@ use super::store::{Rate, SessionStore, StoreError, Throttle, ThrottleOp};
 use crate::text::hex;
 
 /// The peer address of the connection a request came on. Put it in the request extensions
-/// (your server knows it: hyper's accept loop, axum's `ConnectInfo`) so that
-/// [`LoginThrottle`] can limit attempts per client address.
+/// (your server knows it: hyper's accept loop) so that [`LoginThrottle`] can limit attempts
+/// per client address. With the `axum` feature, axum's `ConnectInfo<SocketAddr>` (from
+/// `into_make_service_with_connect_info::<SocketAddr>()`) is read too: nothing to insert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
+
+/// The connection's peer: [`PeerAddr`], else axum's `ConnectInfo<SocketAddr>` (feature
+/// `axum`).
+fn peer_addr(extensions: &http::Extensions) -> Option<SocketAddr> {
+    let inserted = extensions.get::<PeerAddr>().map(|p| p.0);
+    #[cfg(feature = "axum")]
+    let inserted = inserted.or_else(|| {
+        extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0)
+    });
+    inserted
+}
 
 /// Networks of reverse proxies whose `X-Forwarded-For` is believed. Parses from a
 /// comma-separated list of CIDRs or single addresses (`"10.0.0.0/8, ::1"`).
@@ -145,8 +159,9 @@ pub const DEFAULT_PER_ADDRESS: Rate = match Rate::new(30, std::time::Duration::f
 /// GCRA: a burst, then an even refill.
 ///
 /// - **Per client address**, every attempt counts (default 30 per 60 s). The address is the
-///   [`PeerAddr`] in the request extensions, or an `X-Forwarded-For` entry behind
-///   [`TrustedProxies`]; IPv6 addresses count per /64.
+///   [`PeerAddr`] in the request extensions (or, with the `axum` feature, axum's
+///   `ConnectInfo<SocketAddr>`), or an `X-Forwarded-For` entry behind [`TrustedProxies`]; IPv6
+///   addresses count per /64.
 /// - **Per username**, failures count (default 5 per 60 s): a unit is taken before the
 ///   password is checked and given back if it was right, so concurrent guesses cannot slip
 ///   past the limit. The username is hashed before it goes into the store; unknown usernames
@@ -195,8 +210,8 @@ impl LoginThrottle {
         self
     }
 
-    /// Count an attempt from the request's client address. Without a [`PeerAddr`] in the
-    /// extensions there is no address to count: allowed.
+    /// Count an attempt from the request's client address. Without a [`PeerAddr`] (or axum's
+    /// `ConnectInfo`) in the extensions there is no address to count: allowed.
     ///
     /// # Errors
     ///
@@ -206,8 +221,7 @@ impl LoginThrottle {
         headers: &HeaderMap,
         extensions: &http::Extensions,
     ) -> Result<Throttle, StoreError> {
-        let (Some(rate), Some(PeerAddr(peer))) = (self.per_address, extensions.get::<PeerAddr>())
-        else {
+        let (Some(rate), Some(peer)) = (self.per_address, peer_addr(extensions)) else {
             return Ok(Throttle::Allowed);
         };
         let client = group(self.proxies.client_addr(peer.ip(), headers));
