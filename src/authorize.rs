@@ -1,6 +1,6 @@
 //! Authorization after authentication: scopes, roles and predicates over the verified claims.
 //!
-//! These layers run **inside** a [`JwtAuthLayer`](crate::JwtAuthLayer) with the same claims type
+//! These layers run **inside** a [`JwtAuthLayer`](crate::auth::JwtAuthLayer) with the same claims type
 //! `C`, and read the [`Claims<C>`] it inserted. A request whose claims fail the check gets **403**
 //! with an RFC 6750 `insufficient_scope` challenge (and `scope="…"` for scope checks); a gRPC
 //! request gets status 7 (`PERMISSION_DENIED`). A request without claims (no token in optional
@@ -161,7 +161,7 @@ impl<C> ClaimsCheck<C> for RequireAuthentication {
         let recent = self.max_age.is_none_or(|max_age| {
             registered
                 .auth_time
-                .is_some_and(|t| crate::validation::unix_now().saturating_sub(t) <= max_age)
+                .is_some_and(|t| crate::time::unix_now().saturating_sub(t) <= max_age)
         });
         let strong = self.acr.is_empty()
             || registered
@@ -467,7 +467,7 @@ mod tests {
     use tower_test::mock;
 
     use super::*;
-    use crate::RegisteredClaims;
+    use crate::claims::RegisteredClaims;
 
     fn claims(json: &str) -> Claims<()> {
         let registered: RegisteredClaims = serde_json::from_str(json).unwrap();
@@ -584,7 +584,7 @@ mod tests {
 
     #[tokio::test]
     async fn step_up_needs_a_recent_login() {
-        let now = crate::validation::unix_now();
+        let now = crate::time::unix_now();
         let layer = || require_recent_auth::<()>(std::time::Duration::from_secs(300));
         let fresh = format!(r#"{{"auth_time":{}}}"#, now - 10);
         assert_eq!(

@@ -35,7 +35,7 @@
 //! # }
 //! ```
 //!
-//! A handler that asks for `Claims<C>` when no [`JwtAuthLayer<C>`](crate::JwtAuthLayer) with the
+//! A handler that asks for `Claims<C>` when no [`JwtAuthLayer<C>`](crate::auth::JwtAuthLayer) with the
 //! same `C` ran gets [`MissingClaims`]: a **500** naming the type, because that is a server
 //! configuration bug, not the client's fault.
 

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
-/// A response body that is sent in one piece (the JSON of [`JwksService`](crate::JwksService)
+/// A response body that is sent in one piece (the JSON of [`JwksService`](crate::jwks::JwksService)
 /// and the login service). Empty by default.
 #[derive(Debug, Default, Clone)]
 pub struct JsonBody {

@@ -1,4 +1,4 @@
-//! [`TokenCache`]: the verified-token cache of [`JwtAuthLayer`](crate::JwtAuthLayer).
+//! [`TokenCache`]: the verified-token cache of [`JwtAuthLayer`](crate::auth::JwtAuthLayer).
 //!
 //! A token the layer has verified is remembered with its claims, so the next request with the
 //! same token skips the signature check and the JSON parsing (a few µs for HMAC, tens of µs for
@@ -249,8 +249,10 @@ impl<C> Cache<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validation::unix_now as now;
-    use crate::{Algorithm, RegisteredClaims, VerifyingKey};
+    use crate::claims::RegisteredClaims;
+    use crate::keys::VerifyingKey;
+    use crate::time::unix_now as now;
+    use jsonwebtoken::Algorithm;
 
     fn keys() -> Arc<KeySet> {
         Arc::new(KeySet::from(

@@ -160,7 +160,7 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 }
 
 /// The verified claims of a request, inserted into its extensions by
-/// [`JwtAuth`](crate::JwtAuth).
+/// [`JwtAuth`](crate::auth::JwtAuth).
 ///
 /// `Claims<C>` dereferences to your claims type `C`; [`Claims::registered`] gives the registered
 /// claims. Cloning is cheap (one `Arc`), and `C` needs no `Clone`.

@@ -86,7 +86,9 @@ mod tests {
 
 #[cfg(all(test, not(any(feature = "aws-lc-rs", feature = "rust-crypto"))))]
 mod no_backend_tests {
-    use crate::{Algorithm, ConfigErrorKind, VerifyingKey};
+    use crate::error::ConfigErrorKind;
+    use crate::keys::VerifyingKey;
+    use jsonwebtoken::Algorithm;
 
     #[test]
     fn no_backend_fails_at_construction_not_on_a_request() {

@@ -2,7 +2,7 @@
 //!
 //! A browser sends cookies by itself, whoever made the page that sends the request, so a token
 //! in a cookie proves nothing about where an *unsafe* request (anything but `GET`, `HEAD`,
-//! `OPTIONS` and `TRACE`) came from. Whenever [`JwtAuth`](crate::JwtAuth) takes the token from a
+//! `OPTIONS` and `TRACE`) came from. Whenever [`JwtAuth`](crate::auth::JwtAuth) takes the token from a
 //! cookie and the method is unsafe, two checks run, on every request, cached token or not:
 //!
 //! 1. **Where it came from.** A `Sec-Fetch-Site` header other than `same-origin` or `none`, or an

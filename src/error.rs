@@ -10,7 +10,7 @@ use http::StatusCode;
 /// (challenges, gRPC statuses) covers it by construction.
 macro_rules! auth_error_kinds {
     ($( $(#[$doc:meta])* $kind:ident, )*) => {
-        /// Why a request was rejected by [`JwtAuth`](crate::JwtAuth).
+        /// Why a request was rejected by [`JwtAuth`](crate::auth::JwtAuth).
         ///
         /// The kind decides the status code and the RFC 6750 error code of the default rejection. New kinds
         /// may be added in minor releases, so match with a wildcard arm.

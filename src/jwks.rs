@@ -101,8 +101,9 @@ impl<B> Service<Request<B>> for JwksService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Algorithm, VerifyingKey};
+    use crate::keys::VerifyingKey;
     use http::StatusCode;
+    use jsonwebtoken::Algorithm;
 
     #[test]
     fn hmac_only_set_is_not_published() {

@@ -142,6 +142,7 @@ pub mod session;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testkit;
 mod text;
+mod time;
 pub mod token;
 pub mod validation;
 pub mod verifier;

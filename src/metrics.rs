@@ -4,19 +4,77 @@
 //!
 //! | name | type | labels |
 //! |---|---|---|
-//! | `tower_jwt_auth_requests_total` | counter | `outcome` = `accepted` or `rejected`; `reason` = the [`AuthErrorKind`](crate::AuthErrorKind) name (`expired`, `bad_signature`, `revoked`, …) for rejections |
+//! | `tower_jwt_auth_requests_total` | counter | `outcome` = `accepted` or `rejected`; `reason` = the [`AuthErrorKind`](crate::error::AuthErrorKind) name (`expired`, `bad_signature`, `revoked`, …) for rejections |
 //! | `tower_jwt_auth_cache_total` | counter | `result` = `hit` or `miss` (verified-token cache) |
 //! | `tower_jwt_auth_key_refreshes_total` | counter | `outcome` = `updated`, `unchanged` or `failed` (remote key sets) |
 //! | `tower_jwt_auth_key_set_age_seconds` | gauge | time since the key set in memory was last fetched, set at each refresh attempt |
 //! | `tower_jwt_auth_logins_total` | counter | `outcome` = `success`, `invalid_credentials`, `throttled`, `invalid_request` or `unavailable` |
 //! | `tower_jwt_auth_login_throttled_total` | counter | `limit` = `address` or `username` |
-//! | `tower_jwt_auth_refreshes_total` | counter | `outcome` = `success`, `invalid_grant`, `reuse` or `unavailable` |
+//! | `tower_jwt_auth_refreshes_total` | counter | `outcome` = `success`, `invalid_grant`, `invalid_dpop_proof`, `reuse` or `unavailable` |
 //!
 //! Labels take values from these fixed lists only: no token, secret, username, subject or
 //! address ever becomes a label.
 //!
 //! The per-request counters are registered at the first request and then cost one atomic
 //! increment each: install the recorder before the server starts serving.
+
+/// Declares a label enum: each variant and the label value it stands for.
+macro_rules! labels {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $label:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        // Some belong to optional parts (login, sessions, remote key sets).
+        #[allow(dead_code)]
+        pub(crate) enum $name { $($variant,)* }
+
+        impl $name {
+            /// The label value.
+            #[allow(dead_code)]
+            pub(crate) const fn label(self) -> &'static str {
+                match self { $(Self::$variant => $label,)* }
+            }
+        }
+    };
+}
+
+labels! {
+    /// How a login ended: `outcome` of `tower_jwt_auth_logins_total`.
+    LoginOutcome {
+        Success => "success",
+        InvalidCredentials => "invalid_credentials",
+        Throttled => "throttled",
+        InvalidRequest => "invalid_request",
+        Unavailable => "unavailable",
+    }
+}
+
+labels! {
+    /// How a refresh ended: `outcome` of `tower_jwt_auth_refreshes_total`.
+    RefreshOutcome {
+        Success => "success",
+        InvalidGrant => "invalid_grant",
+        InvalidDpopProof => "invalid_dpop_proof",
+        Reuse => "reuse",
+        Unavailable => "unavailable",
+    }
+}
+
+labels! {
+    /// How a key-set fetch ended: `outcome` of `tower_jwt_auth_key_refreshes_total`.
+    KeyRefreshOutcome {
+        Updated => "updated",
+        Unchanged => "unchanged",
+        Failed => "failed",
+    }
+}
+
+labels! {
+    /// Which login limit refused an attempt: `limit` of `tower_jwt_auth_login_throttled_total`.
+    Limit {
+        Address => "address",
+        Username => "username",
+    }
+}
 
 // Some counters belong to optional parts (login, sessions, remote key sets).
 #[cfg(feature = "metrics")]
@@ -26,7 +84,8 @@ mod enabled {
 
     use metrics::{Counter, counter};
 
-    use crate::AuthErrorKind;
+    use super::{KeyRefreshOutcome, Limit, LoginOutcome, RefreshOutcome};
+    use crate::error::AuthErrorKind;
 
     const KINDS: usize = AuthErrorKind::ALL.len();
 
@@ -69,31 +128,32 @@ mod enabled {
         if hit { &h.hit } else { &h.miss }.increment(1);
     }
 
-    pub(crate) fn key_refresh(outcome: &'static str) {
-        counter!("tower_jwt_auth_key_refreshes_total", "outcome" => outcome).increment(1);
+    pub(crate) fn key_refresh(outcome: KeyRefreshOutcome) {
+        counter!("tower_jwt_auth_key_refreshes_total", "outcome" => outcome.label()).increment(1);
     }
 
     pub(crate) fn key_set_age(seconds: f64) {
         metrics::gauge!("tower_jwt_auth_key_set_age_seconds").set(seconds);
     }
 
-    pub(crate) fn login(outcome: &'static str) {
-        counter!("tower_jwt_auth_logins_total", "outcome" => outcome).increment(1);
+    pub(crate) fn login(outcome: LoginOutcome) {
+        counter!("tower_jwt_auth_logins_total", "outcome" => outcome.label()).increment(1);
     }
 
-    pub(crate) fn throttled(limit: &'static str) {
-        counter!("tower_jwt_auth_login_throttled_total", "limit" => limit).increment(1);
+    pub(crate) fn throttled(limit: Limit) {
+        counter!("tower_jwt_auth_login_throttled_total", "limit" => limit.label()).increment(1);
     }
 
-    pub(crate) fn refresh(outcome: &'static str) {
-        counter!("tower_jwt_auth_refreshes_total", "outcome" => outcome).increment(1);
+    pub(crate) fn refresh(outcome: RefreshOutcome) {
+        counter!("tower_jwt_auth_refreshes_total", "outcome" => outcome.label()).increment(1);
     }
 }
 
 #[cfg(not(feature = "metrics"))]
 #[allow(dead_code, clippy::missing_const_for_fn)]
 mod enabled {
-    use crate::AuthErrorKind;
+    use super::{KeyRefreshOutcome, Limit, LoginOutcome, RefreshOutcome};
+    use crate::error::AuthErrorKind;
 
     #[inline(always)]
     pub(crate) fn accepted() {}
@@ -101,11 +161,11 @@ mod enabled {
     pub(crate) fn rejected(_kind: AuthErrorKind) {}
     #[inline(always)]
     pub(crate) fn cache(_hit: bool) {}
-    pub(crate) fn key_refresh(_outcome: &'static str) {}
+    pub(crate) fn key_refresh(_outcome: KeyRefreshOutcome) {}
     pub(crate) fn key_set_age(_seconds: f64) {}
-    pub(crate) fn login(_outcome: &'static str) {}
-    pub(crate) fn throttled(_limit: &'static str) {}
-    pub(crate) fn refresh(_outcome: &'static str) {}
+    pub(crate) fn login(_outcome: LoginOutcome) {}
+    pub(crate) fn throttled(_limit: Limit) {}
+    pub(crate) fn refresh(_outcome: RefreshOutcome) {}
 }
 
 #[allow(unused_imports)]

@@ -42,7 +42,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 
 use crate::claims::RegisteredClaims;
-use crate::validation::unix_secs as unix;
+use crate::time::unix_secs as unix;
 
 /// What is revoked now. Times are Unix seconds until which an entry can match a token.
 #[derive(Clone, Default)]
@@ -245,7 +245,7 @@ impl Revocations {
     /// Declare the list complete only until `until`: a feed from a shared store calls this
     /// after each successful sync with "now + the staleness bound". Past that time, without
     /// a newer call, the layer refuses every request with 503
-    /// ([`AuthErrorKind::RevocationsUnavailable`](crate::AuthErrorKind::RevocationsUnavailable))
+    /// ([`AuthErrorKind::RevocationsUnavailable`](crate::error::AuthErrorKind::RevocationsUnavailable))
     /// rather than admit a token that may have been revoked on another node. `None` lifts
     /// the bound (the default: a list fed on this node alone is always complete).
     pub fn trust_until(&self, until: Option<SystemTime>) {
@@ -271,12 +271,12 @@ impl Revocations {
         &self,
         claims: &RegisteredClaims,
         now: SystemTime,
-    ) -> Result<(), crate::AuthErrorKind> {
+    ) -> Result<(), crate::error::AuthErrorKind> {
         if !self.is_current_at(now) {
-            return Err(crate::AuthErrorKind::RevocationsUnavailable);
+            return Err(crate::error::AuthErrorKind::RevocationsUnavailable);
         }
         if self.is_revoked(claims) {
-            return Err(crate::AuthErrorKind::Revoked);
+            return Err(crate::error::AuthErrorKind::Revoked);
         }
         Ok(())
     }
@@ -488,7 +488,7 @@ mod tests {
         r.trust_until(Some(SystemTime::now() - Duration::from_secs(2)));
         assert_eq!(
             r.check(&c, now),
-            Err(crate::AuthErrorKind::RevocationsUnavailable)
+            Err(crate::error::AuthErrorKind::RevocationsUnavailable)
         );
         assert!(!r.is_current());
         r.trust_until(None);

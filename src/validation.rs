@@ -2,7 +2,7 @@
 //!
 //! This is the policy: time checks, issuer, audience, required claims, the `typ` header and the
 //! token length cap. It is checked into its final form as it is built (required claims sorted
-//! into registered and custom, `typ` normalised), and the [`Verifier`](crate::Verifier) holds
+//! into registered and custom, `typ` normalised), and the [`Verifier`](crate::verifier::Verifier) holds
 //! it as it is: nothing is copied or rebuilt per request.
 //!
 //! # Example
@@ -26,7 +26,9 @@
 //! ```
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
+
+use crate::time::unix_secs;
 
 use serde::de::IgnoredAny;
 
@@ -299,16 +301,6 @@ impl Validation {
             Err(AuthErrorKind::MissingClaim.into())
         }
     }
-}
-
-/// Now, in Unix seconds (0 if the clock is before 1970).
-pub(crate) fn unix_now() -> u64 {
-    unix_secs(SystemTime::now())
-}
-
-/// A time in Unix seconds (0 before 1970).
-pub(crate) fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// `application/at+jwt` and `at+jwt` name the same type (RFC 7515 §4.1.9).

@@ -198,7 +198,7 @@ impl Verifier {
         Self::from_source(StaticKeys(Arc::new(keys)), validation)
     }
 
-    /// A verifier for any [`KeySource`]: a [`KeyRing`](crate::KeyRing), a remote JWK Set, or
+    /// A verifier for any [`KeySource`]: a [`KeyRing`](crate::keys::KeyRing), a remote JWK Set, or
     /// your own.
     /// A source that knows its issuer ([`KeySource::issuer`], as a discovered remote key set
     /// does) binds it: without a configured issuer, tokens must carry that `iss`.

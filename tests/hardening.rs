@@ -35,6 +35,20 @@ async fn post_proof(client: &Client, path: &str, body: &str, key: &DpopKey) -> R
     client.post_json(path, &[("dpop", &proof)], body).await
 }
 
+/// `GET /protected` with `Authorization: DPoP <token>` and a fresh proof for this server.
+async fn protected_with_proof(client: &Client, token: &str, key: &DpopKey) -> Reply {
+    let proof = key
+        .proof(&Method::GET, &client.url("/protected"), Some(token), None)
+        .unwrap();
+    let authorization = format!("DPoP {token}");
+    client
+        .get(
+            "/protected",
+            &[("authorization", &authorization), ("dpop", &proof)],
+        )
+        .await
+}
+
 fn error_of(reply: &Reply) -> String {
     reply.json()["error"]
         .as_str()
@@ -79,18 +93,7 @@ async fn anonymous_requests_with_proofs_write_nothing_to_redis() {
             let reply = post_proof(&server, "/login", WRONG, &key).await;
             assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
             let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
-            let proof = key
-                .proof(&Method::GET, &server.url("/protected"), Some(token), None)
-                .unwrap();
-            let reply = server
-                .get(
-                    "/protected",
-                    &[
-                        ("authorization", &format!("DPoP {token}")),
-                        ("dpop", &proof),
-                    ],
-                )
-                .await;
+            let reply = protected_with_proof(&server, token, &key).await;
             assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
         }
         let after = keys(&redis);
@@ -210,18 +213,7 @@ async fn a_proof_for_another_host_is_refused_whatever_host_says() {
             "{name}"
         );
         // The same token with a proof for this server passes.
-        let proof = key
-            .proof(&Method::GET, &server.url("/protected"), Some(&token), None)
-            .unwrap();
-        let reply = server
-            .get(
-                "/protected",
-                &[
-                    ("authorization", &format!("DPoP {token}")),
-                    ("dpop", &proof),
-                ],
-            )
-            .await;
+        let reply = protected_with_proof(&server, &token, &key).await;
         assert_eq!(reply.status, StatusCode::OK, "{name}");
     }
 }

@@ -219,7 +219,7 @@ impl<C> Authenticator<C> {
                         req.uri,
                         req.headers,
                         Some(token),
-                        crate::validation::unix_secs(now),
+                        crate::time::unix_secs(now),
                     )?;
                     if proof.jkt() != jkt {
                         return Err(AuthErrorKind::DpopBindingMismatch.into());
@@ -356,7 +356,7 @@ impl<C: DeserializeOwned> Authenticator<C> {
         match self.verifier.start(token, keys.clone(), self.may_refresh) {
             Step::Done(Ok(claims)) => {
                 if let (Some(cache), Some(keys)) = (&self.cache, keys) {
-                    cache.insert(token, &claims, keys, crate::validation::unix_secs(now));
+                    cache.insert(token, &claims, keys, crate::time::unix_secs(now));
                 }
                 self.pass(claims, req, csrf, now)
             }
@@ -418,14 +418,16 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::keys::VerifyingKey;
     use crate::keys::{KeyFuture, KeySet, KeySource};
-    use crate::validation::unix_now;
-    use crate::{Algorithm, Validation, VerifyingKey};
+    use crate::time::unix_now;
+    use crate::validation::Validation;
+    use jsonwebtoken::Algorithm;
 
     const SECRET: [u8; 32] = [b's'; 32];
 
     fn token(sub: &str) -> String {
-        crate::install_crypto_provider().unwrap();
+        crate::crypto::install_crypto_provider().unwrap();
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &json!({"sub": sub, "exp": unix_now() + 60}),
@@ -461,7 +463,7 @@ mod tests {
             Some(Arc::clone(&state.0))
         }
 
-        fn refresh(&self, _alg: crate::Algorithm, _kid: Option<&str>) -> Option<KeyFuture> {
+        fn refresh(&self, _alg: jsonwebtoken::Algorithm, _kid: Option<&str>) -> Option<KeyFuture> {
             None
         }
     }

@@ -23,7 +23,7 @@ pub struct MayRefresh;
 pub struct NeverRefresh;
 
 /// Applies [`JwtAuth`] to a service: verifies bearer tokens and inserts
-/// [`Claims<C>`](crate::Claims) into the request extensions.
+/// [`Claims<C>`](crate::claims::Claims) into the request extensions.
 ///
 /// `C` is your claims type (`serde::de::DeserializeOwned`); `R` builds rejections (see
 /// [`OnRejection`](crate::OnRejection)); `M` is [`MayRefresh`] or [`NeverRefresh`]. Cloning is
@@ -54,7 +54,7 @@ impl<C, R> JwtAuthLayer<C, R, MayRefresh> {
     /// asks nothing of the inner service beyond `Service` (not `Clone`: a service holding an
     /// `Rc`, say, with `!Send` futures). A token whose key is not in memory is rejected at once
     /// with `unknown_key`; a remote key set still refreshes in the background. Static keys and
-    /// a [`KeyRing`](crate::KeyRing) never need a refresh anyway.
+    /// a [`KeyRing`](crate::keys::KeyRing) never need a refresh anyway.
     pub fn never_refresh(mut self) -> JwtAuthLayer<C, R, NeverRefresh> {
         self.auth.set_never_refresh();
         JwtAuthLayer {
@@ -72,7 +72,7 @@ impl<C, M> JwtAuthLayer<C, DefaultOnRejection, M> {
     /// # Errors
     ///
     /// When `url` cannot be put in a header parameter.
-    pub fn resource_metadata(mut self, url: &str) -> Result<Self, crate::ConfigError> {
+    pub fn resource_metadata(mut self, url: &str) -> Result<Self, crate::error::ConfigError> {
         self.on_rejection = self.on_rejection.resource_metadata(url)?;
         Ok(self)
     }
@@ -84,7 +84,7 @@ impl<C, M> JwtAuthLayer<C, crate::JsonOnRejection, M> {
     /// # Errors
     ///
     /// When `url` cannot be put in a header parameter.
-    pub fn resource_metadata(mut self, url: &str) -> Result<Self, crate::ConfigError> {
+    pub fn resource_metadata(mut self, url: &str) -> Result<Self, crate::error::ConfigError> {
         self.on_rejection = self.on_rejection.resource_metadata(url)?;
         Ok(self)
     }
@@ -117,7 +117,7 @@ impl<C, R, M> JwtAuthLayer<C, R, M> {
     }
 
     /// Optional authentication: a request **without** a token reaches the inner service without
-    /// [`Claims`](crate::Claims) in its extensions; a request with a token that is present but
+    /// [`Claims`](crate::claims::Claims) in its extensions; a request with a token that is present but
     /// invalid is still rejected.
     pub fn optional(mut self) -> Self {
         self.auth.set_optional();

@@ -53,7 +53,7 @@
 //! With axum, put the layer on the routes that need it with `Router::route_layer`, so that
 //! unknown paths still answer 404 instead of 401.
 //!
-//! [`Claims<C>`]: crate::Claims
+//! [`Claims<C>`]: crate::claims::Claims
 //! [`OnRejection`]: crate::OnRejection
 
 mod authenticator;

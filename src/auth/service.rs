@@ -17,7 +17,7 @@ use crate::verifier::Verifier;
 
 /// Middleware that authenticates requests with a JWT bearer token.
 ///
-/// Built by [`JwtAuthLayer`]. With keys in memory (a static set, a [`KeyRing`](crate::KeyRing),
+/// Built by [`JwtAuthLayer`]. With keys in memory (a static set, a [`KeyRing`](crate::keys::KeyRing),
 /// a remote set that knows the token's key), verification is synchronous: `poll_ready` forwards
 /// to the inner service and `call` uses that same, ready instance. Only when a key source must
 /// refresh first does `call` move the ready instance into the response future and keep a clone

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{DPOP, DPOP_NONCE};
-use crate::SigningKey;
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::keys::SigningKey;
 use jsonwebtoken::AlgorithmFamily;
 
 /// A client's DPoP key: makes the proofs that go with its requests (RFC 9449 §4).

@@ -43,8 +43,8 @@ use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::Algorithm;
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+use jsonwebtoken::Algorithm;
 
 mod client;
 mod htu;

@@ -234,7 +234,7 @@ impl fmt::Debug for MemoryReplayCache {
 
 impl ReplayCache for MemoryReplayCache {
     fn first_use(&self, entry: &ReplayEntry) -> ReplayCheck {
-        self.check(entry, crate::validation::unix_now())
+        self.check(entry, crate::time::unix_now())
     }
 }
 
@@ -268,7 +268,7 @@ impl ReplayCache for StoreReplayCache {
         let ttl = std::time::Duration::from_secs(
             entry
                 .expires_at
-                .saturating_sub(crate::validation::unix_now())
+                .saturating_sub(crate::time::unix_now())
                 .max(1),
         );
         let id = entry.id;

@@ -5,8 +5,8 @@ use http::{HeaderMap, HeaderValue, Method, Uri};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::SigningKey;
-use crate::validation::unix_now;
+use crate::keys::SigningKey;
+use crate::time::unix_now;
 
 const URL: &str = "https://api.example.com/protected";
 const TOKEN: &str = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln";
@@ -364,7 +364,7 @@ fn a_bad_public_url_fails_at_start() {
     ] {
         assert_eq!(
             Dpop::new(url).unwrap_err().kind(),
-            crate::ConfigErrorKind::InvalidUrl,
+            crate::error::ConfigErrorKind::InvalidUrl,
             "{url}"
         );
     }
@@ -376,7 +376,11 @@ mod layer {
     use tower::{ServiceBuilder, ServiceExt};
 
     use super::*;
-    use crate::{JwtAuthLayer, KeySet, Validation, Verifier, VerifyingKey};
+    use crate::auth::JwtAuthLayer;
+    use crate::keys::KeySet;
+    use crate::keys::VerifyingKey;
+    use crate::validation::Validation;
+    use crate::verifier::Verifier;
 
     const SECRET: [u8; 32] = [b'k'; 32];
 
@@ -412,7 +416,11 @@ mod layer {
             ServiceBuilder::new()
                 .layer(layer.clone())
                 .service_fn(|req: Request<()>| async move {
-                    assert!(req.extensions().get::<crate::Claims<Value>>().is_some());
+                    assert!(
+                        req.extensions()
+                            .get::<crate::claims::Claims<Value>>()
+                            .is_some()
+                    );
                     Ok::<_, std::convert::Infallible>(Response::new(()))
                 });
         let mut req = Request::builder()

@@ -238,7 +238,7 @@ impl KeySource for KeyRing {
         Some(self.published())
     }
 
-    fn refresh(&self, _alg: crate::Algorithm, _kid: Option<&str>) -> Option<KeyFuture> {
+    fn refresh(&self, _alg: jsonwebtoken::Algorithm, _kid: Option<&str>) -> Option<KeyFuture> {
         // Every key the ring knows is already published: there is nothing to fetch.
         None
     }
@@ -265,8 +265,8 @@ impl fmt::Debug for KeyRing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Algorithm;
     use crate::keys::KeySource;
+    use jsonwebtoken::Algorithm;
 
     fn key(kid: &str, byte: u8) -> SigningKey {
         SigningKey::from_secret(Algorithm::HS256, [byte; 32])
@@ -316,7 +316,8 @@ mod tests {
     #[cfg(feature = "login")]
     #[test]
     fn the_ring_verifies_tokens_of_a_rotated_key() {
-        use crate::{Validation, Verifier};
+        use crate::validation::Validation;
+        use crate::verifier::Verifier;
         let ring = KeyRing::new(key("a", 1)).rotation_delay(Duration::ZERO);
         let verifier = Verifier::from_source(ring.clone(), Validation::new()).unwrap();
         let issuer = crate::login::TokenIssuer::from_key_ring(ring.clone());

@@ -27,7 +27,7 @@ pub type KeyFuture = Pin<Box<dyn Future<Output = Option<Arc<KeySet>>> + Send + '
 /// of a removed key be served from the cache.
 ///
 /// Implemented by the static key set (through [`Verifier::new`](crate::Verifier::new)), by
-/// [`KeyRing`](crate::KeyRing) and, with the `remote-jwks` feature, by the remote JWKS source.
+/// [`KeyRing`](crate::keys::KeyRing) and, with the `remote-jwks` feature, by the remote JWKS source.
 pub trait KeySource: Send + Sync + 'static {
     /// The keys in memory now, or `None` when there are none yet (a remote set not fetched yet:
     /// requests then get 503 unless a refresh brings keys).
@@ -44,7 +44,7 @@ pub trait KeySource: Send + Sync + 'static {
     fn refresh(&self, alg: Algorithm, kid: Option<&str>) -> Option<KeyFuture>;
 
     /// The issuer this source's keys belong to, when the source knows it (a key set found by
-    /// OpenID Connect discovery does). A [`Verifier`](crate::Verifier) built on the source then
+    /// OpenID Connect discovery does). A [`Verifier`](crate::verifier::Verifier) built on the source then
     /// accepts only tokens whose `iss` is that issuer: keys shared between tenants must not
     /// let one tenant's tokens pass as another's.
     fn issuer(&self) -> Option<&str> {

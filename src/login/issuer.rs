@@ -125,7 +125,7 @@ impl TokenIssuer {
         let Ok(Value::Object(mut map)) = serde_json::to_value(claims) else {
             return Err(IssueError::NotAnObject);
         };
-        let now = crate::validation::unix_now();
+        let now = crate::time::unix_now();
         let ttl = self.ttl.as_secs();
         let jti = crate::text::random_hex::<16>().ok_or(IssueError::Randomness)?;
         insert_registered(
@@ -244,7 +244,10 @@ impl std::error::Error for IssueError {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Algorithm, KeySet, Validation, Verifier};
+    use crate::keys::KeySet;
+    use crate::validation::Validation;
+    use crate::verifier::Verifier;
+    use jsonwebtoken::Algorithm;
 
     fn issuer() -> TokenIssuer {
         TokenIssuer::new(SigningKey::from_secret(Algorithm::HS256, [8u8; 32]).unwrap())
@@ -282,7 +285,7 @@ mod tests {
                 .verify::<serde_json::Value>(plain.access_token())
                 .unwrap_err()
                 .kind(),
-            crate::AuthErrorKind::InvalidType
+            crate::error::AuthErrorKind::InvalidType
         );
         let typed = issuer()
             .access_token_profile("cli")

@@ -45,7 +45,7 @@ mod with_dpop {
             if !parts.headers.contains_key(crate::dpop::DPOP) {
                 return Ok(None);
             }
-            let now = crate::validation::unix_now();
+            let now = crate::time::unix_now();
             dpop.check(&parts.method, &parts.uri, &parts.headers, None, now)
                 .map(|proof| Some(Self(proof)))
                 .map_err(|e| match e.dpop_nonce() {
@@ -75,7 +75,7 @@ mod with_dpop {
         pub(crate) async fn record(&self) -> Result<(), Response<JsonBody>> {
             match self.0.claim_async().await {
                 Ok(()) => Ok(()),
-                Err(e) if e.kind() == crate::AuthErrorKind::DpopReplayUnavailable => {
+                Err(e) if e.kind() == crate::error::AuthErrorKind::DpopReplayUnavailable => {
                     Err(super::super::service::unavailable(
                         "the DPoP proof could not be checked for replay; try again later",
                         Duration::from_secs(1),

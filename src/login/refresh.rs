@@ -18,8 +18,8 @@ use super::service::{
     store_unavailable, unavailable,
 };
 use super::{Authenticate, TokenIssuer};
-use crate::Claims;
 use crate::body::{JsonBody, json_error};
+use crate::claims::Claims;
 use crate::session::{RefreshError, Sessions};
 
 #[derive(Deserialize)]
@@ -179,14 +179,14 @@ impl<A: Authenticate> RefreshInner<A> {
             {
                 Ok(true) => {
                     if let Err(res) = proof.record().await {
-                        crate::metrics::refresh("invalid_dpop_proof");
+                        crate::metrics::refresh(crate::metrics::RefreshOutcome::InvalidDpopProof);
                         return res;
                     }
                 }
                 // Refused below by the rotation itself (which also spots reuse).
                 Ok(false) => unrecorded = Some(proof),
                 Err(e) => {
-                    crate::metrics::refresh("unavailable");
+                    crate::metrics::refresh(crate::metrics::RefreshOutcome::Unavailable);
                     return store_unavailable(&e);
                 }
             }
@@ -198,15 +198,15 @@ impl<A: Authenticate> RefreshInner<A> {
         {
             Ok(session) => session,
             Err(RefreshError::Invalid) => {
-                crate::metrics::refresh("invalid_grant");
+                crate::metrics::refresh(crate::metrics::RefreshOutcome::InvalidGrant);
                 return invalid_grant();
             }
             Err(RefreshError::WrongKey) => {
-                crate::metrics::refresh("invalid_dpop_proof");
+                crate::metrics::refresh(crate::metrics::RefreshOutcome::InvalidDpopProof);
                 return wrong_key();
             }
             Err(RefreshError::Unavailable(e)) => {
-                crate::metrics::refresh("unavailable");
+                crate::metrics::refresh(crate::metrics::RefreshOutcome::Unavailable);
                 return store_unavailable(&e);
             }
         };
@@ -214,7 +214,7 @@ impl<A: Authenticate> RefreshInner<A> {
         if let Some(proof) = unrecorded
             && let Err(res) = proof.record().await
         {
-            crate::metrics::refresh("invalid_dpop_proof");
+            crate::metrics::refresh(crate::metrics::RefreshOutcome::InvalidDpopProof);
             return res;
         }
         let claims = match self.authenticator.claims_for(session.sub()).await {
@@ -240,13 +240,13 @@ impl<A: Authenticate> RefreshInner<A> {
         let jkt = match (session.jkt(), proof_jkt) {
             (Some(bound), Some(proof)) if bound == proof => Some(bound),
             (Some(_), _) => {
-                crate::metrics::refresh("invalid_dpop_proof");
+                crate::metrics::refresh(crate::metrics::RefreshOutcome::InvalidDpopProof);
                 return wrong_key();
             }
             (None, proof) => proof,
         };
         super::service::bind(&mut claims, jkt);
-        crate::metrics::refresh("success");
+        crate::metrics::refresh(crate::metrics::RefreshOutcome::Success);
         issue_response(&self.issuer, &claims, Some(&session))
     }
 }
@@ -264,7 +264,7 @@ enum Scope {
 /// (`Error = Infallible`): `POST` → 204. Its refresh token and every access token with its
 /// `sid` are refused from then on, on every node sharing the store.
 ///
-/// Mount it **behind** [`JwtAuthLayer`](crate::JwtAuthLayer) with the same claims type `C`:
+/// Mount it **behind** [`JwtAuthLayer`](crate::auth::JwtAuthLayer) with the same claims type `C`:
 /// it reads the verified [`Claims<C>`] from the request extensions (a request without them
 /// gets 401). A token without `sid` (not issued with a session) is revoked by its `jti`.
 /// Other methods get 405; a store that cannot be reached, 503 with `Retry-After`.
@@ -428,9 +428,14 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+    use crate::claims::RegisteredClaims;
+    use crate::keys::KeySet;
+    use crate::keys::SigningKey;
     use crate::login::{BoxError, LoginService};
     use crate::session::{LoginThrottle, PeerAddr};
-    use crate::{Algorithm, KeySet, RegisteredClaims, SigningKey, Validation, Verifier};
+    use crate::validation::Validation;
+    use crate::verifier::Verifier;
+    use jsonwebtoken::Algorithm;
 
     /// Counts password checks; user "u" with password "p" is `sub` "1".
     #[derive(Clone, Default)]

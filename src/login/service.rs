@@ -264,14 +264,16 @@ impl<A: Authenticate> Inner<A> {
         {
             Ok(read) => read,
             Err(res) => {
-                crate::metrics::login("invalid_request");
+                crate::metrics::login(crate::metrics::LoginOutcome::InvalidRequest);
                 return res;
             }
         };
         if let Some(throttle) = &options.throttle {
             match throttle.attempt(&parts.headers, &parts.extensions).await {
                 Ok(Throttle::Allowed) => {}
-                Ok(Throttle::Limited { retry_after }) => return too_many(retry_after, "address"),
+                Ok(Throttle::Limited { retry_after }) => {
+                    return too_many(retry_after, crate::metrics::Limit::Address);
+                }
                 Err(e) => return login_unavailable(&e),
             }
         }
@@ -281,7 +283,7 @@ impl<A: Authenticate> Inner<A> {
         let proof = match Proof::check(dpop, &parts) {
             Ok(proof) => proof,
             Err(res) => {
-                crate::metrics::login("invalid_request");
+                crate::metrics::login(crate::metrics::LoginOutcome::InvalidRequest);
                 return res;
             }
         };
@@ -292,7 +294,9 @@ impl<A: Authenticate> Inner<A> {
                     throttle,
                     username: &credentials.username,
                 }),
-                Ok(Throttle::Limited { retry_after }) => return too_many(retry_after, "username"),
+                Ok(Throttle::Limited { retry_after }) => {
+                    return too_many(retry_after, crate::metrics::Limit::Username);
+                }
                 Err(e) => return login_unavailable(&e),
             },
             None => None,
@@ -311,7 +315,7 @@ impl<A: Authenticate> Inner<A> {
                 if let Some(proof) = &proof
                     && let Err(res) = proof.record().await
                 {
-                    crate::metrics::login("invalid_request");
+                    crate::metrics::login(crate::metrics::LoginOutcome::InvalidRequest);
                     return res;
                 }
                 let jkt = proof.as_ref().map(Proof::jkt);
@@ -332,7 +336,7 @@ impl<A: Authenticate> Inner<A> {
                 };
                 add_session(&mut claims, session.as_ref());
                 bind(&mut claims, jkt);
-                crate::metrics::login("success");
+                crate::metrics::login(crate::metrics::LoginOutcome::Success);
                 match cookies {
                     None => issue_response(&self.issuer, &claims, session.as_ref()),
                     #[cfg(feature = "cookie")]
@@ -342,7 +346,7 @@ impl<A: Authenticate> Inner<A> {
                 }
             }
             Ok(None) => {
-                crate::metrics::login("invalid_credentials");
+                crate::metrics::login(crate::metrics::LoginOutcome::InvalidCredentials);
                 json_error(
                     StatusCode::UNAUTHORIZED,
                     "invalid_credentials",
@@ -350,7 +354,7 @@ impl<A: Authenticate> Inner<A> {
                 )
             }
             Err(error) => {
-                crate::metrics::login("unavailable");
+                crate::metrics::login(crate::metrics::LoginOutcome::Unavailable);
                 let (description, retry_after) = match error.downcast_ref::<Overloaded>() {
                     Some(busy) => (
                         "too many logins are being checked at once; try again shortly",
@@ -431,7 +435,7 @@ pub(super) fn add_session(claims: &mut Map<String, Value>, session: Option<&Sess
             claims.insert("auth_time".into(), session.auth_time().into());
         }
         None => {
-            claims.insert("auth_time".into(), crate::validation::unix_now().into());
+            claims.insert("auth_time".into(), crate::time::unix_now().into());
         }
     }
 }
@@ -517,14 +521,14 @@ pub(super) fn store_unavailable(error: &StoreError) -> Response<JsonBody> {
 
 /// A login that could not reach the session store: counted, and 503.
 fn login_unavailable(error: &StoreError) -> Response<JsonBody> {
-    crate::metrics::login("unavailable");
+    crate::metrics::login(crate::metrics::LoginOutcome::Unavailable);
     store_unavailable(error)
 }
 
 /// 429 with `Retry-After`, rounded up to whole seconds (at least 1); `limit` says which limit
 /// (for the metrics).
-fn too_many(retry_after: Duration, limit: &'static str) -> Response<JsonBody> {
-    crate::metrics::login("throttled");
+fn too_many(retry_after: Duration, limit: crate::metrics::Limit) -> Response<JsonBody> {
+    crate::metrics::login(crate::metrics::LoginOutcome::Throttled);
     crate::metrics::throttled(limit);
     let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
     let mut res = json_error(

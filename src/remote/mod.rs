@@ -323,7 +323,7 @@ impl RemoteJwks {
     /// OpenID Connect discovery with the default client (feature `hyper-client`): fetch
     /// `{issuer}/.well-known/openid-configuration` (https, or http from localhost), check its
     /// `issuer`, and return a builder for its `jwks_uri`. The source remembers the issuer, and a
-    /// [`Verifier`](crate::Verifier) built on it accepts only tokens whose `iss` is that issuer.
+    /// [`Verifier`](crate::verifier::Verifier) built on it accepts only tokens whose `iss` is that issuer.
     ///
     /// # Errors
     ///

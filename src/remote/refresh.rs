@@ -207,14 +207,18 @@ impl Refresher {
                 state.forget_unknown();
             }
         }
-        crate::metrics::key_refresh(if unchanged { "unchanged" } else { "updated" });
+        crate::metrics::key_refresh(if unchanged {
+            crate::metrics::KeyRefreshOutcome::Unchanged
+        } else {
+            crate::metrics::KeyRefreshOutcome::Updated
+        });
         crate::metrics::key_set_age(0.0);
         Ok(max_age)
     }
 
     /// Count a failed fetch, and how old the set in memory now is.
     fn record_failure(&self, error: &BoxError) {
-        crate::metrics::key_refresh("failed");
+        crate::metrics::key_refresh(crate::metrics::KeyRefreshOutcome::Failed);
         if let Ok(mut state) = self.state.lock() {
             state.last_error = Some(error.to_string());
             if let Some(at) = state.last_success {

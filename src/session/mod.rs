@@ -58,7 +58,7 @@ mod throttle;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -203,7 +203,7 @@ impl Sessions {
         let family = URL_SAFE_NO_PAD.encode(family);
         let sid = sid_of(&family);
         let token = format!("{user}{family}{}", URL_SAFE_NO_PAD.encode(secret));
-        let auth_time = crate::validation::unix_now();
+        let auth_time = crate::time::unix_now();
         let generation = self
             .store
             .open(&NewFamily {
@@ -321,7 +321,7 @@ impl Sessions {
             Rotated::Invalid => return Err(RefreshError::Invalid),
             Rotated::WrongKey => return Err(RefreshError::WrongKey),
             Rotated::Reused => {
-                crate::metrics::refresh("reuse");
+                crate::metrics::refresh(crate::metrics::RefreshOutcome::Reuse);
                 #[cfg(feature = "tracing")]
                 tracing::warn!(
                     sid = %sid,
@@ -331,7 +331,7 @@ impl Sessions {
                 // The family is gone from the store; its access tokens go now, on this node
                 // even if the store cannot share it.
                 let entry = RevocationEntry::Session(sid.clone());
-                entry.apply(&self.revocations, later(self.access_window));
+                entry.apply(&self.revocations, crate::time::later(self.access_window));
                 let _ = self.store.revoke(&entry, self.access_window).await;
                 return Err(RefreshError::Invalid);
             }
@@ -395,7 +395,7 @@ impl Sessions {
     /// after a loss of Redis's data would otherwise spread).
     async fn revoke(&self, entry: &RevocationEntry) -> Result<(), StoreError> {
         self.store.revoke(entry, self.access_window).await?;
-        entry.apply(&self.revocations, later(self.access_window));
+        entry.apply(&self.revocations, crate::time::later(self.access_window));
         Ok(())
     }
 }
@@ -506,14 +506,6 @@ impl std::error::Error for RefreshError {
             Self::Unavailable(e) => Some(e),
         }
     }
-}
-
-/// Now plus `d`, saturating far in the future instead of overflowing.
-pub(crate) fn later(d: Duration) -> SystemTime {
-    let now = SystemTime::now();
-    now.checked_add(d)
-        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
-        .unwrap_or(now)
 }
 
 /// SHA-256 over a domain label and a value, so hashes made for one purpose never match

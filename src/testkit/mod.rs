@@ -37,7 +37,7 @@ use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Map, Value};
 
 use crate::keys::SigningKey;
-use crate::validation::unix_now;
+use crate::time::unix_now;
 
 pub use provider::{FakeProvider, Fault};
 
@@ -308,7 +308,10 @@ mod tests {
     use tower::{ServiceBuilder, ServiceExt};
 
     use super::*;
-    use crate::{JwtAuthLayer, KeySet, Validation, Verifier};
+    use crate::auth::JwtAuthLayer;
+    use crate::keys::KeySet;
+    use crate::validation::Validation;
+    use crate::verifier::Verifier;
 
     /// A cached token expires by the injected clock too, and the clock is the only thing that
     /// moved.

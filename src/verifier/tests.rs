@@ -6,7 +6,9 @@ use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::{JwksService, SigningKey, VerifyingKey};
+use crate::jwks::JwksService;
+use crate::keys::SigningKey;
+use crate::keys::VerifyingKey;
 
 const A: [u8; 32] = [b'a'; 32];
 const B: [u8; 32] = [b'b'; 32];
@@ -19,7 +21,7 @@ fn now() -> u64 {
 }
 
 fn sign(secret: &[u8], kid: Option<&str>, claims: &Value) -> String {
-    crate::install_crypto_provider().unwrap();
+    crate::crypto::install_crypto_provider().unwrap();
     let mut header = Header::new(Algorithm::HS256);
     header.kid = kid.map(ToOwned::to_owned);
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret)).unwrap()
@@ -193,7 +195,7 @@ fn crit_header_is_rejected() {
 
 /// A token over hand-made JSON segments, correctly signed with `A`.
 fn signed(header: impl AsRef<[u8]>, payload: impl AsRef<[u8]>) -> String {
-    crate::install_crypto_provider().unwrap();
+    crate::crypto::install_crypto_provider().unwrap();
     let message = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header),
@@ -346,9 +348,9 @@ mod several_issuers {
 
     #[test]
     fn each_issuer_verifies_with_its_own_keys_only() {
-        crate::install_crypto_provider().unwrap();
+        crate::crypto::install_crypto_provider().unwrap();
         let v = verifier();
-        let exp = crate::validation::unix_now() + 600;
+        let exp = crate::time::unix_now() + 600;
         let a = serde_json::json!({"iss": "https://a", "aud": "api", "exp": exp});
         let b = serde_json::json!({"iss": "https://b", "exp": exp});
         assert_eq!(kind(v.verify(&token(1, &a))), None);

@@ -11,7 +11,10 @@ use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_test::mock;
 
 use super::*;
-use crate::{AuthError, KeySet, Validation, VerifyingKey};
+use crate::error::AuthError;
+use crate::keys::KeySet;
+use crate::keys::VerifyingKey;
+use crate::validation::Validation;
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
@@ -33,7 +36,7 @@ fn verifier() -> Verifier {
 }
 
 fn token(claims: &serde_json::Value) -> String {
-    crate::install_crypto_provider().unwrap();
+    crate::crypto::install_crypto_provider().unwrap();
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         claims,
@@ -314,14 +317,14 @@ async fn a_cached_token_expires_with_its_exp() {
 #[derive(Clone)]
 struct Swappable(Arc<std::sync::Mutex<Arc<KeySet>>>);
 
-impl crate::KeySource for Swappable {
+impl crate::keys::KeySource for Swappable {
     fn current(&self) -> Option<Arc<KeySet>> {
         Some(Arc::clone(&self.0.lock().unwrap()))
     }
 
     fn refresh(
         &self,
-        _alg: crate::Algorithm,
+        _alg: jsonwebtoken::Algorithm,
         _kid: Option<&str>,
     ) -> Option<crate::keys::KeyFuture> {
         None
@@ -425,14 +428,14 @@ struct Refreshing {
     refreshes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-impl crate::KeySource for Refreshing {
+impl crate::keys::KeySource for Refreshing {
     fn current(&self) -> Option<Arc<KeySet>> {
         self.keys.lock().unwrap().clone()
     }
 
     fn refresh(
         &self,
-        _alg: crate::Algorithm,
+        _alg: jsonwebtoken::Algorithm,
         _kid: Option<&str>,
     ) -> Option<crate::keys::KeyFuture> {
         self.refreshes
@@ -506,7 +509,7 @@ async fn the_never_refresh_mode_rejects_an_unknown_key_without_asking_the_source
 async fn a_refresh_that_brings_no_key_is_a_401_without_calling_inner() {
     #[derive(Clone)]
     struct Empty;
-    impl crate::KeySource for Empty {
+    impl crate::keys::KeySource for Empty {
         fn current(&self) -> Option<Arc<KeySet>> {
             Some(Arc::new(KeySet::from(
                 VerifyingKey::from_secret(Algorithm::HS256, [7u8; 32])
@@ -516,7 +519,7 @@ async fn a_refresh_that_brings_no_key_is_a_401_without_calling_inner() {
         }
         fn refresh(
             &self,
-            _alg: crate::Algorithm,
+            _alg: jsonwebtoken::Algorithm,
             _kid: Option<&str>,
         ) -> Option<crate::keys::KeyFuture> {
             Some(Box::pin(async { None }))

@@ -4,8 +4,9 @@ use http_body_util::Full;
 use tower::ServiceExt;
 
 use super::*;
+use crate::keys::SigningKey;
 use crate::login::InMemoryUsers;
-use crate::{Algorithm, SigningKey};
+use jsonwebtoken::Algorithm;
 
 fn service() -> LoginService<InMemoryUsers<serde_json::Value>> {
     let params = argon2::Params::new(1024, 1, 1, None).unwrap();

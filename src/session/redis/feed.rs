@@ -142,7 +142,7 @@ impl Feed {
 
     fn trust(&self) {
         self.revocations
-            .trust_until(Some(crate::session::later(self.max_staleness)));
+            .trust_until(Some(crate::time::later(self.max_staleness)));
     }
 
     /// Load the full list from Redis, merged into the node's own: entries are only ever added

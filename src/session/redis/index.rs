@@ -61,7 +61,7 @@ impl RedisStore {
             }
             epoch = self.run(&mut invocation).await?;
         }
-        let now = crate::validation::unix_now();
+        let now = crate::time::unix_now();
         for (entry, until) in entries {
             if let RevocationEntry::User { sub, generation } = entry {
                 let keep_ms = secs(until).saturating_sub(now).saturating_add(1) * 1000;
