@@ -19,7 +19,7 @@ use tower::{Layer, Service, service_fn};
 use tower_jwt_auth::login::TokenIssuer;
 use tower_jwt_auth::revocation::Revocations;
 use tower_jwt_auth::{
-    Algorithm, JwtAuthLayer, KeySet, SigningKey, TokenCache, Validation, Verifier, VerifyingKey,
+    Algorithm, CacheSettings, JwtAuthLayer, KeySet, SigningKey, Validation, Verifier, VerifyingKey,
 };
 
 #[derive(Deserialize)]
@@ -144,9 +144,9 @@ fn bench(c: &mut Criterion) {
             (
                 "JwtAuth request, cache off",
                 verifier.clone(),
-                TokenCache::disabled(),
+                CacheSettings::disabled(),
             ),
-            ("JwtAuth request, hot cache", verifier, TokenCache::new()),
+            ("JwtAuth request, hot cache", verifier, CacheSettings::new()),
         ];
         if alg == Algorithm::RS256 {
             // A key that arrives as a JWK (n, e), as from a JWKS endpoint: jsonwebtoken keeps
@@ -165,7 +165,7 @@ fn bench(c: &mut Criterion) {
             cases.push((
                 "JwtAuth request, cache off, key from a JWK",
                 verifier.unwrap(),
-                TokenCache::disabled(),
+                CacheSettings::disabled(),
             ));
         }
         // The baseline: the same request to the no-op service with no layer at all.

@@ -1,4 +1,4 @@
-//! [`TokenCache`]: the verified-token cache of [`JwtAuthLayer`](crate::auth::JwtAuthLayer).
+//! [`CacheSettings`]: the verified-token cache of [`JwtAuthLayer`](crate::auth::JwtAuthLayer).
 //!
 //! A token the layer has verified is remembered with its claims, so the next request with the
 //! same token skips the signature check and the JSON parsing (a few µs for HMAC, tens of µs for
@@ -20,13 +20,13 @@
 //!
 //! ```
 //! use std::time::{Duration, SystemTime, UNIX_EPOCH};
-//! use tower_jwt_auth::{Algorithm, JwtAuthLayer, KeySet, TokenCache, Validation, Verifier, VerifyingKey};
+//! use tower_jwt_auth::{Algorithm, JwtAuthLayer, KeySet, CacheSettings, Validation, Verifier, VerifyingKey};
 //!
 //! # fn main() -> Result<(), tower_jwt_auth::ConfigError> {
 //! let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, [1u8; 32])?);
 //! let verifier = Verifier::new(keys, Validation::new())?;
 //! let layer = JwtAuthLayer::<serde_json::Value>::new(verifier)
-//!     .token_cache(TokenCache::new().max_entries(50_000).max_age(Duration::from_secs(60)));
+//!     .token_cache(CacheSettings::new().max_entries(50_000).max_age(Duration::from_secs(60)));
 //! # let _ = layer;
 //! # Ok(())
 //! # }
@@ -44,19 +44,19 @@ use crate::keys::KeySet;
 /// Verified-token cache settings; see the [module docs](self).
 #[derive(Clone, Copy, Debug)]
 #[must_use]
-pub struct TokenCache {
+pub struct CacheSettings {
     max_entries: usize,
     max_bytes: usize,
     max_age: Duration,
 }
 
-impl Default for TokenCache {
+impl Default for CacheSettings {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl TokenCache {
+impl CacheSettings {
     /// The defaults: 10 000 entries, 32 MiB, 5 minutes.
     pub fn new() -> Self {
         Self {
@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn a_hit_shares_the_claims() {
-        let cache = TokenCache::new().build::<u32>(0).unwrap();
+        let cache = CacheSettings::new().build::<u32>(0).unwrap();
         let keys = keys();
         let c = claims(now() + 60);
         cache.insert("a.b.c", &c, Arc::clone(&keys), now());
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn only_the_exact_token_hits() {
-        let cache = TokenCache::new().build::<u32>(0).unwrap();
+        let cache = CacheSettings::new().build::<u32>(0).unwrap();
         let keys = keys();
         cache.insert("a.b.c", &claims(now() + 60), Arc::clone(&keys), now());
         assert!(cache.get(b"a.b.d", &keys).is_none());
@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn tokens_with_the_same_tail_are_told_apart() {
-        let cache = TokenCache::new().build::<u32>(0).unwrap();
+        let cache = CacheSettings::new().build::<u32>(0).unwrap();
         let keys = keys();
         let tail = "x".repeat(HASHED_TAIL);
         cache.insert(
@@ -304,7 +304,7 @@ mod tests {
 
     #[test]
     fn an_expired_entry_is_not_used() {
-        let cache = TokenCache::new().build::<u32>(0).unwrap();
+        let cache = CacheSettings::new().build::<u32>(0).unwrap();
         let keys = keys();
         cache.insert("a.b.c", &claims(now() - 1), Arc::clone(&keys), now());
         assert!(cache.get(b"a.b.c", &keys).is_none());
@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn leeway_extends_an_entry_as_verification_would() {
-        let cache = TokenCache::new().build::<u32>(60).unwrap();
+        let cache = CacheSettings::new().build::<u32>(60).unwrap();
         let keys = keys();
         cache.insert("a.b.c", &claims(now() - 1), Arc::clone(&keys), now());
         assert!(cache.get(b"a.b.c", &keys).is_some());
@@ -321,7 +321,7 @@ mod tests {
 
     #[test]
     fn max_age_caps_an_entry() {
-        let cache = TokenCache::new()
+        let cache = CacheSettings::new()
             .max_age(Duration::ZERO)
             .build::<u32>(0)
             .unwrap();
@@ -332,14 +332,17 @@ mod tests {
 
     #[test]
     fn another_key_set_means_no_hit() {
-        let cache = TokenCache::new().build::<u32>(0).unwrap();
+        let cache = CacheSettings::new().build::<u32>(0).unwrap();
         cache.insert("a.b.c", &claims(now() + 60), keys(), now());
         assert!(cache.get(b"a.b.c", &keys()).is_none());
     }
 
     #[test]
     fn entries_are_bounded() {
-        let cache = TokenCache::new().max_entries(100).build::<u32>(0).unwrap();
+        let cache = CacheSettings::new()
+            .max_entries(100)
+            .build::<u32>(0)
+            .unwrap();
         let keys = keys();
         for i in 0..1000 {
             cache.insert(
@@ -354,7 +357,7 @@ mod tests {
 
     #[test]
     fn memory_is_bounded() {
-        let cache = TokenCache::new()
+        let cache = CacheSettings::new()
             .max_bytes(64 * 1024)
             .build::<u32>(0)
             .unwrap();
@@ -373,6 +376,6 @@ mod tests {
 
     #[test]
     fn disabled_cache_is_none() {
-        assert!(TokenCache::disabled().build::<u32>(0).is_none());
+        assert!(CacheSettings::disabled().build::<u32>(0).is_none());
     }
 }

@@ -149,7 +149,7 @@ pub mod verifier;
 
 pub use auth::{JwtAuth, JwtAuthLayer};
 pub use body::JsonBody;
-pub use cache::TokenCache;
+pub use cache::CacheSettings;
 pub use claims::{Claims, Confirmation, RegisteredClaims};
 pub use crypto::install_crypto_provider;
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};

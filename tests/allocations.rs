@@ -16,7 +16,7 @@ use std::task::{Context, Poll, Waker};
 use http::{Request, Response};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use tower::{Layer, Service, service_fn};
-use tower_jwt_auth::{JwtAuthLayer, KeySet, TokenCache, Validation, Verifier, VerifyingKey};
+use tower_jwt_auth::{CacheSettings, JwtAuthLayer, KeySet, Validation, Verifier, VerifyingKey};
 
 struct Counting;
 
@@ -55,7 +55,7 @@ fn noop(_req: Request<()>) -> Ready<Result<Response<()>, Infallible>> {
 const SECRET: &[u8] = b"allocation-test-secret-of-32-bytes!!";
 
 /// Allocations made by one request through the layer (request construction excluded).
-fn allocations_per_request(cache: TokenCache) -> usize {
+fn allocations_per_request(cache: CacheSettings) -> usize {
     let keys = KeySet::from(VerifyingKey::from_secret(Algorithm::HS256, SECRET).unwrap());
     let verifier = Verifier::new(keys, Validation::new()).unwrap();
     let mut svc = JwtAuthLayer::<Claims>::new(verifier)
@@ -96,8 +96,8 @@ fn allocations_per_request(cache: TokenCache) -> usize {
 
 #[test]
 fn allocations_per_request_are_few_and_a_cache_hit_needs_the_fewest() {
-    let uncached = allocations_per_request(TokenCache::disabled());
-    let hit = allocations_per_request(TokenCache::new());
+    let uncached = allocations_per_request(CacheSettings::disabled());
+    let hit = allocations_per_request(CacheSettings::new());
     println!("allocations per HS256 request: cache off {uncached}, cache hit {hit}");
     // A hit: the extensions map and its boxed entry (the claims are shared, not copied).
     assert!(hit <= 3, "cache hit: {hit} allocations");

@@ -21,7 +21,7 @@ use http::header::ACCESS_CONTROL_REQUEST_METHOD;
 use http::{HeaderMap, Method, Uri};
 use serde::de::DeserializeOwned;
 
-use crate::cache::{Cache, TokenCache};
+use crate::cache::{Cache, CacheSettings};
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::revocation::Revocations;
@@ -95,7 +95,7 @@ pub(crate) struct Req<'a> {
 }
 
 impl<C> Authenticator<C> {
-    /// Bearer tokens only, required, with a default [`TokenCache`].
+    /// Bearer tokens only, required, with a default [`CacheSettings`].
     pub(crate) fn new(verifier: Verifier) -> Self {
         let mut this = Self {
             verifier,
@@ -110,13 +110,13 @@ impl<C> Authenticator<C> {
             #[cfg(feature = "dpop")]
             dpop: None,
         };
-        this.set_cache(TokenCache::new());
+        this.set_cache(CacheSettings::new());
         this
     }
 
     /// Replace the cache (a new, empty one, sized by `settings`; `None` when disabled). The one
     /// place the cache is built: it takes the leeway from the verifier's validation.
-    pub(crate) fn set_cache(&mut self, settings: TokenCache) {
+    pub(crate) fn set_cache(&mut self, settings: CacheSettings) {
         let leeway = self.verifier.validation().leeway_secs();
         self.cache = settings.build(leeway).map(Arc::new);
     }
@@ -265,7 +265,7 @@ impl<C> Authenticator<C> {
     }
 
     /// Never wait for a key refresh: the outcome is never pending.
-    pub(crate) fn set_never_refresh(&mut self) {
+    pub(crate) fn set_never_wait(&mut self) {
         self.may_refresh = false;
     }
 

@@ -5,33 +5,35 @@ use tower_layer::Layer;
 
 use super::JwtAuth;
 use super::authenticator::Authenticator;
-use crate::cache::TokenCache;
+use crate::cache::CacheSettings;
 use crate::rejection::DefaultOnRejection;
 use crate::token::TokenSource;
 use crate::verifier::Verifier;
 
-/// The default mode of [`JwtAuth`]: a token naming a key that is not in memory may wait for the
-/// key source to refresh (a remote JWK Set after a rotation). The middleware then needs an inner
-/// service that is `Clone`.
+/// The default mode of [`JwtAuth`]: a request may wait, for the key source to refresh when a
+/// token names a key that is not in memory (a remote JWK Set after a rotation), or for a shared
+/// store to answer a DPoP replay check. The middleware then needs an inner service that is
+/// `Clone`.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct MayRefresh;
+pub struct MayWait;
 
-/// The mode set by [`JwtAuthLayer::never_refresh`]: verification is always synchronous (a token
-/// whose key is not in memory is rejected at once; a remote key set still refreshes in the
-/// background), so the middleware needs nothing of the inner service beyond `Service`.
+/// The mode set by [`JwtAuthLayer::never_wait`]: verification is always synchronous (a token
+/// whose key is not in memory is rejected at once, a remote key set still refreshing in the
+/// background; a DPoP replay check that would have to wait for a shared store answers 503), so
+/// the middleware needs nothing of the inner service beyond `Service`.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct NeverRefresh;
+pub struct NeverWait;
 
 /// Applies [`JwtAuth`] to a service: verifies bearer tokens and inserts
 /// [`Claims<C>`](crate::claims::Claims) into the request extensions.
 ///
 /// `C` is your claims type (`serde::de::DeserializeOwned`); `R` builds rejections (see
-/// [`OnRejection`](crate::OnRejection)); `M` is [`MayRefresh`] or [`NeverRefresh`]. Cloning is
+/// [`OnRejection`](crate::OnRejection)); `M` is [`MayWait`] or [`NeverWait`]. Cloning is
 /// cheap.
 ///
 /// See the [module docs](crate::auth) for an example.
 #[must_use]
-pub struct JwtAuthLayer<C, R = DefaultOnRejection, M = MayRefresh> {
+pub struct JwtAuthLayer<C, R = DefaultOnRejection, M = MayWait> {
     auth: Authenticator<C>,
     on_rejection: R,
     _claims: PhantomData<fn() -> (C, M)>,
@@ -39,7 +41,7 @@ pub struct JwtAuthLayer<C, R = DefaultOnRejection, M = MayRefresh> {
 
 impl<C> JwtAuthLayer<C> {
     /// A layer that verifies with `verifier`, rejects with [`DefaultOnRejection`] and
-    /// remembers verified tokens in a [`TokenCache`] with the default bounds.
+    /// remembers verified tokens in a [`CacheSettings`] with the default bounds.
     pub fn new(verifier: Verifier) -> Self {
         Self {
             auth: Authenticator::new(verifier),
@@ -49,14 +51,16 @@ impl<C> JwtAuthLayer<C> {
     }
 }
 
-impl<C, R> JwtAuthLayer<C, R, MayRefresh> {
-    /// Never wait for a key refresh: verification is always synchronous, and the middleware
-    /// asks nothing of the inner service beyond `Service` (not `Clone`: a service holding an
-    /// `Rc`, say, with `!Send` futures). A token whose key is not in memory is rejected at once
-    /// with `unknown_key`; a remote key set still refreshes in the background. Static keys and
-    /// a [`KeyRing`](crate::keys::KeyRing) never need a refresh anyway.
-    pub fn never_refresh(mut self) -> JwtAuthLayer<C, R, NeverRefresh> {
-        self.auth.set_never_refresh();
+impl<C, R> JwtAuthLayer<C, R, MayWait> {
+    /// Never wait (for a key refresh, or a shared replay store): verification is always
+    /// synchronous, and the middleware asks nothing of the inner service beyond `Service` (not
+    /// `Clone`: a service holding an `Rc`, say, with `!Send` futures). A token whose key is not
+    /// in memory is rejected at once with `unknown_key`; a remote key set still refreshes in
+    /// the background. Static keys and a [`KeyRing`](crate::keys::KeyRing) never need a
+    /// refresh anyway; a DPoP replay check on a shared store answers 503 (use the in-memory
+    /// replay cache with this mode).
+    pub fn never_wait(mut self) -> JwtAuthLayer<C, R, NeverWait> {
+        self.auth.set_never_wait();
         JwtAuthLayer {
             auth: self.auth,
             on_rejection: self.on_rejection,
@@ -100,9 +104,9 @@ impl<C, R, M> JwtAuthLayer<C, R, M> {
         }
     }
 
-    /// Configure the verified-token cache ([`TokenCache::disabled`] turns it off). See
-    /// [`TokenCache`] for what it does and why it is safe.
-    pub fn token_cache(mut self, cache: TokenCache) -> Self {
+    /// Configure the verified-token cache ([`CacheSettings::disabled`] turns it off). See
+    /// [`CacheSettings`] for what it does and why it is safe.
+    pub fn token_cache(mut self, cache: CacheSettings) -> Self {
         self.auth.set_cache(cache);
         self
     }

@@ -62,5 +62,5 @@ mod layer;
 mod service;
 
 pub use future::ResponseFuture;
-pub use layer::{JwtAuthLayer, MayRefresh, NeverRefresh};
+pub use layer::{JwtAuthLayer, MayWait, NeverWait};
 pub use service::JwtAuth;

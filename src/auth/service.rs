@@ -9,7 +9,7 @@ use tower_service::Service;
 
 use super::authenticator::{Authenticator, Outcome, Wait};
 use super::future::ResponseFuture;
-use super::{JwtAuthLayer, MayRefresh, NeverRefresh};
+use super::{JwtAuthLayer, MayWait, NeverWait};
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::rejection::{DefaultOnRejection, OnRejection, trace_rejection};
@@ -21,15 +21,15 @@ use crate::verifier::Verifier;
 /// a remote set that knows the token's key), verification is synchronous: `poll_ready` forwards
 /// to the inner service and `call` uses that same, ready instance. Only when a key source must
 /// refresh first does `call` move the ready instance into the response future and keep a clone
-/// in its place: that is why the default mode ([`MayRefresh`]) needs `S: Clone`, as tower-http's
-/// asynchronous authorization does. In the [`NeverRefresh`] mode
-/// ([`JwtAuthLayer::never_refresh`]) verification never waits, and nothing beyond `Service` is
+/// in its place: that is why the default mode ([`MayWait`]) needs `S: Clone`, as tower-http's
+/// asynchronous authorization does. In the [`NeverWait`] mode
+/// ([`JwtAuthLayer::never_wait`]) verification never waits, and nothing beyond `Service` is
 /// asked of the inner service.
 ///
 /// Neither mode asks for `Send` or `'static` on the inner service, its futures or the bodies.
 ///
 /// See the [module docs](crate::auth) for an example.
-pub struct JwtAuth<S, C, R = DefaultOnRejection, M = MayRefresh> {
+pub struct JwtAuth<S, C, R = DefaultOnRejection, M = MayWait> {
     inner: S,
     /// Everything but the inner service, behind one `Arc`: routers such as axum's clone the
     /// middleware for every request, so a clone is one reference-count increment.
@@ -121,7 +121,7 @@ impl<S, C, R, M> JwtAuth<S, C, R, M> {
     }
 }
 
-impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, R, MayRefresh>
+impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, R, MayWait>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     C: DeserializeOwned + Send + Sync + 'static,
@@ -148,7 +148,7 @@ where
     }
 }
 
-impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, R, NeverRefresh>
+impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, C, R, NeverWait>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     C: DeserializeOwned + Send + Sync + 'static,
@@ -165,7 +165,7 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         // The layer's authenticator never waits for a refresh in this mode; a DPoP replay
         // cache that must ask a shared store cannot be waited for either (use one that answers
-        // at once, such as `MemoryReplayCache`, with `never_refresh`).
+        // at once, such as `MemoryReplayCache`, with `never_wait`).
         self.answer(req, |this, wait, req| {
             let kind = match wait {
                 Wait::Verification { .. } => AuthErrorKind::KeysUnavailable,

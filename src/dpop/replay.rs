@@ -241,7 +241,7 @@ impl ReplayCache for MemoryReplayCache {
 /// A [`ReplayCache`] in a session store ([`SessionStore::first_use`]): with a
 /// [`RedisStore`](crate::session::RedisStore) shared by every node, a proof accepted by one node
 /// is refused by all (feature `sessions`). Each check is one round trip to the store, which the
-/// layer waits for (so not with [`JwtAuthLayer::never_refresh`](crate::JwtAuthLayer::never_refresh)).
+/// layer waits for (so not with [`JwtAuthLayer::never_wait`](crate::JwtAuthLayer::never_wait)).
 ///
 /// [`SessionStore::first_use`]: crate::session::SessionStore::first_use
 #[cfg(feature = "sessions")]

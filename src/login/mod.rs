@@ -55,5 +55,5 @@ mod users;
 pub use cookies::{ClearCookies, LoginCookies};
 pub use issuer::{DEFAULT_TTL, IssueError, IssuedToken, TokenIssuer};
 pub use refresh::{LogoutAllService, LogoutService, RefreshService};
-pub use service::{DEFAULT_BODY_LIMIT, LoginFuture, LoginService};
+pub use service::{DEFAULT_BODY_LIMIT, EndpointFuture, LoginService};
 pub use users::{Authenticate, BoxError, InMemoryUsers, Overloaded, hash_password};

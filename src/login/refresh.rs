@@ -14,8 +14,8 @@ use tower_service::Service;
 
 use super::proof::{Dpop, Proof};
 use super::service::{
-    DEFAULT_BODY_LIMIT, LoginFuture, add_session, claims_map, issue_response, post_only, read_json,
-    store_unavailable, unavailable,
+    DEFAULT_BODY_LIMIT, EndpointFuture, add_session, claims_map, issue_response, post_only,
+    read_json, store_unavailable, unavailable,
 };
 use super::{Authenticate, TokenIssuer};
 use crate::body::{JsonBody, json_error};
@@ -131,17 +131,17 @@ where
 {
     type Response = Response<JsonBody>;
     type Error = Infallible;
-    type Future = LoginFuture;
+    type Future = EndpointFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<B>) -> LoginFuture {
+    fn call(&mut self, req: Request<B>) -> EndpointFuture {
         let inner = Arc::clone(&self.inner);
         let limit = self.body_limit;
         let dpop = self.dpop.clone();
-        LoginFuture::new(async move { Ok(inner.handle(req, limit, dpop.as_ref()).await) })
+        EndpointFuture::new(async move { Ok(inner.handle(req, limit, dpop.as_ref()).await) })
     }
 }
 
@@ -346,15 +346,15 @@ where
 {
     type Response = Response<JsonBody>;
     type Error = Infallible;
-    type Future = LoginFuture;
+    type Future = EndpointFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<B>) -> LoginFuture {
+    fn call(&mut self, req: Request<B>) -> EndpointFuture {
         if req.method() != Method::POST {
-            return LoginFuture::ready(post_only());
+            return EndpointFuture::ready(post_only());
         }
         let Some(claims) = req.extensions().get::<Claims<C>>() else {
             let mut res = json_error(
@@ -364,7 +364,7 @@ where
             );
             res.headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return LoginFuture::ready(res);
+            return EndpointFuture::ready(res);
         };
         let registered = claims.registered();
         let (sub, sid, jti) = (
@@ -374,7 +374,7 @@ where
         );
         let sessions = self.sessions.clone();
         let scope = self.scope;
-        LoginFuture::new(async move {
+        EndpointFuture::new(async move {
             let done = match (scope, sub, sid, jti) {
                 (Scope::This, Some(sub), Some(sid), _) => sessions.end(&sub, &sid).await,
                 (Scope::This, _, None, Some(jti)) => sessions.revoke_token(&jti).await,
@@ -407,13 +407,13 @@ where
 {
     type Response = Response<JsonBody>;
     type Error = Infallible;
-    type Future = LoginFuture;
+    type Future = EndpointFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Service::<Request<B>>::poll_ready(&mut self.inner, cx)
     }
 
-    fn call(&mut self, req: Request<B>) -> LoginFuture {
+    fn call(&mut self, req: Request<B>) -> EndpointFuture {
         self.inner.call(req)
     }
 }

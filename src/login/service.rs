@@ -178,11 +178,11 @@ impl<A> fmt::Debug for LoginService<A> {
 }
 
 /// The response future of [`LoginService`] and the session services.
-pub struct LoginFuture {
+pub struct EndpointFuture {
     inner: Pin<Box<dyn Future<Output = Result<Response<JsonBody>, Infallible>> + Send>>,
 }
 
-impl LoginFuture {
+impl EndpointFuture {
     pub(super) fn new(
         future: impl Future<Output = Result<Response<JsonBody>, Infallible>> + Send + 'static,
     ) -> Self {
@@ -196,7 +196,7 @@ impl LoginFuture {
     }
 }
 
-impl Future for LoginFuture {
+impl Future for EndpointFuture {
     type Output = Result<Response<JsonBody>, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -204,9 +204,9 @@ impl Future for LoginFuture {
     }
 }
 
-impl fmt::Debug for LoginFuture {
+impl fmt::Debug for EndpointFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoginFuture").finish_non_exhaustive()
+        f.debug_struct("EndpointFuture").finish_non_exhaustive()
     }
 }
 
@@ -225,17 +225,17 @@ where
 {
     type Response = Response<JsonBody>;
     type Error = Infallible;
-    type Future = LoginFuture;
+    type Future = EndpointFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<B>) -> LoginFuture {
+    fn call(&mut self, req: Request<B>) -> EndpointFuture {
         let inner = Arc::clone(&self.inner);
         let limit = self.body_limit;
         let options = self.options.clone();
-        LoginFuture {
+        EndpointFuture {
             inner: Box::pin(async move { Ok(inner.handle(req, limit, &options).await) }),
         }
     }

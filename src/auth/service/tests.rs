@@ -406,7 +406,7 @@ async fn a_service_that_is_not_send_can_be_wrapped() {
         }
     }
 
-    let layer = JwtAuthLayer::<TestClaims>::new(verifier()).never_refresh();
+    let layer = JwtAuthLayer::<TestClaims>::new(verifier()).never_wait();
     let local = || Local {
         greeting: Rc::from("hello"),
     };
@@ -483,14 +483,14 @@ async fn the_refresh_path_calls_the_instance_that_was_made_ready() {
 }
 
 #[tokio::test]
-async fn the_never_refresh_mode_rejects_an_unknown_key_without_asking_the_source() {
+async fn the_never_wait_mode_rejects_an_unknown_key_without_asking_the_source() {
     let source = Refreshing {
         keys: Arc::default(),
         refreshes: Arc::default(),
     };
     let verifier = Verifier::from_source(source.clone(), Validation::new()).unwrap();
     let svc = ServiceBuilder::new()
-        .layer(JwtAuthLayer::<TestClaims>::new(verifier).never_refresh())
+        .layer(JwtAuthLayer::<TestClaims>::new(verifier).never_wait())
         .service_fn(echo);
     let t = token(&serde_json::json!({"sub": "kim", "exp": now() + 60}));
     let res = svc.oneshot(request(&t)).await.unwrap();
