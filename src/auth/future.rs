@@ -9,7 +9,7 @@ use pin_project_lite::pin_project;
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
-use super::authenticator::{Admission, Wait};
+use super::pipeline::{Admission, Wait};
 use super::service::Shared;
 use crate::rejection::{OnRejection, trace_rejection};
 

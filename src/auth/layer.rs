@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use tower_layer::Layer;
 
 use super::JwtAuth;
-use super::authenticator::Authenticator;
+use super::pipeline::Pipeline;
 use crate::cache::CacheSettings;
 use crate::rejection::DefaultOnRejection;
 use crate::token::TokenSource;
@@ -34,7 +34,7 @@ pub struct NeverWait;
 /// See the [module docs](crate::auth) for an example.
 #[must_use]
 pub struct JwtAuthLayer<C, R = DefaultOnRejection, M = MayWait> {
-    auth: Authenticator<C>,
+    auth: Pipeline<C>,
     on_rejection: R,
     _claims: PhantomData<fn() -> (C, M)>,
 }
@@ -44,7 +44,7 @@ impl<C> JwtAuthLayer<C> {
     /// remembers verified tokens in a [`CacheSettings`] with the default bounds.
     pub fn new(verifier: Verifier) -> Self {
         Self {
-            auth: Authenticator::new(verifier),
+            auth: Pipeline::new(verifier),
             on_rejection: DefaultOnRejection::new(),
             _claims: PhantomData,
         }
@@ -197,7 +197,7 @@ impl<C, R: Clone, M> Clone for JwtAuthLayer<C, R, M> {
 impl<C, R, M> fmt::Debug for JwtAuthLayer<C, R, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuthLayer")
-            .field("authenticator", &self.auth)
+            .field("pipeline", &self.auth)
             .field("claims", &std::any::type_name::<C>())
             .field("on_rejection", &std::any::type_name::<R>())
             .field("mode", &std::any::type_name::<M>())

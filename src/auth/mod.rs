@@ -56,9 +56,9 @@
 //! [`Claims<C>`]: crate::claims::Claims
 //! [`OnRejection`]: crate::OnRejection
 
-mod authenticator;
 mod future;
 mod layer;
+mod pipeline;
 mod service;
 
 pub use future::ResponseFuture;

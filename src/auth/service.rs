@@ -7,8 +7,8 @@ use http::{Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
-use super::authenticator::{Authenticator, Outcome, Wait};
 use super::future::ResponseFuture;
+use super::pipeline::{Outcome, Pipeline, Wait};
 use super::{JwtAuthLayer, MayWait, NeverWait};
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
@@ -38,18 +38,14 @@ pub struct JwtAuth<S, C, R = DefaultOnRejection, M = MayWait> {
 }
 
 pub(super) struct Shared<C, R> {
-    pub(super) auth: Authenticator<C>,
+    pub(super) auth: Pipeline<C>,
     pub(super) on_rejection: R,
 }
 
 impl<S, C> JwtAuth<S, C> {
     /// Wrap `inner`, verifying with `verifier` and rejecting with [`DefaultOnRejection`].
     pub fn new(inner: S, verifier: Verifier) -> Self {
-        Self::from_parts(
-            inner,
-            Authenticator::new(verifier),
-            DefaultOnRejection::new(),
-        )
+        Self::from_parts(inner, Pipeline::new(verifier), DefaultOnRejection::new())
     }
 
     /// A [`JwtAuthLayer`] for this middleware.
@@ -59,7 +55,7 @@ impl<S, C> JwtAuth<S, C> {
 }
 
 impl<S, C, R, M> JwtAuth<S, C, R, M> {
-    pub(super) fn from_parts(inner: S, auth: Authenticator<C>, on_rejection: R) -> Self {
+    pub(super) fn from_parts(inner: S, auth: Pipeline<C>, on_rejection: R) -> Self {
         Self {
             inner,
             shared: Arc::new(Shared { auth, on_rejection }),
@@ -163,7 +159,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        // The layer's authenticator never waits for a refresh in this mode; a DPoP replay
+        // The layer's pipeline never waits for a refresh in this mode; a DPoP replay
         // cache that must ask a shared store cannot be waited for either (use one that answers
         // at once, such as `MemoryReplayCache`, with `never_wait`).
         self.answer(req, |this, wait, req| {
@@ -191,7 +187,7 @@ impl<S: fmt::Debug, C, R, M> fmt::Debug for JwtAuth<S, C, R, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuth")
             .field("inner", &self.inner)
-            .field("authenticator", &self.shared.auth)
+            .field("pipeline", &self.shared.auth)
             .field("claims", &std::any::type_name::<C>())
             .field("on_rejection", &std::any::type_name::<R>())
             .field("mode", &std::any::type_name::<M>())

@@ -1,6 +1,6 @@
 //! The authentication pipeline, apart from tower: request parts in, one [`Outcome`] out.
 //!
-//! `JwtAuth` (the tower glue in `service.rs`) asks [`Authenticator::authenticate`] and acts on
+//! `JwtAuth` (the tower glue in `service.rs`) asks [`Pipeline::authenticate`] and acts on
 //! the answer. Every per-request decision lives here, in this order:
 //!
 //! 1. a CORS preflight passes when allowed;
@@ -9,7 +9,7 @@
 //! 4. on a miss the verifier checks the token, or hands over to a pending key refresh;
 //! 5. a token that verified is remembered with the key set it was verified with.
 //!
-//! A check that must run on every request, cached or not, goes in [`Authenticator::admit`]
+//! A check that must run on every request, cached or not, goes in [`Pipeline::admit`]
 //! (revocation is there), which runs between the cache answer (or the verification) and the
 //! pass, on the key-refresh path too.
 
@@ -56,7 +56,7 @@ pub(crate) enum Wait<C> {
     },
 }
 
-/// The answer of the per-request checks ([`Authenticator::admit`]).
+/// The answer of the per-request checks ([`Pipeline::admit`]).
 pub(crate) enum Admission {
     /// Admitted.
     Now,
@@ -67,7 +67,7 @@ pub(crate) enum Admission {
 
 /// Sources, verifier, cache and the optional and preflight settings of one layer. Cloning shares
 /// the cache.
-pub(crate) struct Authenticator<C> {
+pub(crate) struct Pipeline<C> {
     verifier: Verifier,
     sources: Box<[TokenSource]>,
     optional: bool,
@@ -94,7 +94,7 @@ pub(crate) struct Req<'a> {
     pub(crate) dpop: Option<&'a [u8]>,
 }
 
-impl<C> Authenticator<C> {
+impl<C> Pipeline<C> {
     /// Bearer tokens only, required, with a default [`CacheSettings`].
     pub(crate) fn new(verifier: Verifier) -> Self {
         let mut this = Self {
@@ -284,7 +284,7 @@ impl<C> Authenticator<C> {
     }
 }
 
-impl<C: DeserializeOwned> Authenticator<C> {
+impl<C: DeserializeOwned> Pipeline<C> {
     /// Decide what to do with a request, from its method, headers and URI.
     pub(crate) fn authenticate(
         &self,
@@ -366,7 +366,7 @@ impl<C: DeserializeOwned> Authenticator<C> {
     }
 }
 
-impl<C> Authenticator<C> {
+impl<C> Pipeline<C> {
     /// Pass a good token's claims, unless a per-request check refuses them.
     #[inline]
     fn pass(&self, claims: Claims<C>, req: Req<'_>, csrf: bool, now: SystemTime) -> Outcome<C> {
@@ -379,7 +379,7 @@ impl<C> Authenticator<C> {
     }
 }
 
-impl<C> Clone for Authenticator<C> {
+impl<C> Clone for Pipeline<C> {
     fn clone(&self) -> Self {
         Self {
             verifier: self.verifier.clone(),
@@ -397,9 +397,9 @@ impl<C> Clone for Authenticator<C> {
     }
 }
 
-impl<C> fmt::Debug for Authenticator<C> {
+impl<C> fmt::Debug for Pipeline<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Authenticator")
+        f.debug_struct("Pipeline")
             .field("verifier", &self.verifier)
             .field("sources", &self.sources)
             .field("optional", &self.optional)
@@ -437,7 +437,7 @@ mod tests {
     }
 
     /// A token from a header: no CSRF check.
-    fn verify(auth: &Authenticator<Value>, token: &RawToken<'_>) -> Outcome<Value> {
+    fn verify(auth: &Pipeline<Value>, token: &RawToken<'_>) -> Outcome<Value> {
         let (method, uri, headers) = (Method::GET, Uri::from_static("/"), HeaderMap::new());
         auth.verify_token(token, auth.req(&method, &uri, &headers), false)
     }
@@ -468,8 +468,8 @@ mod tests {
         }
     }
 
-    fn authenticator(source: &Swappable) -> Authenticator<Value> {
-        Authenticator::new(Verifier::from_source(source.clone(), Validation::new()).unwrap())
+    fn pipeline(source: &Swappable) -> Pipeline<Value> {
+        Pipeline::new(Verifier::from_source(source.clone(), Validation::new()).unwrap())
     }
 
     fn pass(outcome: Outcome<Value>) -> Option<Claims<Value>> {
@@ -490,7 +490,7 @@ mod tests {
     #[test]
     fn a_second_request_is_answered_from_the_cache() {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
-        let auth = authenticator(&source);
+        let auth = pipeline(&source);
         let t = token("a");
         let first = pass(verify(&auth, &raw(&t))).unwrap();
         let second = pass(verify(&auth, &raw(&t))).unwrap();
@@ -501,7 +501,7 @@ mod tests {
     #[test]
     fn the_keys_are_read_once_per_request() {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
-        let auth = authenticator(&source);
+        let auth = pipeline(&source);
         let t = token("a");
         let _ = pass(verify(&auth, &raw(&t)));
         assert_eq!(source.0.lock().unwrap().1, 1, "miss");
@@ -512,7 +512,7 @@ mod tests {
     #[test]
     fn a_new_key_set_is_a_cache_miss_and_the_token_is_checked_again() {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
-        let auth = authenticator(&source);
+        let auth = pipeline(&source);
         let t = token("a");
         let _ = pass(verify(&auth, &raw(&t)));
         // The same keys in a new `Arc` (a refresh that changed nothing visible): verified again
@@ -531,7 +531,7 @@ mod tests {
     #[test]
     fn a_rejected_token_is_not_cached() {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
-        let auth = authenticator(&source);
+        let auth = pipeline(&source);
         assert_eq!(
             rejected(verify(&auth, &raw("a.b.c"))),
             AuthErrorKind::Malformed
@@ -542,7 +542,7 @@ mod tests {
     #[test]
     fn a_cached_token_is_not_checked_again_but_a_different_one_is() {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
-        let auth = authenticator(&source);
+        let auth = pipeline(&source);
         let t = token("a");
         let _ = pass(verify(&auth, &raw(&t)));
         assert!(pass(verify(&auth, &raw(&t))).is_some());
@@ -560,7 +560,7 @@ mod tests {
     #[test]
     fn no_token_is_401_unless_optional() {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
-        let mut auth = authenticator(&source);
+        let mut auth = pipeline(&source);
         let (get, headers, uri) = (Method::GET, HeaderMap::new(), Uri::from_static("/"));
         assert_eq!(
             rejected(auth.authenticate(&get, &headers, &uri)),
@@ -573,7 +573,7 @@ mod tests {
     #[test]
     fn a_bearer_token_in_the_headers_is_verified() {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
-        let auth = authenticator(&source);
+        let auth = pipeline(&source);
         let mut headers = HeaderMap::new();
         let value = format!("Bearer {}", token("b"));
         headers.insert(AUTHORIZATION, value.parse().unwrap());
@@ -584,7 +584,7 @@ mod tests {
     #[test]
     fn clones_share_the_cache() {
         let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
-        let auth = authenticator(&source);
+        let auth = pipeline(&source);
         let clone = auth.clone();
         let _ = pass(verify(&auth, &raw(&token("c"))));
         assert_eq!(clone.cached_tokens(), 1);
