@@ -288,67 +288,45 @@ fn garbage_is_refused_without_panicking() {
     }
 }
 
-#[test]
-fn without_a_public_url_the_host_header_names_the_server() {
-    let key = es256();
-    let proof = key
-        .proof(
-            &Method::GET,
-            "http://127.0.0.1:3000/protected",
-            Some(TOKEN),
-            None,
-        )
-        .unwrap();
+/// The headers of a GET with a proof for `url` and `Host: host`.
+fn proof_for_host(url: &str, host: &'static str) -> HeaderMap {
+    let proof = es256().proof(&Method::GET, url, Some(TOKEN), None).unwrap();
     let mut h = headers(&proof);
-    h.insert(
-        http::header::HOST,
-        HeaderValue::from_static("127.0.0.1:3000"),
-    );
+    h.insert(http::header::HOST, HeaderValue::from_static(host));
+    h
+}
+
+#[test]
+fn from_the_request_authority_the_host_header_names_the_server() {
     let plain = Dpop::from_request_authority();
-    assert!(check_with(&plain, &h).is_ok());
-    h.insert(
-        http::header::HOST,
-        HeaderValue::from_static("127.0.0.1:4000"),
-    );
+    let url = "http://127.0.0.1:3000/protected";
+    assert!(check_with(&plain, &proof_for_host(url, "127.0.0.1:3000")).is_ok());
     assert_eq!(
-        check_with(&plain, &h).err(),
+        check_with(&plain, &proof_for_host(url, "127.0.0.1:4000")).err(),
         Some(AuthErrorKind::InvalidDpopProof)
     );
 }
 
 #[test]
 fn with_a_public_url_the_host_header_is_ignored() {
-    // A proof made for another server, sent here with that server's name in `Host`.
-    let key = es256();
-    let proof = key
-        .proof(
-            &Method::GET,
-            "https://other.example.com/protected",
-            Some(TOKEN),
-            None,
-        )
-        .unwrap();
-    let mut h = headers(&proof);
-    h.insert(
-        http::header::HOST,
-        HeaderValue::from_static("other.example.com"),
-    );
+    // A proof made for another server, sent here with that server's name in `Host` (or as
+    // the request's absolute URI).
+    let url = "https://other.example.com/protected";
+    let h = proof_for_host(url, "other.example.com");
     assert_eq!(
         check_with(&dpop(), &h).err(),
         Some(AuthErrorKind::InvalidDpopProof)
     );
     let absolute = Uri::from_static("https://other.example.com/protected");
+    let checked = dpop().check(
+        &Method::GET,
+        &absolute,
+        &h,
+        Some(TOKEN.as_bytes()),
+        unix_now(),
+    );
     assert_eq!(
-        dpop()
-            .check(
-                &Method::GET,
-                &absolute,
-                &h,
-                Some(TOKEN.as_bytes()),
-                unix_now()
-            )
-            .err()
-            .map(|e| e.kind()),
+        checked.err().map(|e| e.kind()),
         Some(AuthErrorKind::InvalidDpopProof)
     );
 }
