@@ -128,8 +128,8 @@ async fn main() {
                 tower_jwt_auth::Verifier::new(key.into(), tower_jwt_auth::Validation::new())
                     .unwrap();
             let cache = match std::env::var("CACHE").as_deref() {
-                Ok("off") => tower_jwt_auth::TokenCache::disabled(),
-                _ => tower_jwt_auth::TokenCache::new(),
+                Ok("off") => tower_jwt_auth::CacheSettings::disabled(),
+                _ => tower_jwt_auth::CacheSettings::new(),
             };
             let mut layer =
                 tower_jwt_auth::JwtAuthLayer::<Claims>::new(verifier).token_cache(cache);

@@ -2,10 +2,16 @@
 //! that names the same Redis, and [`RevocationFeed`], which keeps a node's revocation list in
 //! step with it.
 //!
-//! Connection (`conn`), the scripts (`scripts/*.lua`), the
+//! Connection (`conn`, `cluster`, and the start-up `checks`), the scripts (`scripts/*.lua`), the
 //! [`SessionStore`](super::SessionStore) operations
 //! (`store`), the shared revocation index (`index`) and the feed (`feed`) each have a module.
 
+mod checks;
+#[cfg(feature = "redis-cluster")]
+mod cluster;
+#[cfg(not(feature = "redis-cluster"))]
+#[path = "no_cluster.rs"]
+mod cluster;
 mod conn;
 mod feed;
 mod index;
@@ -22,7 +28,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 pub use feed::RevocationFeed;
 
 use super::store::StoreError;
-use conn::{Conn, check_eviction, cluster_nodes, connect_cluster, unavailable};
+use checks::check_eviction;
+use cluster::connect_cluster;
+use conn::{Conn, cluster_nodes, unavailable};
 use scripts::Scripts;
 
 /// Settings of a [`RedisStore`].
