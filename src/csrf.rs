@@ -36,6 +36,7 @@ use http::header::{HOST, ORIGIN};
 use http::{HeaderMap, HeaderName, Method, Uri};
 use subtle::ConstantTimeEq;
 
+use crate::auth::check::{Mounted, RequestContext, Slot, Verdict};
 use crate::claims::RegisteredClaims;
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 
@@ -92,10 +93,6 @@ impl CsrfProtection {
         self
     }
 
-    pub(crate) fn header_name(&self) -> &HeaderName {
-        &self.header
-    }
-
     /// The checks that need no claims: an unsafe request must come from this origin or a
     /// trusted one, and carry the CSRF header. Returns the header's value for
     /// [`CsrfProtection::check_claims`].
@@ -147,6 +144,33 @@ impl CsrfProtection {
         } else {
             Err(AuthErrorKind::CsrfRejected.into())
         }
+    }
+}
+
+/// Applies to tokens the browser sent by itself (a cookie): where the request came from and
+/// the CSRF header before the token is verified, the header against the token's `csrf` claim
+/// after, on unsafe methods.
+impl Mounted for CsrfProtection {
+    fn slot(&self) -> Slot {
+        Slot::new(1, "csrf")
+    }
+
+    fn before(&self, req: &RequestContext<'_>) -> Result<(), AuthError> {
+        if req.from_browser {
+            self.check_request(req.method, req.headers, req.uri)?;
+        }
+        Ok(())
+    }
+
+    fn after(&self, claims: &RegisteredClaims, req: &RequestContext<'_>) -> Verdict {
+        if !req.from_browser || is_safe(req.method) {
+            return Verdict::Pass;
+        }
+        let submitted = req
+            .headers
+            .get(&self.header)
+            .map_or(&b""[..], http::HeaderValue::as_bytes);
+        Self::check_claims(Some(submitted), claims).into()
     }
 }
 

@@ -41,6 +41,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
+use crate::auth::check::{Mounted, RequestContext, Slot, Verdict};
 use crate::claims::RegisteredClaims;
 use crate::time::unix_secs as unix;
 
@@ -379,6 +380,20 @@ impl fmt::Debug for RevocationBatch<'_> {
         f.debug_struct("RevocationBatch")
             .field("entries", &self.snapshot.len())
             .finish()
+    }
+}
+
+/// Refuses a revoked token (or every token while the list cannot be relied on), cached or not.
+impl Mounted for Revocations {
+    fn slot(&self) -> Slot {
+        Slot::new(0, "revocation")
+    }
+
+    #[inline]
+    fn after(&self, claims: &RegisteredClaims, req: &RequestContext<'_>) -> Verdict {
+        self.check(claims, req.now)
+            .map_err(crate::error::AuthError::from)
+            .into()
     }
 }
 

@@ -9,9 +9,9 @@ use pin_project_lite::pin_project;
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
-use super::pipeline::{Admission, Wait};
-use super::service::Shared;
-use crate::rejection::{OnRejection, trace_rejection};
+use super::pipeline::{Admitted, Wait};
+use super::shared::{Shared, accept};
+use crate::rejection::OnRejection;
 
 pin_project! {
     /// Response future of [`JwtAuth`](super::JwtAuth): the inner service's future, a ready
@@ -111,66 +111,56 @@ where
                 }
                 StateProj::Waiting { wait, call, shared } => {
                     let decided = match &mut **wait {
-                        Wait::Verification { verification, csrf } => {
+                        Wait::Verification {
+                            verification,
+                            from_browser,
+                        } => {
                             let verified = ready!(verification.as_mut().poll(cx));
                             let Some((_, request)) = call.as_deref() else {
                                 panic!("future polled after completion");
                             };
-                            let csrf = *csrf;
-                            match verified {
-                                Ok(claims) => match shared.auth.admit(
-                                    &claims,
-                                    shared.auth.req(
-                                        request.method(),
-                                        request.uri(),
-                                        request.headers(),
-                                    ),
-                                    csrf,
-                                    shared.auth.now(),
-                                ) {
-                                    Ok(Admission::Now) => Ok(Some(claims)),
-                                    #[cfg(feature = "dpop")]
-                                    Ok(Admission::Later(check)) => {
-                                        // Wait for the replay cache, then pass.
-                                        **wait = Wait::Replay { claims, check };
-                                        Ok(None)
-                                    }
-                                    Err(error) => Err(error),
-                                },
+                            let mut req = shared.auth.context(
+                                request.method(),
+                                request.uri(),
+                                request.headers(),
+                            );
+                            req.from_browser = *from_browser;
+                            match verified.and_then(|claims| shared.auth.admit(claims, &req)) {
+                                Ok(Admitted::Now(claims)) => Ok(claims),
+                                Ok(Admitted::Later(claims, pending)) => {
+                                    // Wait for the checks' futures, then pass.
+                                    **wait = Wait::Checks { claims, pending };
+                                    continue;
+                                }
                                 Err(error) => Err(error),
                             }
                         }
-                        #[cfg(feature = "dpop")]
-                        Wait::Replay { claims, check } => {
-                            let answer = ready!(check.as_mut().poll(cx));
-                            crate::dpop::replay_outcome(answer.map_err(|_| ()))
-                                .map(|()| Some(claims.clone()))
-                        }
-                    };
-                    let claims = match decided {
-                        Ok(None) => continue,
-                        Ok(Some(claims)) => Ok(claims),
-                        Err(error) => Err(error),
-                    };
-                    let (mut inner, mut request) =
-                        *call.take().expect("future polled after completion");
-                    match claims {
-                        Ok(claims) => {
-                            crate::metrics::accepted();
-                            request.extensions_mut().insert(claims);
-                            State::Called {
-                                future: inner.call(request),
+                        Wait::Checks { claims, pending } => {
+                            // In order; the first refusal wins.
+                            let mut refused = None;
+                            while let Some(check) = pending.first_mut() {
+                                match ready!(check.as_mut().poll(cx)) {
+                                    Ok(()) => drop(pending.remove(0)),
+                                    Err(error) => {
+                                        refused = Some(error);
+                                        break;
+                                    }
+                                }
                             }
+                            refused.map_or_else(|| Ok(claims.clone()), Err)
                         }
+                    };
+                    let (mut inner, request) =
+                        *call.take().expect("future polled after completion");
+                    match decided {
+                        Ok(claims) => State::Called {
+                            future: accept(&mut inner, request, Some(claims)),
+                        },
                         Err(error) => {
-                            trace_rejection(&error);
                             // Dropping `inner` frees whatever its `poll_ready` reserved.
                             drop(inner);
-                            let (parts, _body) = request.into_parts();
-                            let offered = shared.auth.offer(&error);
-                            let error = offered.as_ref().unwrap_or(&error);
                             State::Rejected {
-                                response: Some(shared.on_rejection.on_rejection(error, &parts)),
+                                response: Some(shared.reject(&error, request)),
                             }
                         }
                     }

@@ -1,9 +1,11 @@
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use tower_layer::Layer;
 
 use super::JwtAuth;
+use super::check::{Check, User};
 use super::pipeline::Pipeline;
 use crate::cache::CacheSettings;
 use crate::rejection::DefaultOnRejection;
@@ -148,7 +150,7 @@ impl<C, R, M> JwtAuthLayer<C, R, M> {
     #[cfg(feature = "dpop")]
     #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
     pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
-        self.auth.set_dpop(dpop);
+        self.auth.set_check(Arc::new(dpop));
         self
     }
 
@@ -158,14 +160,21 @@ impl<C, R, M> JwtAuthLayer<C, R, M> {
     #[cfg(feature = "cookie")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
     pub fn csrf(mut self, csrf: crate::csrf::CsrfProtection) -> Self {
-        self.auth.set_csrf(csrf);
+        self.auth.set_check(Arc::new(csrf));
         self
     }
 
     /// Refuse revoked tokens (by session, user generation or `jti`) on every request, cached
     /// or not, at the cost of a hash lookup. See the [`revocation`](crate::revocation) module.
     pub fn revocations(mut self, revocations: crate::revocation::Revocations) -> Self {
-        self.auth.set_revocations(revocations);
+        self.auth.set_check(Arc::new(revocations));
+        self
+    }
+
+    /// Run `check` on every request whose token is good, cached or not, after the crate's own
+    /// checks (revocation, CSRF, DPoP) and in the order mounted. See [`Check`].
+    pub fn check(mut self, check: impl Check) -> Self {
+        self.auth.set_check(Arc::new(User(check)));
         self
     }
 

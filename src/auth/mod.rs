@@ -56,11 +56,14 @@
 //! [`Claims<C>`]: crate::claims::Claims
 //! [`OnRejection`]: crate::OnRejection
 
+pub(crate) mod check;
 mod future;
 mod layer;
 mod pipeline;
 mod service;
+mod shared;
 
+pub use check::{Check, CheckFuture, RequestContext, Verdict};
 pub use future::ResponseFuture;
 pub use layer::{JwtAuthLayer, MayWait, NeverWait};
 pub use service::JwtAuth;

@@ -4,30 +4,33 @@
 //! the answer. Every per-request decision lives here, in this order:
 //!
 //! 1. a CORS preflight passes when allowed;
-//! 2. the token is found through the configured sources (none: pass in optional mode, else 401);
-//! 3. the keys in memory are read **once** and the verified-token cache is asked with them;
-//! 4. on a miss the verifier checks the token, or hands over to a pending key refresh;
-//! 5. a token that verified is remembered with the key set it was verified with.
+//! 2. the token is found: with the proof scheme of a mounted check (`Authorization: DPoP`), or
+//!    through the configured sources (none: pass in optional mode, else 401);
+//! 3. the checks that need no claims run ([`Mounted::before`]);
+//! 4. the keys in memory are read **once** and the verified-token cache is asked with them;
+//! 5. on a miss the verifier checks the token, or hands over to a pending key refresh;
+//!    a token that verified is remembered with the key set it was verified with;
+//! 6. [`Pipeline::admit`]: the per-request checks ([`super::check`]), on every request, cached
+//!    or not, on the key-refresh path too.
 //!
-//! A check that must run on every request, cached or not, goes in [`Pipeline::admit`]
-//! (revocation is there), which runs between the cache answer (or the verification) and the
-//! pass, on the key-refresh path too.
+//! Nothing here depends on a feature: revocation, CSRF and DPoP are checks the layer mounts.
 
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use http::header::ACCESS_CONTROL_REQUEST_METHOD;
 use http::{HeaderMap, Method, Uri};
 use serde::de::DeserializeOwned;
 
+use super::check::{CheckFuture, Checks, Mounted, RequestContext};
 use crate::cache::{Cache, CacheSettings};
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::revocation::Revocations;
-use crate::token::{RawToken, TokenSource, find_token};
+use crate::time::unix_secs;
+use crate::token::{RawToken, TokenSource, find_token, scheme_credential};
 use crate::verifier::{PendingVerification, Step, Verifier};
-use std::time::SystemTime;
 
 /// What to do with a request.
 pub(crate) enum Outcome<C> {
@@ -42,56 +45,49 @@ pub(crate) enum Outcome<C> {
 
 /// What an undecided request waits for.
 pub(crate) enum Wait<C> {
-    /// The key source to refresh, then verify; `csrf`: then also check the token's `csrf`
-    /// claim against the request's CSRF header (a cookie token on an unsafe request).
+    /// The key source to refresh, then verify, then [`Pipeline::admit`]. `from_browser`: the
+    /// token came in a cookie.
     Verification {
         verification: Pin<Box<PendingVerification<C>>>,
-        csrf: bool,
+        from_browser: bool,
     },
-    /// A shared replay cache's answer for the request's DPoP proof; then pass these claims.
-    #[cfg(feature = "dpop")]
-    Replay {
+    /// The checks' futures, in order (a shared replay store); then pass these claims.
+    Checks {
         claims: Claims<C>,
-        check: crate::dpop::ReplayFuture,
+        pending: Vec<CheckFuture>,
     },
 }
 
-/// The answer of the per-request checks ([`Pipeline::admit`]).
-pub(crate) enum Admission {
-    /// Admitted.
-    Now,
-    /// Admitted once the replay cache confirms the DPoP proof is new.
-    #[cfg(feature = "dpop")]
-    Later(crate::dpop::ReplayFuture),
+/// A good token's claims, once the checks have answered.
+pub(crate) enum Admitted<C> {
+    /// Pass them.
+    Now(Claims<C>),
+    /// Pass them once every future has said so.
+    Later(Claims<C>, Vec<CheckFuture>),
 }
 
-/// Sources, verifier, cache and the optional and preflight settings of one layer. Cloning shares
-/// the cache.
+impl<C> From<Result<Admitted<C>, AuthError>> for Outcome<C> {
+    #[inline]
+    fn from(admitted: Result<Admitted<C>, AuthError>) -> Self {
+        match admitted {
+            Ok(Admitted::Now(claims)) => Self::Pass(Some(claims)),
+            Ok(Admitted::Later(claims, pending)) => Self::Wait(Wait::Checks { claims, pending }),
+            Err(error) => Self::Reject(error),
+        }
+    }
+}
+
+/// Sources, verifier, cache, checks and the optional and preflight settings of one layer.
+/// Cloning shares the cache.
 pub(crate) struct Pipeline<C> {
     verifier: Verifier,
     sources: Box<[TokenSource]>,
     optional: bool,
     cors_preflight: bool,
-    /// Whether a token whose key is not in memory may wait for the key source to refresh.
-    may_refresh: bool,
+    /// Whether a request may wait: for the key source to refresh, for a check's future.
+    may_wait: bool,
     cache: Option<Arc<Cache<C>>>,
-    revocations: Option<Revocations>,
-    #[cfg(feature = "cookie")]
-    csrf: crate::csrf::CsrfProtection,
-    #[cfg(feature = "dpop")]
-    dpop: Option<crate::dpop::Dpop>,
-}
-
-/// The parts of a request the per-request checks read.
-#[derive(Clone, Copy)]
-#[cfg_attr(not(feature = "dpop"), allow(dead_code))]
-pub(crate) struct Req<'a> {
-    pub(crate) method: &'a Method,
-    pub(crate) uri: &'a Uri,
-    pub(crate) headers: &'a HeaderMap,
-    /// The credential of `Authorization: DPoP …`, when the layer accepts DPoP and the request
-    /// uses that scheme (found once per request).
-    pub(crate) dpop: Option<&'a [u8]>,
+    checks: Checks,
 }
 
 impl<C> Pipeline<C> {
@@ -102,13 +98,9 @@ impl<C> Pipeline<C> {
             sources: Box::new([TokenSource::bearer()]),
             optional: false,
             cors_preflight: false,
-            may_refresh: true,
+            may_wait: true,
             cache: None,
-            revocations: None,
-            #[cfg(feature = "cookie")]
-            csrf: crate::csrf::CsrfProtection::new(),
-            #[cfg(feature = "dpop")]
-            dpop: None,
+            checks: Checks::default(),
         };
         this.set_cache(CacheSettings::new());
         this
@@ -121,10 +113,16 @@ impl<C> Pipeline<C> {
         self.cache = settings.build(leeway).map(Arc::new);
     }
 
+    /// Read tokens from `sources`, mounting the check each needs (CSRF protection for a
+    /// cookie) unless one is mounted in its slot already.
     pub(crate) fn set_sources(&mut self, sources: Vec<TokenSource>) {
-        if !sources.is_empty() {
-            self.sources = sources.into_boxed_slice();
+        if sources.is_empty() {
+            return;
         }
+        for companion in sources.iter().filter_map(TokenSource::companion) {
+            self.checks.set_default(companion);
+        }
+        self.sources = sources.into_boxed_slice();
     }
 
     pub(crate) fn set_optional(&mut self) {
@@ -135,147 +133,73 @@ impl<C> Pipeline<C> {
         self.cors_preflight = true;
     }
 
-    pub(crate) fn set_revocations(&mut self, revocations: Revocations) {
-        self.revocations = Some(revocations);
+    /// Mount a per-request check, replacing the one in its slot.
+    pub(crate) fn set_check(&mut self, check: Arc<dyn Mounted>) {
+        self.checks.set(check);
     }
 
-    /// Now, by the validation's clock.
-    pub(crate) fn now(&self) -> SystemTime {
-        self.verifier.validation().now()
-    }
-
-    /// The checks that run on every request once the token is known good, cached or not, on
-    /// the key-refresh path too: revocation; with `csrf` (a cookie token on an unsafe request)
-    /// the CSRF header against the token's `csrf` claim; and the token's binding: a DPoP-bound
-    /// token only with the `DPoP` scheme and a proof from its key (feature `dpop`), never as
-    /// a bearer token.
-    #[inline]
-    #[cfg_attr(not(feature = "cookie"), allow(unused_variables))]
-    pub(crate) fn admit(
-        &self,
-        claims: &Claims<C>,
-        req: Req<'_>,
-        csrf: bool,
-        now: SystemTime,
-    ) -> Result<Admission, AuthError> {
-        if let Some(r) = &self.revocations {
-            r.check(claims.registered(), now)?;
-        }
-        #[cfg(feature = "cookie")]
-        if csrf {
-            let submitted = req
-                .headers
-                .get(self.csrf.header_name())
-                .map_or(&b""[..], http::HeaderValue::as_bytes);
-            crate::csrf::CsrfProtection::check_claims(Some(submitted), claims.registered())?;
-        }
-        self.check_binding(claims, req, now)
-    }
-
-    /// [`Req`] for a request: its parts and, when this layer accepts DPoP, its DPoP credential.
-    #[cfg_attr(not(feature = "dpop"), allow(clippy::unused_self))]
-    pub(crate) fn req<'a>(
-        &self,
-        method: &'a Method,
-        uri: &'a Uri,
-        headers: &'a HeaderMap,
-    ) -> Req<'a> {
-        #[cfg(feature = "dpop")]
-        let dpop = self
-            .dpop
-            .as_ref()
-            .and_then(|_| crate::token::scheme_credential(headers, "DPoP"));
-        #[cfg(not(feature = "dpop"))]
-        let dpop = None;
-        Req {
-            method,
-            uri,
-            headers,
-            dpop,
-        }
-    }
-
-    /// The token's `cnf.jkt` against the scheme it came with and the request's DPoP proof.
-    #[inline]
-    #[cfg_attr(not(feature = "dpop"), allow(unused_variables, clippy::unused_self))]
-    fn check_binding(
-        &self,
-        claims: &Claims<C>,
-        req: Req<'_>,
-        now: SystemTime,
-    ) -> Result<Admission, AuthError> {
-        let jkt = claims
-            .registered()
-            .cnf
-            .as_ref()
-            .and_then(|c| c.jkt.as_deref());
-        #[cfg(feature = "dpop")]
-        if let Some(dpop) = &self.dpop {
-            use crate::dpop::ReplayCheck;
-            return match (req.dpop, jkt) {
-                (Some(token), Some(jkt)) => {
-                    let proof = dpop.check(
-                        req.method,
-                        req.uri,
-                        req.headers,
-                        Some(token),
-                        crate::time::unix_secs(now),
-                    )?;
-                    if proof.jkt() != jkt {
-                        return Err(AuthErrorKind::DpopBindingMismatch.into());
-                    }
-                    match proof.claim() {
-                        ReplayCheck::Fresh => Ok(Admission::Now),
-                        ReplayCheck::Replayed => Err(AuthErrorKind::InvalidDpopProof.into()),
-                        ReplayCheck::Full => Err(AuthErrorKind::DpopReplayUnavailable.into()),
-                        ReplayCheck::Pending(check) => Ok(Admission::Later(check)),
-                    }
-                }
-                (Some(_), None) | (None, Some(_)) => Err(AuthErrorKind::DpopBindingMismatch.into()),
-                (None, None) if dpop.is_required() => Err(AuthErrorKind::DpopRequired.into()),
-                (None, None) => Ok(Admission::Now),
-            };
-        }
-        // Without DPoP support a bound token is never taken as a bearer token.
-        if jkt.is_some() {
-            return Err(AuthErrorKind::DpopBindingMismatch.into());
-        }
-        Ok(Admission::Now)
-    }
-
-    /// `error` as this layer's rejection should see it: with the DPoP offer (the accepted
-    /// algorithms, whether DPoP is required) when the layer accepts DPoP.
-    #[cfg_attr(not(feature = "dpop"), allow(clippy::unused_self))]
-    pub(crate) fn offer(&self, error: &AuthError) -> Option<AuthError> {
-        #[cfg(feature = "dpop")]
-        if let Some(dpop) = &self.dpop {
-            return Some(
-                error
-                    .clone()
-                    .with_dpop_offer(dpop.algs_shared(), dpop.is_required()),
-            );
-        }
-        let _ = error;
-        None
-    }
-
-    #[cfg(feature = "dpop")]
-    pub(crate) fn set_dpop(&mut self, dpop: crate::dpop::Dpop) {
-        self.dpop = Some(dpop);
-    }
-
-    /// Never wait for a key refresh: the outcome is never pending.
+    /// Never wait, for a key refresh or a check's future: the outcome is never pending.
     pub(crate) fn set_never_wait(&mut self) {
-        self.may_refresh = false;
-    }
-
-    #[cfg(feature = "cookie")]
-    pub(crate) fn set_csrf(&mut self, csrf: crate::csrf::CsrfProtection) {
-        self.csrf = csrf;
+        self.may_wait = false;
     }
 
     pub(crate) fn verifier(&self) -> &Verifier {
         &self.verifier
+    }
+
+    /// Now, by the validation's clock.
+    fn now(&self) -> SystemTime {
+        self.verifier.validation().now()
+    }
+
+    /// What the checks read of a request (the token's origin aside): its parts, the clock read
+    /// once, and the credential of a check's proof scheme.
+    pub(crate) fn context<'a>(
+        &self,
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+    ) -> RequestContext<'a> {
+        RequestContext {
+            method,
+            uri,
+            headers,
+            now: self.now(),
+            from_browser: false,
+            proof_token: self
+                .checks
+                .proof_scheme()
+                .and_then(|scheme| scheme_credential(headers, scheme)),
+            may_wait: self.may_wait,
+        }
+    }
+
+    /// The checks that run on every request once the token is known good, cached or not, on
+    /// the key-refresh path too. One rule is the pipeline's own: a token bound to a key
+    /// (`cnf.jkt`) is never taken as a bearer token, so without a check of bound tokens it is
+    /// refused.
+    #[inline]
+    pub(crate) fn admit(
+        &self,
+        claims: Claims<C>,
+        req: &RequestContext<'_>,
+    ) -> Result<Admitted<C>, AuthError> {
+        let registered = claims.registered();
+        if !self.checks.binding() && registered.cnf.as_ref().is_some_and(|c| c.jkt.is_some()) {
+            return Err(AuthErrorKind::DpopBindingMismatch.into());
+        }
+        let pending = self.checks.after(registered, req)?;
+        Ok(if pending.is_empty() {
+            Admitted::Now(claims)
+        } else {
+            Admitted::Later(claims, pending)
+        })
+    }
+
+    /// `error` as this layer's rejection should see it (with the DPoP offer when the layer
+    /// accepts DPoP); `None` to leave it as it is.
+    pub(crate) fn offer(&self, error: &AuthError) -> Option<AuthError> {
+        self.checks.challenge(error)
     }
 
     #[cfg(test)]
@@ -298,83 +222,54 @@ impl<C: DeserializeOwned> Pipeline<C> {
         {
             return Outcome::Pass(None);
         }
-        let req = self.req(method, uri, headers);
-        if let Some(token) = req.dpop {
-            return self.verify_token(&RawToken::Header(token), req, false);
-        }
-        match find_token(&self.sources, headers, uri) {
-            Ok(Some(token)) => match self.csrf_request(&token, method, headers, uri) {
-                Ok(csrf) => self.verify_token(&token, req, csrf),
-                Err(error) => Outcome::Reject(error),
+        let mut req = self.context(method, uri, headers);
+        let token = match req.proof_token {
+            Some(token) => RawToken::Header(token),
+            None => match find_token(&self.sources, headers, uri) {
+                Ok(Some(token)) => token,
+                Ok(None) if self.optional => return Outcome::Pass(None),
+                Ok(None) => return Outcome::Reject(AuthErrorKind::MissingToken.into()),
+                Err(error) => return Outcome::Reject(error),
             },
-            Ok(None) if self.optional => Outcome::Pass(None),
-            Ok(None) => Outcome::Reject(AuthErrorKind::MissingToken.into()),
-            Err(error) => Outcome::Reject(error),
+        };
+        req.from_browser = token.sent_by_browser();
+        if let Err(error) = self.checks.before(&req) {
+            return Outcome::Reject(error);
         }
-    }
-
-    /// The CSRF checks that need no claims, for a token from a cookie: where the request came
-    /// from and the CSRF header. `Ok(true)` when the header must then match the token's `csrf`
-    /// claim (an unsafe method).
-    #[cfg_attr(not(feature = "cookie"), allow(unused_variables, clippy::unused_self))]
-    fn csrf_request(
-        &self,
-        token: &RawToken<'_>,
-        method: &Method,
-        headers: &HeaderMap,
-        uri: &Uri,
-    ) -> Result<bool, AuthError> {
-        #[cfg(feature = "cookie")]
-        if matches!(token, RawToken::Cookie(_)) {
-            return Ok(self.csrf.check_request(method, headers, uri)?.is_some());
-        }
-        Ok(false)
+        self.verify_token(&token, &req)
     }
 
     /// Verify one token: from the cache when this exact token verified with the keys in memory
-    /// now (no other check is needed then), else checked for its shape and verified.
+    /// now, else checked for its shape and verified; then [`admit`](Self::admit)ted.
     pub(crate) fn verify_token(
         &self,
         token: &RawToken<'_>,
-        req: Req<'_>,
-        csrf: bool,
+        req: &RequestContext<'_>,
     ) -> Outcome<C> {
         let keys = self.verifier.current_keys();
-        // One clock read for the cache and the revocation list's trust bound.
-        let now = self.now();
         if let (Some(cache), Some(keys)) = (&self.cache, &keys) {
-            let hit = cache.get_at(token.bytes(), keys, now);
+            let hit = cache.get_at(token.bytes(), keys, req.now);
             crate::metrics::cache(hit.is_some());
             if let Some(claims) = hit {
-                return self.pass(claims, req, csrf, now);
+                return self.admit(claims, req).into();
             }
         }
         let token = match token.check() {
             Ok(token) => token,
             Err(error) => return Outcome::Reject(error),
         };
-        match self.verifier.start(token, keys.clone(), self.may_refresh) {
+        match self.verifier.start(token, keys.clone(), self.may_wait) {
             Step::Done(Ok(claims)) => {
                 if let (Some(cache), Some(keys)) = (&self.cache, keys) {
-                    cache.insert(token, &claims, keys, crate::time::unix_secs(now));
+                    cache.insert(token, &claims, keys, unix_secs(req.now));
                 }
-                self.pass(claims, req, csrf, now)
+                self.admit(claims, req).into()
             }
             Step::Done(Err(error)) => Outcome::Reject(error),
-            Step::Pending(verification) => Outcome::Wait(Wait::Verification { verification, csrf }),
-        }
-    }
-}
-
-impl<C> Pipeline<C> {
-    /// Pass a good token's claims, unless a per-request check refuses them.
-    #[inline]
-    fn pass(&self, claims: Claims<C>, req: Req<'_>, csrf: bool, now: SystemTime) -> Outcome<C> {
-        match self.admit(&claims, req, csrf, now) {
-            Ok(Admission::Now) => Outcome::Pass(Some(claims)),
-            #[cfg(feature = "dpop")]
-            Ok(Admission::Later(check)) => Outcome::Wait(Wait::Replay { claims, check }),
-            Err(error) => Outcome::Reject(error),
+            Step::Pending(verification) => Outcome::Wait(Wait::Verification {
+                verification,
+                from_browser: req.from_browser,
+            }),
         }
     }
 }
@@ -386,13 +281,9 @@ impl<C> Clone for Pipeline<C> {
             sources: self.sources.clone(),
             optional: self.optional,
             cors_preflight: self.cors_preflight,
-            may_refresh: self.may_refresh,
+            may_wait: self.may_wait,
             cache: self.cache.clone(),
-            revocations: self.revocations.clone(),
-            #[cfg(feature = "cookie")]
-            csrf: self.csrf.clone(),
-            #[cfg(feature = "dpop")]
-            dpop: self.dpop.clone(),
+            checks: self.checks.clone(),
         }
     }
 }
@@ -405,6 +296,7 @@ impl<C> fmt::Debug for Pipeline<C> {
             .field("optional", &self.optional)
             .field("cors_preflight", &self.cors_preflight)
             .field("token_cache", &self.cache.is_some())
+            .field("checks", &self.checks.names())
             .finish()
     }
 }
@@ -436,10 +328,10 @@ mod tests {
         .unwrap()
     }
 
-    /// A token from a header: no CSRF check.
+    /// A token from a header.
     fn verify(auth: &Pipeline<Value>, token: &RawToken<'_>) -> Outcome<Value> {
         let (method, uri, headers) = (Method::GET, Uri::from_static("/"), HeaderMap::new());
-        auth.verify_token(token, auth.req(&method, &uri, &headers), false)
+        auth.verify_token(token, &auth.context(&method, &uri, &headers))
     }
 
     fn raw(token: &str) -> RawToken<'_> {

@@ -8,11 +8,11 @@ use serde::de::DeserializeOwned;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
+use super::layer::{JwtAuthLayer, MayWait, NeverWait};
 use super::pipeline::{Outcome, Pipeline, Wait};
-use super::{JwtAuthLayer, MayWait, NeverWait};
-use crate::claims::Claims;
-use crate::error::{AuthError, AuthErrorKind};
-use crate::rejection::{DefaultOnRejection, OnRejection, trace_rejection};
+use super::shared::{Shared, accept};
+use crate::error::AuthErrorKind;
+use crate::rejection::{DefaultOnRejection, OnRejection};
 use crate::verifier::Verifier;
 
 /// Middleware that authenticates requests with a JWT bearer token.
@@ -35,11 +35,6 @@ pub struct JwtAuth<S, C, R = DefaultOnRejection, M = MayWait> {
     /// middleware for every request, so a clone is one reference-count increment.
     shared: Arc<Shared<C, R>>,
     _mode: PhantomData<fn() -> M>,
-}
-
-pub(super) struct Shared<C, R> {
-    pub(super) auth: Pipeline<C>,
-    pub(super) on_rejection: R,
 }
 
 impl<S, C> JwtAuth<S, C> {
@@ -66,12 +61,12 @@ impl<S, C, R, M> JwtAuth<S, C, R, M> {
     define_inner_service_accessors!();
 
     /// Authenticate `req` and answer: call the inner service with the claims set (or cleared),
-    /// reject without calling it, or hand a pending verification to `pending` (the mode's way
-    /// of waiting for a key refresh).
+    /// reject without calling it, or hand what the request waits for to `pending` (the mode's
+    /// way of waiting).
     #[inline(always)]
     fn answer<ReqBody, ResBody>(
         &mut self,
-        mut req: Request<ReqBody>,
+        req: Request<ReqBody>,
         pending: impl FnOnce(&mut Self, Wait<C>, Request<ReqBody>) -> ResponseFuture<S, ReqBody, C, R>,
     ) -> ResponseFuture<S, ReqBody, C, R>
     where
@@ -84,36 +79,12 @@ impl<S, C, R, M> JwtAuth<S, C, R, M> {
             .auth
             .authenticate(req.method(), req.headers(), req.uri())
         {
-            Outcome::Pass(claims) => {
-                crate::metrics::accepted();
-                // Always set (or clear) the claims, so none can come from elsewhere.
-                match claims {
-                    Some(claims) => req.extensions_mut().insert(claims),
-                    None => req.extensions_mut().remove::<Claims<C>>(),
-                };
-                ResponseFuture::called(self.inner.call(req))
-            }
-            Outcome::Reject(error) => self.reject(&error, req),
+            Outcome::Pass(claims) => ResponseFuture::called(accept(&mut self.inner, req, claims)),
+            // The inner service is not called; whatever its `poll_ready` reserved stays with it
+            // until its next call or drop, as the `Service` contract allows.
+            Outcome::Reject(error) => ResponseFuture::rejected(self.shared.reject(&error, req)),
             Outcome::Wait(wait) => pending(self, wait, req),
         }
-    }
-
-    /// The rejection: the inner service is not called; whatever its `poll_ready` reserved stays
-    /// with it until its next call or drop, as the `Service` contract allows.
-    fn reject<ReqBody, ResBody>(
-        &self,
-        error: &AuthError,
-        req: Request<ReqBody>,
-    ) -> ResponseFuture<S, ReqBody, C, R>
-    where
-        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-        R: OnRejection<ResBody>,
-    {
-        trace_rejection(error);
-        let (parts, _body) = req.into_parts();
-        let offered = self.shared.auth.offer(error);
-        let error = offered.as_ref().unwrap_or(error);
-        ResponseFuture::rejected(self.shared.on_rejection.on_rejection(error, &parts))
     }
 }
 
@@ -159,16 +130,14 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        // The layer's pipeline never waits for a refresh in this mode; a DPoP replay
-        // cache that must ask a shared store cannot be waited for either (use one that answers
-        // at once, such as `MemoryReplayCache`, with `never_wait`).
-        self.answer(req, |this, wait, req| {
-            let kind = match wait {
-                Wait::Verification { .. } => AuthErrorKind::KeysUnavailable,
-                #[cfg(feature = "dpop")]
-                Wait::Replay { .. } => AuthErrorKind::DpopReplayUnavailable,
-            };
-            this.reject(&kind.into(), req)
+        // The layer's pipeline never waits in this mode: a token whose key is not in memory
+        // is refused at once, and a check that would have to wait (a DPoP replay cache asking a
+        // shared store) refuses by itself (use one that answers at once, such as
+        // `MemoryReplayCache`, with `never_wait`).
+        // (So nothing waits here; should it, it is refused as something unavailable.)
+        self.answer(req, |this, _wait, req| {
+            let error = AuthErrorKind::KeysUnavailable.into();
+            ResponseFuture::rejected(this.shared.reject(&error, req))
         })
     }
 }

@@ -46,6 +46,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 use jsonwebtoken::Algorithm;
 
+mod binding;
 mod client;
 mod htu;
 mod replay;

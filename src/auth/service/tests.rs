@@ -11,6 +11,7 @@ use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_test::mock;
 
 use super::*;
+use crate::claims::Claims;
 use crate::error::AuthError;
 use crate::keys::KeySet;
 use crate::keys::VerifyingKey;

@@ -42,11 +42,17 @@
 //! ```
 
 use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, Uri};
 
+use crate::auth::check::Mounted;
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+
+#[cfg(feature = "cookie")]
+mod cookie;
 
 /// One place a token may be found. See the [module docs](self).
 #[derive(Clone, Debug)]
@@ -60,9 +66,26 @@ enum Kind {
         name: HeaderName,
         prefix: Option<Box<str>>,
     },
-    #[cfg(feature = "cookie")]
-    Cookie(Box<str>),
-    Query(Box<str>),
+    /// The query, or a source defined by a feature's module (the cookie).
+    Other(Arc<dyn Find>),
+}
+
+/// A token source defined outside this module.
+pub(crate) trait Find: Send + Sync + fmt::Debug {
+    /// The token this source finds in the request, if any.
+    fn find<'a>(&self, headers: &'a HeaderMap, uri: &'a Uri) -> Found<'a>;
+
+    /// Whether the browser sends this credential by itself (a cookie): it never conflicts
+    /// with another source, and CSRF checks apply. Default: no.
+    fn sent_by_browser(&self) -> bool {
+        false
+    }
+
+    /// A check a layer reading this source needs, unless the application mounted its own in
+    /// the same slot (CSRF protection for a cookie). Default: none.
+    fn companion(&self) -> Option<Arc<dyn Mounted>> {
+        None
+    }
 }
 
 impl TokenSource {
@@ -125,31 +148,28 @@ impl TokenSource {
         })
     }
 
-    /// The value of cookie `name` (feature `cookie`).
-    #[cfg(feature = "cookie")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
-    #[must_use]
-    pub fn cookie(name: &str) -> Self {
-        Self {
-            kind: Kind::Cookie(name.into()),
-        }
-    }
-
     /// Query parameter `name` (percent-decoded). Tokens in URLs leak into logs: see the
     /// [module docs](self).
     #[must_use]
     pub fn query(name: &str) -> Self {
         Self {
-            kind: Kind::Query(name.into()),
+            kind: Kind::Other(Arc::new(QuerySource { name: name.into() })),
         }
     }
 
-    /// Whether this source reads a cookie.
+    /// Whether the browser sends this credential by itself (a cookie).
     fn is_cookie(&self) -> bool {
         match &self.kind {
-            #[cfg(feature = "cookie")]
-            Kind::Cookie(_) => true,
-            _ => false,
+            Kind::Other(find) => find.sent_by_browser(),
+            Kind::Header { .. } => false,
+        }
+    }
+
+    /// The check a layer reading this source needs (CSRF protection for a cookie).
+    pub(crate) fn companion(&self) -> Option<Arc<dyn Mounted>> {
+        match &self.kind {
+            Kind::Other(find) => find.companion(),
+            Kind::Header { .. } => None,
         }
     }
 
@@ -157,9 +177,7 @@ impl TokenSource {
     fn find<'a>(&self, headers: &'a HeaderMap, uri: &'a Uri) -> Found<'a> {
         match &self.kind {
             Kind::Header { name, prefix } => from_header(headers, name, prefix.as_deref()),
-            #[cfg(feature = "cookie")]
-            Kind::Cookie(name) => from_cookie(headers, name),
-            Kind::Query(name) => from_query(uri, name),
+            Kind::Other(find) => find.find(headers, uri),
         }
     }
 }
@@ -182,11 +200,12 @@ fn header_name(name: &str) -> Result<HeaderName, ConfigError> {
 pub(crate) enum RawToken<'a> {
     /// From a header: trimmed, not yet checked.
     Header(&'a [u8]),
-    /// From the query: already text.
-    Text(Cow<'a, str>),
-    /// From a cookie: already text, and sent by the browser on its own (CSRF checks apply).
-    #[cfg(feature = "cookie")]
-    Cookie(&'a str),
+    /// From the query or a cookie: already text. `from_browser`: sent by the browser on its
+    /// own, as a cookie is (CSRF checks apply).
+    Text {
+        text: Cow<'a, str>,
+        from_browser: bool,
+    },
 }
 
 impl<'a> RawToken<'a> {
@@ -194,10 +213,19 @@ impl<'a> RawToken<'a> {
     pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             Self::Header(bytes) => bytes,
-            Self::Text(text) => text.as_bytes(),
-            #[cfg(feature = "cookie")]
-            Self::Cookie(text) => text.as_bytes(),
+            Self::Text { text, .. } => text.as_bytes(),
         }
+    }
+
+    /// Whether the browser sent it by itself (a cookie).
+    pub(crate) fn sent_by_browser(&self) -> bool {
+        matches!(
+            self,
+            Self::Text {
+                from_browser: true,
+                ..
+            }
+        )
     }
 
     /// The token as text: a header credential with a blank inside is an invalid request (two
@@ -211,16 +239,14 @@ impl<'a> RawToken<'a> {
                 }
                 std::str::from_utf8(bytes).map_err(|_| AuthErrorKind::Malformed.into())
             }
-            Self::Text(text) => Ok(text),
-            #[cfg(feature = "cookie")]
-            Self::Cookie(text) => Ok(text),
+            Self::Text { text, .. } => Ok(text),
         }
     }
 }
 
-type Found<'a> = Result<Option<RawToken<'a>>, AuthError>;
+pub(crate) type Found<'a> = Result<Option<RawToken<'a>>, AuthError>;
 
-fn invalid_request<T>() -> Result<T, AuthError> {
+pub(crate) fn invalid_request<T>() -> Result<T, AuthError> {
     Err(AuthErrorKind::InvalidRequest.into())
 }
 
@@ -268,26 +294,16 @@ pub(crate) fn scheme_credential<'a>(headers: &'a HeaderMap, scheme: &str) -> Opt
     }
 }
 
-#[cfg(feature = "cookie")]
-fn from_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Found<'a> {
-    let mut found: Option<&'a str> = None;
-    // HTTP/2 may split cookies over several `Cookie` headers.
-    for value in headers.get_all(http::header::COOKIE) {
-        let Ok(text) = value.to_str() else { continue };
-        for cookie in cookie::Cookie::split_parse(text).flatten() {
-            if cookie.name_raw() != Some(name) {
-                continue;
-            }
-            let Some(v) = cookie.value_raw().filter(|v| !v.is_empty()) else {
-                continue;
-            };
-            match found {
-                Some(previous) if previous != v => return invalid_request(),
-                _ => found = Some(v),
-            }
-        }
+/// A query parameter.
+#[derive(Debug)]
+struct QuerySource {
+    name: Box<str>,
+}
+
+impl Find for QuerySource {
+    fn find<'a>(&self, _headers: &'a HeaderMap, uri: &'a Uri) -> Found<'a> {
+        from_query(uri, &self.name)
     }
-    Ok(found.map(RawToken::Cookie))
 }
 
 fn from_query<'a>(uri: &'a Uri, name: &str) -> Found<'a> {
@@ -304,7 +320,10 @@ fn from_query<'a>(uri: &'a Uri, name: &str) -> Found<'a> {
             _ => found = Some(value),
         }
     }
-    Ok(found.map(RawToken::Text))
+    Ok(found.map(|text| RawToken::Text {
+        text,
+        from_browser: false,
+    }))
 }
 
 /// Find the token in the request: each source in order. Two different credentials from two
@@ -325,8 +344,7 @@ pub(crate) fn find_token<'a>(
         if let Some(token) = source.find(headers, uri)? {
             match &found {
                 None => found = Some(token),
-                #[cfg(feature = "cookie")]
-                Some(RawToken::Cookie(_)) => {}
+                Some(previous) if previous.sent_by_browser() => {}
                 Some(previous) if previous.bytes() != token.bytes() => return invalid_request(),
                 Some(_) => {}
             }
@@ -558,9 +576,8 @@ mod tests {
             find_checked(&cookie_first, &h, &uri).unwrap().as_deref(),
             Some("stale")
         );
-        assert!(matches!(
-            find_token(&cookie_first, &h, &uri).unwrap(),
-            Some(RawToken::Cookie("stale"))
-        ));
+        let token = find_token(&cookie_first, &h, &uri).unwrap().unwrap();
+        assert!(token.sent_by_browser());
+        assert_eq!(token.bytes(), b"stale");
     }
 }
