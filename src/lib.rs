@@ -96,6 +96,7 @@
 //!
 //! [tower]: https://docs.rs/tower
 
+// On docs.rs, every feature-gated item gets its feature's badge by itself (no per-item attribute).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // `deny` in Cargo.toml (so a test may count allocations with a global allocator); the library
 // itself forbids unsafe code outright.
@@ -107,39 +108,31 @@ mod macros;
 pub mod auth;
 pub mod authorize;
 #[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 mod body;
 pub mod cache;
 mod claims;
 mod crypto;
 #[cfg(feature = "cookie")]
-#[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
 pub mod csrf;
 #[cfg(feature = "dpop")]
-#[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
 pub mod dpop;
 pub mod error;
 mod jwks;
 pub mod keys;
 #[cfg(feature = "login")]
-#[cfg_attr(docsrs, doc(cfg(feature = "login")))]
 pub mod login;
 pub mod metadata;
 pub mod metrics;
 #[cfg(feature = "utoipa")]
-#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
 pub mod openapi;
 pub mod rejection;
 #[cfg(feature = "remote-jwks")]
-#[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 pub mod remote;
 pub mod revocation;
 #[cfg(feature = "sessions")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sessions")))]
 pub mod session;
 #[cfg(feature = "test-util")]
-#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testkit;
 mod text;
 mod time;

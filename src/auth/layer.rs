@@ -148,7 +148,6 @@ impl<C, R, M> JwtAuthLayer<C, R, M> {
     /// Without this, a token bound to a key (`cnf.jkt`) is refused as well: it is never taken
     /// as a bearer token.
     #[cfg(feature = "dpop")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
     pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
         self.auth.set_check(Arc::new(dpop));
         self
@@ -158,7 +157,6 @@ impl<C, R, M> JwtAuthLayer<C, R, M> {
     /// always on for cookie tokens, with [`CsrfProtection::new`](crate::csrf::CsrfProtection::new)
     /// by default). See the [`csrf`](crate::csrf) module.
     #[cfg(feature = "cookie")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
     pub fn csrf(mut self, csrf: crate::csrf::CsrfProtection) -> Self {
         self.auth.set_check(Arc::new(csrf));
         self

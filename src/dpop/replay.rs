@@ -245,7 +245,6 @@ impl ReplayCache for MemoryReplayCache {
 ///
 /// [`SessionStore::first_use`]: crate::session::SessionStore::first_use
 #[cfg(feature = "sessions")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sessions")))]
 #[derive(Clone, Debug)]
 pub struct StoreReplayCache {
     store: std::sync::Arc<dyn crate::session::SessionStore>,

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -11,7 +12,14 @@ use http::header::{CACHE_CONTROL, SET_COOKIE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use tower_service::Service;
 
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, PRAGMA};
+use serde_json::{Map, Value};
+
+use super::TokenIssuer;
+use super::service::{Answer, LoginService, not_issued};
 use crate::body::JsonBody;
+use crate::session::Session;
 
 /// Cookie mode for [`LoginService`](super::LoginService): a successful login sets the access
 /// token as an `HttpOnly; Secure; SameSite` cookie (named `__Host-access_token` by default, so
@@ -112,6 +120,58 @@ impl LoginCookies {
             header(&c)
         };
         [removal(&self.access, true), removal(&self.csrf, false)]
+    }
+}
+
+/// Cookie mode: the token carries a fresh `csrf` claim; both go into cookies, and the body
+/// holds the CSRF token but not the access token.
+impl Answer for LoginCookies {
+    fn issue(
+        &self,
+        issuer: &TokenIssuer,
+        mut claims: Map<String, Value>,
+        session: Option<&Session>,
+    ) -> Response<JsonBody> {
+        let Some(csrf) = crate::text::random_hex::<32>() else {
+            return not_issued();
+        };
+        claims.insert("csrf".into(), csrf.clone().into());
+        let Ok(token) = issuer.issue(&claims) else {
+            return not_issued();
+        };
+        let mut body = serde_json::json!({
+            "token_type": "Bearer",
+            "expires_in": token.expires_in(),
+            "csrf_token": csrf,
+        });
+        if let Some(session) = session {
+            body["refresh_token"] = session.refresh_token().into();
+        }
+        let body = body.to_string();
+        let mut res = Response::new(JsonBody::new(Bytes::from(body)));
+        let headers = res.headers_mut();
+        for value in self.set(
+            token.access_token(),
+            &csrf,
+            Duration::from_secs(token.expires_in()),
+        ) {
+            headers.append(http::header::SET_COOKIE, value);
+        }
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+        res
+    }
+}
+
+impl<A> LoginService<A> {
+    /// Cookie mode (feature `cookie`): answer a successful login with the access token in an
+    /// `HttpOnly` cookie and a CSRF cookie bound to it, instead of the token in the body. See
+    /// [`LoginCookies`].
+    #[must_use]
+    pub fn cookies(mut self, cookies: LoginCookies) -> Self {
+        self.options.answer = Some(Arc::new(cookies));
+        self
     }
 }
 

@@ -51,7 +51,6 @@ mod service;
 mod users;
 
 #[cfg(feature = "cookie")]
-#[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
 pub use cookies::{ClearCookies, LoginCookies};
 pub use issuer::{DEFAULT_TTL, IssueError, IssuedToken, TokenIssuer};
 pub use refresh::{LogoutAllService, LogoutService, RefreshService};

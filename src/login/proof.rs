@@ -14,6 +14,7 @@ mod with_dpop {
 
     use http::{HeaderValue, Response, StatusCode};
 
+    use super::super::LoginService;
     use crate::body::{JsonBody, json_error};
 
     pub(crate) type Dpop = crate::dpop::Dpop;
@@ -27,6 +28,27 @@ mod with_dpop {
             "invalid_dpop_proof",
             "the DPoP proof is invalid, replayed, or not made for this request",
         )
+    }
+
+    impl<A> LoginService<A> {
+        /// Bind tokens to the client's DPoP key (RFC 9449, feature `dpop`): a login that carries a
+        /// valid proof for this service's URL (`htm` POST, `htu` this service's URL under
+        /// [`Dpop::new`]'s public URL) gets an access token with `cnf.jkt` and
+        /// `"token_type": "DPoP"`, and its session (with [`sessions`](Self::sessions)) is bound
+        /// too, so refreshing needs a proof from the same key. A login without a `DPoP` header gets
+        /// bearer tokens as before; one with a bad or replayed proof gets 400 `invalid_dpop_proof`.
+        /// Not applied in cookie mode, whose tokens a browser sends by itself.
+        ///
+        /// The proof is checked before the password (a bad proof never counts against the user's
+        /// login limit) and its `jti` recorded only after the password was found right: a request
+        /// with wrong credentials leaves nothing in the replay cache.
+        ///
+        /// [`Dpop::new`]: crate::dpop::Dpop::new
+        #[must_use]
+        pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
+            self.options.dpop = Some(dpop);
+            self
+        }
     }
 
     impl Proof {

@@ -72,7 +72,6 @@ impl<A> RefreshService<A> {
     /// its new access token is bound to it too (`"token_type": "DPoP"`). An unbound session
     /// refreshed with a proof gets an access token bound to the proof's key.
     #[cfg(feature = "dpop")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
     #[must_use]
     pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
         self.dpop = Some(dpop);

@@ -68,7 +68,7 @@ where
 pub struct LoginService<A> {
     inner: Arc<Inner<A>>,
     body_limit: usize,
-    options: Options,
+    pub(super) options: Options,
 }
 
 struct Inner<A> {
@@ -77,13 +77,25 @@ struct Inner<A> {
 }
 
 /// The optional parts of a login, cloned into each request's future (each is an `Arc` or two).
+/// The cookie mode and DPoP are set by their features' modules.
 #[derive(Clone, Default)]
-struct Options {
+pub(super) struct Options {
     sessions: Option<Sessions>,
     throttle: Option<LoginThrottle>,
-    #[cfg(feature = "cookie")]
-    cookies: Option<Arc<super::LoginCookies>>,
-    dpop: Option<Dpop>,
+    /// How a successful login is answered, when not with the tokens in the body.
+    pub(super) answer: Option<Arc<dyn Answer>>,
+    pub(super) dpop: Option<Dpop>,
+}
+
+/// How a successful login is answered, instead of the tokens in a JSON body (cookie mode).
+pub(super) trait Answer: Send + Sync + 'static {
+    /// Sign `claims` and answer, with the session's refresh token if there is one.
+    fn issue(
+        &self,
+        issuer: &TokenIssuer,
+        claims: Map<String, Value>,
+        session: Option<&Session>,
+    ) -> Response<JsonBody>;
 }
 
 impl<A> LoginService<A> {
@@ -100,44 +112,12 @@ impl<A> LoginService<A> {
         }
     }
 
-    /// Cookie mode (feature `cookie`): answer a successful login with the access token in an
-    /// `HttpOnly` cookie and a CSRF cookie bound to it, instead of the token in the body. See
-    /// [`LoginCookies`](super::LoginCookies).
-    #[cfg(feature = "cookie")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
-    #[must_use]
-    pub fn cookies(mut self, cookies: super::LoginCookies) -> Self {
-        self.options.cookies = Some(Arc::new(cookies));
-        self
-    }
-
     /// Open a session at each login: the access token carries its `sid` and the user's `gen`,
     /// and the response a `refresh_token` (see [`RefreshService`](super::RefreshService)).
     /// The claims must have a string `sub`. When the store is unavailable the login gets 503.
     #[must_use]
     pub fn sessions(mut self, sessions: Sessions) -> Self {
         self.options.sessions = Some(sessions);
-        self
-    }
-
-    /// Bind tokens to the client's DPoP key (RFC 9449, feature `dpop`): a login that carries a
-    /// valid proof for this service's URL (`htm` POST, `htu` this service's URL under
-    /// [`Dpop::new`]'s public URL) gets an access token with `cnf.jkt` and
-    /// `"token_type": "DPoP"`, and its session (with [`sessions`](Self::sessions)) is bound
-    /// too, so refreshing needs a proof from the same key. A login without a `DPoP` header gets
-    /// bearer tokens as before; one with a bad or replayed proof gets 400 `invalid_dpop_proof`.
-    /// Not applied in cookie mode, whose tokens a browser sends by itself.
-    ///
-    /// The proof is checked before the password (a bad proof never counts against the user's
-    /// login limit) and its `jti` recorded only after the password was found right: a request
-    /// with wrong credentials leaves nothing in the replay cache.
-    ///
-    /// [`Dpop::new`]: crate::dpop::Dpop::new
-    #[cfg(feature = "dpop")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
-    #[must_use]
-    pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
-        self.options.dpop = Some(dpop);
         self
     }
 
@@ -251,10 +231,6 @@ impl<A: Authenticate> Inner<A> {
     where
         B: http_body::Body,
     {
-        #[cfg(feature = "cookie")]
-        let cookies = options.cookies.as_deref();
-        #[cfg(not(feature = "cookie"))]
-        let cookies: Option<&Cookies> = None;
         let (parts, credentials) = match read_json::<Credentials, B>(
             req,
             body_limit,
@@ -279,7 +255,7 @@ impl<A: Authenticate> Inner<A> {
         }
         // The proof is checked before the password (a bad one costs the user nothing) and
         // recorded only after it (a request with a wrong password writes no proof).
-        let dpop = options.dpop.as_ref().filter(|_| cookies.is_none());
+        let dpop = options.dpop.as_ref().filter(|_| options.answer.is_none());
         let proof = match Proof::check(dpop, &parts) {
             Ok(proof) => proof,
             Err(res) => {
@@ -337,12 +313,9 @@ impl<A: Authenticate> Inner<A> {
                 add_session(&mut claims, session.as_ref());
                 bind(&mut claims, jkt);
                 crate::metrics::login(crate::metrics::LoginOutcome::Success);
-                match cookies {
+                match &options.answer {
                     None => issue_response(&self.issuer, &claims, session.as_ref()),
-                    #[cfg(feature = "cookie")]
-                    Some(cookies) => self.issue_cookies(claims, cookies, session.as_ref()),
-                    #[cfg(not(feature = "cookie"))]
-                    Some(never) => match *never {},
+                    Some(answer) => answer.issue(&self.issuer, claims, session.as_ref()),
                 }
             }
             Ok(None) => {
@@ -369,53 +342,7 @@ impl<A: Authenticate> Inner<A> {
             }
         }
     }
-
-    /// Cookie mode: the token carries a fresh `csrf` claim; both go into cookies, and the body
-    /// holds the CSRF token but not the access token.
-    #[cfg(feature = "cookie")]
-    fn issue_cookies(
-        &self,
-        mut claims: Map<String, Value>,
-        cookies: &Cookies,
-        session: Option<&Session>,
-    ) -> Response<JsonBody> {
-        let Some(csrf) = crate::text::random_hex::<32>() else {
-            return not_issued();
-        };
-        claims.insert("csrf".into(), csrf.clone().into());
-        let Ok(token) = self.issuer.issue(&claims) else {
-            return not_issued();
-        };
-        let mut body = serde_json::json!({
-            "token_type": "Bearer",
-            "expires_in": token.expires_in(),
-            "csrf_token": csrf,
-        });
-        if let Some(session) = session {
-            body["refresh_token"] = session.refresh_token().into();
-        }
-        let body = body.to_string();
-        let mut res = Response::new(JsonBody::new(Bytes::from(body)));
-        let headers = res.headers_mut();
-        for value in cookies.set(
-            token.access_token(),
-            &csrf,
-            Duration::from_secs(token.expires_in()),
-        ) {
-            headers.append(http::header::SET_COOKIE, value);
-        }
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-        res
-    }
 }
-
-/// The cookie settings in cookie mode (feature `cookie`); nothing can name it otherwise.
-#[cfg(feature = "cookie")]
-type Cookies = super::LoginCookies;
-#[cfg(not(feature = "cookie"))]
-type Cookies = Infallible;
 
 /// The claims as a JSON object (`None` if they are not one).
 pub(super) fn claims_map<T: serde::Serialize>(claims: &T) -> Option<Map<String, Value>> {

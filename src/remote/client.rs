@@ -11,7 +11,17 @@ use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::{BodyExt, Limited};
 
 #[cfg(feature = "hyper-client")]
-use crate::error::ConfigError;
+pub(super) use super::key_client::default_fetcher;
+
+/// Without the `hyper-client` feature there is no default client.
+#[cfg(not(feature = "hyper-client"))]
+pub(super) fn default_fetcher() -> Result<Fetcher, crate::error::ConfigError> {
+    Err(crate::error::ConfigError::new(
+        crate::error::ConfigErrorKind::NoHttpClient,
+        "no HTTP client for the key set: give one with RemoteJwksBuilder::client, or enable \
+         the `hyper-client` feature of tower-jwt-auth for the default one",
+    ))
+}
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) type FetchFuture =
@@ -75,10 +85,4 @@ where
             Ok(Response::from_parts(parts, bytes))
         }) as FetchFuture
     })
-}
-
-/// The default client: [`KeyClient`](super::KeyClient) with its defaults.
-#[cfg(feature = "hyper-client")]
-pub(crate) fn default_fetcher() -> Result<Fetcher, ConfigError> {
-    Ok(fetcher(super::KeyClient::builder().build()?))
 }

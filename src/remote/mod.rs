@@ -64,15 +64,11 @@ mod reqwest_client;
 
 use client::Fetcher;
 pub use client::HttpClient;
-#[cfg(feature = "https-proxy")]
-#[cfg_attr(docsrs, doc(cfg(feature = "https-proxy")))]
-pub use key_client::Proxy;
+// The default client's types: `KeyClient`, `KeyClientBuilder`, and `Proxy` with `https-proxy`.
 #[cfg(feature = "hyper-client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "hyper-client")))]
-pub use key_client::{KeyClient, KeyClientBuilder};
+pub use key_client::*;
 use refresh::{Limits, Refresher};
 #[cfg(feature = "reqwest")]
-#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use reqwest_client::ReqwestClient;
 
 /// Defaults.
@@ -232,7 +228,7 @@ impl RemoteJwksBuilder {
         })?;
         let fetcher = match self.fetcher {
             Some(f) => f,
-            None => default_fetcher()?,
+            None => client::default_fetcher()?,
         };
         let refresher = Arc::new(Refresher::new(self.url, fetcher, self.limits));
         runtime.spawn(refresh::background(Arc::downgrade(&refresher)));
@@ -264,20 +260,6 @@ impl RemoteJwksBuilder {
         }
         Ok(jwks)
     }
-}
-
-#[cfg(feature = "hyper-client")]
-fn default_fetcher() -> Result<Fetcher, ConfigError> {
-    client::default_fetcher()
-}
-
-#[cfg(not(feature = "hyper-client"))]
-fn default_fetcher() -> Result<Fetcher, ConfigError> {
-    Err(ConfigError::new(
-        ConfigErrorKind::NoHttpClient,
-        "no HTTP client for the key set: give one with RemoteJwksBuilder::client, or enable \
-         the `hyper-client` feature of tower-jwt-auth for the default one",
-    ))
 }
 
 /// A [`KeySource`] fed from a JWKS URL. Cheap to clone. See the [module docs](self).
@@ -318,22 +300,6 @@ impl RemoteJwks {
             insecure_http: false,
             issuer: None,
         })
-    }
-
-    /// OpenID Connect discovery with the default client (feature `hyper-client`): fetch
-    /// `{issuer}/.well-known/openid-configuration` (https, or http from localhost), check its
-    /// `issuer`, and return a builder for its `jwks_uri`. The source remembers the issuer, and a
-    /// [`Verifier`](crate::verifier::Verifier) built on it accepts only tokens whose `iss` is that issuer.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigErrorKind::InvalidUrl`] when the issuer URL is invalid;
-    /// [`ConfigErrorKind::Discovery`] when the document cannot be fetched or parsed, or names
-    /// another issuer; [`ConfigErrorKind::Tls`] when the client cannot be set up.
-    #[cfg(feature = "hyper-client")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "hyper-client")))]
-    pub async fn discover(issuer: &str) -> Result<RemoteJwksBuilder, ConfigError> {
-        discovery::discover(issuer, client::default_fetcher()?).await
     }
 
     /// OpenID Connect discovery with `client` (see [`RemoteJwksBuilder::client`]); the same

@@ -68,7 +68,6 @@ use crate::text::hex;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisOptions, RedisStore, RevocationFeed};
 pub use store::{
     NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore, StoreError,

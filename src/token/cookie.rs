@@ -15,7 +15,6 @@ impl TokenSource {
     /// The value of cookie `name` (feature `cookie`). A layer reading it applies the CSRF
     /// checks of [`CsrfProtection::new`] to cookie tokens, unless given its own
     /// ([`JwtAuthLayer::csrf`](crate::JwtAuthLayer::csrf)).
-    #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
     #[must_use]
     pub fn cookie(name: &str) -> Self {
         Self {
