@@ -155,6 +155,10 @@ impl Mounted for CsrfProtection {
         Slot::new(1, "csrf")
     }
 
+    fn checks_before(&self) -> bool {
+        true
+    }
+
     fn before(&self, req: &RequestContext<'_>) -> Result<(), AuthError> {
         if req.from_browser {
             self.check_request(req.method, req.headers, req.uri)?;

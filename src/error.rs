@@ -411,6 +411,8 @@ pub enum ConfigErrorKind {
     Tls,
     /// A remote key source has no HTTP client: give one, or enable the `hyper-client` feature.
     NoHttpClient,
+    /// A session store could not be used at start (its revocations could not be loaded).
+    StoreUnavailable,
 }
 
 /// A configuration error, returned when building keys, verifiers, issuers and services.

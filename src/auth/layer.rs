@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::JwtAuth;
-use super::check::{Check, User};
+use super::check::{Check, Mounted, User};
 use super::pipeline::Pipeline;
 use crate::cache::CacheSettings;
 use crate::rejection::DefaultOnRejection;
@@ -148,31 +148,33 @@ impl<C, R, M> JwtAuthLayer<C, R, M> {
     /// Without this, a token bound to a key (`cnf.jkt`) is refused as well: it is never taken
     /// as a bearer token.
     #[cfg(feature = "dpop")]
-    pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
-        self.auth.set_check(Arc::new(dpop));
-        self
+    pub fn dpop(self, dpop: crate::dpop::Dpop) -> Self {
+        self.mount(Arc::new(dpop))
     }
 
     /// Configure the CSRF checks that apply to tokens read from a cookie (feature `cookie`;
     /// always on for cookie tokens, with [`CsrfProtection::new`](crate::csrf::CsrfProtection::new)
     /// by default). See the [`csrf`](crate::csrf) module.
     #[cfg(feature = "cookie")]
-    pub fn csrf(mut self, csrf: crate::csrf::CsrfProtection) -> Self {
-        self.auth.set_check(Arc::new(csrf));
-        self
+    pub fn csrf(self, csrf: crate::csrf::CsrfProtection) -> Self {
+        self.mount(Arc::new(csrf))
     }
 
     /// Refuse revoked tokens (by session, user generation or `jti`) on every request, cached
     /// or not, at the cost of a hash lookup. See the [`revocation`](crate::revocation) module.
-    pub fn revocations(mut self, revocations: crate::revocation::Revocations) -> Self {
-        self.auth.set_check(Arc::new(revocations));
-        self
+    pub fn revocations(self, revocations: crate::revocation::Revocations) -> Self {
+        self.mount(Arc::new(revocations))
     }
 
     /// Run `check` on every request whose token is good, cached or not, after the crate's own
     /// checks (revocation, CSRF, DPoP) and in the order mounted. See [`Check`].
-    pub fn check(mut self, check: impl Check) -> Self {
-        self.auth.set_check(Arc::new(User(check)));
+    pub fn check(self, check: impl Check) -> Self {
+        self.mount(Arc::new(User(check)))
+    }
+
+    /// Mount one of the crate's own checks (the composition root's revocations and DPoP).
+    pub(crate) fn mount(mut self, check: Arc<dyn Mounted>) -> Self {
+        self.auth.set_check(check);
         self
     }
 

@@ -16,10 +16,11 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, PRAGMA};
 use serde_json::{Map, Value};
 
-use super::TokenIssuer;
 use super::service::{Answer, LoginService, not_issued};
+use super::{AuthServerBuilder, TokenIssuer};
 use crate::body::JsonBody;
 use crate::session::Session;
+use crate::token::TokenSource;
 
 /// Cookie mode for [`LoginService`](super::LoginService): a successful login sets the access
 /// token as an `HttpOnly; Secure; SameSite` cookie (named `__Host-access_token` by default, so
@@ -161,6 +162,17 @@ impl Answer for LoginCookies {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
         res
+    }
+}
+
+impl<U> AuthServerBuilder<U> {
+    /// Cookie mode (feature `cookie`): the login answers with cookies
+    /// ([`LoginService::cookies`]), and the layers read the access token from its cookie
+    /// (after `Authorization: Bearer`), with CSRF protection.
+    pub fn cookies(mut self, cookies: LoginCookies) -> Self {
+        self.sources = vec![TokenSource::bearer(), TokenSource::cookie(&cookies.access)];
+        self.answer = Some(Arc::new(cookies));
+        self
     }
 }
 

@@ -47,6 +47,7 @@ mod cookies;
 mod issuer;
 mod proof;
 mod refresh;
+mod server;
 mod service;
 mod users;
 
@@ -54,5 +55,6 @@ mod users;
 pub use cookies::{ClearCookies, LoginCookies};
 pub use issuer::{DEFAULT_TTL, IssueError, IssuedToken, TokenIssuer};
 pub use refresh::{LogoutAllService, LogoutService, RefreshService};
+pub use server::{AuthServer, AuthServerBuilder, DEFAULT_LEEWAY, DEFAULT_MAX_STALENESS};
 pub use service::{DEFAULT_BODY_LIMIT, EndpointFuture, LoginService};
-pub use users::{Authenticate, BoxError, InMemoryUsers, Overloaded, hash_password};
+pub use users::{Authenticate, BoxError, InMemoryUsers, Overloaded, Reissue, hash_password};

@@ -14,7 +14,7 @@ mod with_dpop {
 
     use http::{HeaderValue, Response, StatusCode};
 
-    use super::super::LoginService;
+    use super::super::{AuthServerBuilder, LoginService};
     use crate::body::{JsonBody, json_error};
 
     pub(crate) type Dpop = crate::dpop::Dpop;
@@ -28,6 +28,18 @@ mod with_dpop {
             "invalid_dpop_proof",
             "the DPoP proof is invalid, replayed, or not made for this request",
         )
+    }
+
+    impl<U> AuthServerBuilder<U> {
+        /// Bind tokens to the client's DPoP key at login and refresh, and accept DPoP-bound
+        /// tokens on the layers (feature `dpop`); see
+        /// [`LoginService::dpop`](super::super::LoginService::dpop) and
+        /// [`JwtAuthLayer::dpop`](crate::JwtAuthLayer::dpop).
+        pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
+            self.checks.push(std::sync::Arc::new(dpop.clone()));
+            self.dpop = Some(dpop);
+            self
+        }
     }
 
     impl<A> LoginService<A> {

@@ -17,7 +17,7 @@ use super::service::{
     DEFAULT_BODY_LIMIT, EndpointFuture, add_session, claims_map, issue_response, post_only,
     read_json, store_unavailable, unavailable,
 };
-use super::{Authenticate, TokenIssuer};
+use super::{Reissue, TokenIssuer};
 use crate::body::{JsonBody, json_error};
 use crate::claims::Claims;
 use crate::session::{RefreshError, Sessions};
@@ -32,7 +32,7 @@ struct RefreshRequest {
 ///
 /// `POST` with `Content-Type: application/json` and `{"refresh_token": "…"}` →
 /// `200 {"access_token", "token_type": "Bearer", "expires_in", "refresh_token"}`. The claims
-/// of the new access token come from [`Authenticate::claims_for`] (the user as they are now),
+/// of the new access token come from [`Reissue::claims_for`] (the user as they are now),
 /// with the session's `sid` and `gen`.
 ///
 /// Errors, in the OAuth 2.0 shapes (RFC 6749 §5.2): 400 `invalid_grant` for any refresh token
@@ -86,6 +86,13 @@ impl<A> RefreshService<A> {
     }
 }
 
+impl<A> RefreshService<A> {
+    /// Set (or clear) the DPoP binding: what [`dpop`](Self::dpop) does, for the composition root.
+    pub(super) fn set_dpop(&mut self, dpop: Option<Dpop>) {
+        self.dpop = dpop;
+    }
+}
+
 impl<A> Clone for RefreshService<A> {
     fn clone(&self) -> Self {
         Self {
@@ -124,7 +131,7 @@ fn invalid_grant() -> Response<JsonBody> {
 
 impl<A, B> Service<Request<B>> for RefreshService<A>
 where
-    A: Authenticate,
+    A: Reissue,
     B: http_body::Body + Send + 'static,
     B::Data: Send,
 {
@@ -144,7 +151,7 @@ where
     }
 }
 
-impl<A: Authenticate> RefreshInner<A> {
+impl<A: Reissue> RefreshInner<A> {
     async fn handle<B: http_body::Body>(
         &self,
         req: Request<B>,
@@ -430,6 +437,7 @@ mod tests {
     use crate::claims::RegisteredClaims;
     use crate::keys::KeySet;
     use crate::keys::SigningKey;
+    use crate::login::Authenticate;
     use crate::login::{BoxError, LoginService};
     use crate::session::{LoginThrottle, PeerAddr};
     use crate::validation::Validation;
@@ -451,7 +459,9 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok((user == "u" && password == "p").then(|| serde_json::json!({"sub": "1"})))
         }
+    }
 
+    impl Reissue for Counting {
         async fn claims_for(&self, sub: &str) -> Result<Option<Self::Claims>, BoxError> {
             Ok((sub == "1").then(|| serde_json::json!({"sub": "1", "fresh": true})))
         }
@@ -587,33 +597,6 @@ mod tests {
                 .unwrap();
             assert_eq!(res.status(), StatusCode::OK);
         }
-    }
-
-    #[tokio::test]
-    async fn refresh_needs_claims_for() {
-        /// Implements only `authenticate`: refreshes are refused.
-        struct Plain;
-        impl Authenticate for Plain {
-            type Claims = serde_json::Value;
-            async fn authenticate(
-                &self,
-                _: &str,
-                _: &str,
-            ) -> Result<Option<Self::Claims>, BoxError> {
-                Ok(None)
-            }
-        }
-        let sessions = Sessions::in_memory();
-        let opened = sessions.open("1").await.unwrap();
-        let refresh = RefreshService::new(Plain, issuer(), sessions.clone());
-        let body = serde_json::json!({"refresh_token": opened.refresh_token()}).to_string();
-        let (status, body) = json(refresh.oneshot(post(&body)).await.unwrap()).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-        );
-        // The session of a user who cannot be refreshed is ended.
-        assert!(sessions.refresh(opened.refresh_token()).await.is_err());
     }
 
     fn with_claims(json: serde_json::Value) -> Request<()> {

@@ -16,7 +16,7 @@ use tower_service::Service;
 use serde_json::{Map, Value};
 
 use super::proof::{Dpop, Proof};
-use super::{Authenticate, BoxError, Overloaded, TokenIssuer};
+use super::{Authenticate, BoxError, Overloaded, Reissue, TokenIssuer};
 use crate::body::{JsonBody, json_error};
 use crate::session::{LoginThrottle, Session, Sessions, StoreError, Throttle};
 
@@ -112,15 +112,6 @@ impl<A> LoginService<A> {
         }
     }
 
-    /// Open a session at each login: the access token carries its `sid` and the user's `gen`,
-    /// and the response a `refresh_token` (see [`RefreshService`](super::RefreshService)).
-    /// The claims must have a string `sub`. When the store is unavailable the login gets 503.
-    #[must_use]
-    pub fn sessions(mut self, sessions: Sessions) -> Self {
-        self.options.sessions = Some(sessions);
-        self
-    }
-
     /// Limit login attempts per client address and failures per username (429 with
     /// `Retry-After`; a throttled attempt never runs the password check).
     #[must_use]
@@ -133,6 +124,18 @@ impl<A> LoginService<A> {
     #[must_use]
     pub fn body_limit(mut self, limit: usize) -> Self {
         self.body_limit = limit;
+        self
+    }
+}
+
+impl<A: Reissue> LoginService<A> {
+    /// Open a session at each login: the access token carries its `sid` and the user's `gen`,
+    /// and the response a `refresh_token` (see [`RefreshService`](super::RefreshService)). Only for users who can be
+    /// [reissued](Reissue) a token on a refresh.
+    /// The claims must have a string `sub`. When the store is unavailable the login gets 503.
+    #[must_use]
+    pub fn sessions(mut self, sessions: Sessions) -> Self {
+        self.options.sessions = Some(sessions);
         self
     }
 }

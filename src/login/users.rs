@@ -49,19 +49,21 @@ pub trait Authenticate: Send + Sync + 'static {
         username: &str,
         password: &str,
     ) -> impl Future<Output = Result<Option<Self::Claims>, BoxError>> + Send;
+}
 
+/// Users whose tokens can be issued again on a refresh: what sessions need.
+///
+/// [`RefreshService`](super::RefreshService), [`LoginService::sessions`](super::LoginService::sessions)
+/// and the [`AuthServer`](super::AuthServer) ask for it, so a login cannot hand out refresh
+/// tokens that no refresh would honour: without it, that is a compile error.
+pub trait Reissue: Authenticate {
     /// The claims for a new access token of user `sub`, issued on a refresh: the user as they
-    /// are now (`Ok(None)`: the user is gone or disabled, and the refresh is refused).
-    ///
-    /// The default refuses every refresh; implement it to use refresh tokens
-    /// ([`RefreshService`](super::RefreshService)).
+    /// are now (`Ok(None)`: the user is gone or disabled, and the refresh is refused and the
+    /// session ended).
     fn claims_for(
         &self,
         sub: &str,
-    ) -> impl Future<Output = Result<Option<Self::Claims>, BoxError>> + Send {
-        let _ = sub;
-        async { Ok(None) }
-    }
+    ) -> impl Future<Output = Result<Option<Self::Claims>, BoxError>> + Send;
 }
 
 impl<A: Authenticate> Authenticate for Arc<A> {
@@ -74,7 +76,9 @@ impl<A: Authenticate> Authenticate for Arc<A> {
     ) -> impl Future<Output = Result<Option<Self::Claims>, BoxError>> + Send {
         (**self).authenticate(username, password)
     }
+}
 
+impl<A: Reissue> Reissue for Arc<A> {
     fn claims_for(
         &self,
         sub: &str,
@@ -389,7 +393,12 @@ where
         }
         Ok(claims)
     }
+}
 
+impl<C> Reissue for InMemoryUsers<C>
+where
+    C: Clone + Serialize + Send + Sync + 'static,
+{
     async fn claims_for(&self, sub: &str) -> Result<Option<C>, BoxError> {
         let username = self
             .table

@@ -70,8 +70,8 @@ pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisStore, RevocationFeed};
 pub use store::{
-    NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore, StoreError,
-    StoreFuture, Throttle, ThrottleOp,
+    FeedGuard, NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore,
+    StoreError, StoreFuture, Throttle, ThrottleOp,
 };
 pub use throttle::{
     DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, LoginThrottle, PeerAddr, TrustedProxies,
@@ -161,6 +161,12 @@ impl Sessions {
     pub fn access_window(mut self, window: Duration) -> Self {
         self.access_window = window;
         self
+    }
+
+    /// The access window in force (see [`access_window`](Self::access_window)).
+    #[cfg(test)]
+    pub(crate) fn current_access_window(&self) -> Duration {
+        self.access_window
     }
 
     /// The revocation list this node checks (give it to

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use crate::revocation::RevocationEntry;
+use crate::revocation::Revocations;
 
 /// The future a [`SessionStore`] method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -62,6 +63,42 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// there already; `true` the first time. Used to refuse replayed DPoP proofs on every node
     /// sharing the store.
     fn first_use<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool>;
+
+    /// Keep `revocations` in step with what every node sharing the store revokes, and mark the
+    /// list trustworthy for `max_staleness` after each successful check, until the returned
+    /// guard is dropped. `None`: there is nothing to follow (a store only this process
+    /// writes to, as [`MemoryStore`](super::MemoryStore), whose revocations go straight into
+    /// the list). The default.
+    ///
+    /// The [`AuthServer`](crate::login::AuthServer) calls it once and keeps the guard for as
+    /// long as any of its layers lives.
+    fn follow_revocations<'a>(
+        &'a self,
+        revocations: &'a Revocations,
+        max_staleness: Duration,
+    ) -> StoreFuture<'a, Option<FeedGuard>> {
+        let _ = (revocations, max_staleness);
+        Box::pin(std::future::ready(Ok(None)))
+    }
+}
+
+/// Keeps a store's revocation feed running ([`SessionStore::follow_revocations`]): dropping
+/// it stops the feed.
+#[must_use = "dropping the guard stops the revocation feed: the list goes stale, and after the \
+              staleness bound every authenticated request gets 503; keep it alive"]
+pub struct FeedGuard(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl FeedGuard {
+    /// Wrap whatever stops the feed when dropped (a task handle that aborts on drop, say).
+    pub fn new(feed: impl Send + Sync + 'static) -> Self {
+        Self(Box::new(feed))
+    }
+}
+
+impl fmt::Debug for FeedGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FeedGuard").finish_non_exhaustive()
+    }
 }
 
 /// A new refresh family, for [`SessionStore::open`].

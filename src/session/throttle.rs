@@ -32,6 +32,21 @@ fn peer_addr(extensions: &http::Extensions) -> Option<SocketAddr> {
     inserted
 }
 
+/// A login with no peer address is not limited per address: say so, once per process, so a
+/// server wired without it does not go unnoticed.
+fn warn_no_peer_once() {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(
+            target: "tower_jwt_auth",
+            "a login carried no peer address, so the per-address limit does not apply: serve \
+             axum with `into_make_service_with_connect_info::<SocketAddr>()`, or insert \
+             `PeerAddr` into each request's extensions"
+        );
+    }
+}
+
 /// Networks of reverse proxies whose `X-Forwarded-For` is believed. Parses from a
 /// comma-separated list of CIDRs or single addresses (`"10.0.0.0/8, ::1"`).
 ///
@@ -221,7 +236,11 @@ impl LoginThrottle {
         headers: &HeaderMap,
         extensions: &http::Extensions,
     ) -> Result<Throttle, StoreError> {
-        let (Some(rate), Some(peer)) = (self.per_address, peer_addr(extensions)) else {
+        let Some(rate) = self.per_address else {
+            return Ok(Throttle::Allowed);
+        };
+        let Some(peer) = peer_addr(extensions) else {
+            warn_no_peer_once();
             return Ok(Throttle::Allowed);
         };
         let client = group(self.proxies.client_addr(peer.ip(), headers));

@@ -181,6 +181,12 @@ pub(crate) trait Mounted: Send + Sync + 'static {
     /// Its place in the order, and the check of the same slot it replaces.
     fn slot(&self) -> Slot;
 
+    /// Whether [`before`](Self::before) has anything to do (so a layer calls it only then).
+    /// Default: no.
+    fn checks_before(&self) -> bool {
+        false
+    }
+
     /// Before the token is verified: what needs no claims. Default: nothing.
     fn before(&self, req: &RequestContext<'_>) -> Result<(), AuthError> {
         let _ = req;
@@ -222,6 +228,8 @@ impl<T: Check> Mounted for User<T> {
 #[derive(Clone, Default)]
 pub(crate) struct Checks {
     checks: Vec<Arc<dyn Mounted>>,
+    /// Those with something to check before the token is verified.
+    before: Vec<Arc<dyn Mounted>>,
     /// The first proof scheme among them, found once.
     proof_scheme: Option<&'static str>,
 }
@@ -237,6 +245,12 @@ impl Checks {
         // Stable: the application's checks keep the order they were mounted in.
         self.checks.sort_by_key(|c| c.slot().order);
         self.proof_scheme = self.checks.iter().find_map(|c| c.proof_scheme());
+        self.before = self
+            .checks
+            .iter()
+            .filter(|c| c.checks_before())
+            .cloned()
+            .collect();
     }
 
     /// Mount `check` unless its slot is taken.
@@ -260,7 +274,13 @@ impl Checks {
     /// Every check's [`Mounted::before`], in order; the first error wins.
     #[inline]
     pub(crate) fn before(&self, req: &RequestContext<'_>) -> Result<(), AuthError> {
-        self.checks.iter().try_for_each(|c| c.before(req))
+        self.before.iter().try_for_each(|c| c.before(req))
+    }
+
+    /// Whether no check is mounted (the common bearer layer): nothing to ask.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.checks.is_empty()
     }
 
     /// Every check's [`Mounted::after`], in order: the first rejection wins; the futures of the

@@ -3,12 +3,24 @@
 use std::time::Duration;
 
 use super::{EPOCH_SECS, RedisStore, epoch_candidate, millis};
+use crate::revocation::Revocations;
 use crate::session::store::{
-    NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore, StoreError,
-    StoreFuture, Throttle, ThrottleOp,
+    FeedGuard, NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore,
+    StoreError, StoreFuture, Throttle, ThrottleOp,
 };
 
 impl SessionStore for RedisStore {
+    fn follow_revocations<'a>(
+        &'a self,
+        revocations: &'a Revocations,
+        max_staleness: Duration,
+    ) -> StoreFuture<'a, Option<FeedGuard>> {
+        Box::pin(async move {
+            let feed = self.follow(revocations.clone(), max_staleness).await?;
+            Ok(Some(FeedGuard::new(feed)))
+        })
+    }
+
     fn open<'a>(&'a self, family: &'a NewFamily<'a>) -> StoreFuture<'a, u64> {
         Box::pin(async move {
             self.run(

@@ -1,0 +1,475 @@
+//! [`AuthServer`]: the issuing side built once, handing out its parts already wired.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use super::proof::Dpop;
+use super::service::Answer;
+use super::{
+    DEFAULT_TTL, LoginService, LogoutAllService, LogoutService, RefreshService, Reissue,
+    TokenIssuer,
+};
+use crate::auth::JwtAuthLayer;
+use crate::auth::check::{Mounted, RequestContext, Slot, Verdict};
+use crate::claims::RegisteredClaims;
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::jwks::JwksService;
+use crate::keys::{KeyRing, SigningKey};
+use crate::metadata::{MetadataService, ProtectedResourceMetadata, ProviderMetadata};
+use crate::rejection::DefaultOnRejection;
+use crate::revocation::Revocations;
+use crate::session::{
+    DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, FeedGuard, LoginThrottle, Rate, SessionStore, Sessions,
+    TrustedProxies,
+};
+use crate::token::TokenSource;
+use crate::validation::Validation;
+use crate::verifier::Verifier;
+
+#[cfg(feature = "axum")]
+mod router;
+
+/// The default leeway for clock skew: 60 s.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
+/// The default bound on how long verification goes on from a revocation list that a shared
+/// store's feed cannot refresh: 60 s.
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(60);
+
+/// The issuing side in one value: users, keys, sessions, throttling and (with their features)
+/// DPoP and cookie mode, built once; the verifying layer and every endpoint service handed out
+/// already connected. Cheap to clone.
+///
+/// Built by hand, the parts of a login server can be wired half right and still compile: a
+/// layer that never learns about logouts, a revocation feed dropped on the floor, an access
+/// window that no longer matches the token lifetime. The `AuthServer` owns those links: the
+/// layers it hands out check its revocations (and keep its store's revocation feed running for
+/// as long as one of them lives), the session services share its store, and what follows from
+/// the settings (the access window: TTL plus leeway) is derived, not repeated.
+///
+/// ```
+/// use tower_jwt_auth::login::{AuthServer, InMemoryUsers};
+/// use tower_jwt_auth::{Algorithm, SigningKey};
+///
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// struct User {
+///     sub: String,
+/// }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let users = InMemoryUsers::new()?.with_user("alice", "correct horse", User { sub: "1".into() })?;
+/// let auth = AuthServer::builder(users, SigningKey::generate_secret(Algorithm::HS256)?)
+///     .issuer("https://auth.example")
+///     .build()
+///     .await?;
+/// // The verifying layer, wired to the sessions' revocations: a logout is seen at once.
+/// let layer = auth.layer();
+/// // The endpoints, to mount where you like (or, with the `axum` feature, `auth.router()`).
+/// let (login, refresh, logout) = (auth.login(), auth.refresh(), auth.logout());
+/// # let _ = (layer, login, refresh, logout);
+/// # Ok(())
+/// # }
+/// ```
+pub struct AuthServer<U> {
+    inner: Arc<Inner<U>>,
+}
+
+struct Inner<U> {
+    users: Arc<U>,
+    issuer: TokenIssuer,
+    sessions: Sessions,
+    throttle: Option<LoginThrottle>,
+    verifier: Verifier,
+    /// The sessions' revocations, with the feed that keeps them current.
+    revocations: Arc<dyn Mounted>,
+    dpop: Option<Dpop>,
+    /// The features' checks for the layers (DPoP).
+    checks: Vec<Arc<dyn Mounted>>,
+    answer: Option<Arc<dyn Answer>>,
+    sources: Vec<TokenSource>,
+    on_rejection: DefaultOnRejection,
+    public_url: Option<String>,
+    iss: Option<String>,
+}
+
+/// Builds an [`AuthServer`]; see [`AuthServer::builder`].
+#[must_use = "an AuthServerBuilder does nothing until `build` is awaited"]
+pub struct AuthServerBuilder<U> {
+    users: U,
+    ring: KeyRing,
+    iss: Option<String>,
+    aud: Option<String>,
+    ttl: Duration,
+    leeway: Duration,
+    store: Option<Box<dyn FnOnce() -> Sessions + Send>>,
+    lifetime: Option<Duration>,
+    idle: Option<Duration>,
+    grace: Option<Duration>,
+    per_user: Option<Rate>,
+    per_address: Option<Rate>,
+    proxies: TrustedProxies,
+    max_staleness: Duration,
+    public_url: Option<String>,
+    pub(in crate::login) dpop: Option<Dpop>,
+    pub(in crate::login) checks: Vec<Arc<dyn Mounted>>,
+    pub(in crate::login) answer: Option<Arc<dyn Answer>>,
+    pub(in crate::login) sources: Vec<TokenSource>,
+}
+
+impl<U: Reissue> AuthServer<U> {
+    /// A builder for users `users` (who log in, and whose tokens are issued again on a
+    /// refresh: [`Reissue`]) and tokens signed with `key`.
+    pub fn builder(users: U, key: SigningKey) -> AuthServerBuilder<U> {
+        Self::builder_with_key_ring(users, KeyRing::new(key))
+    }
+
+    /// As [`builder`](Self::builder), signing with the current key of `ring` (which you rotate)
+    /// and verifying with every key it publishes.
+    pub fn builder_with_key_ring(users: U, ring: KeyRing) -> AuthServerBuilder<U> {
+        AuthServerBuilder {
+            users,
+            ring,
+            iss: None,
+            aud: None,
+            ttl: DEFAULT_TTL,
+            leeway: DEFAULT_LEEWAY,
+            store: None,
+            lifetime: None,
+            idle: None,
+            grace: None,
+            per_user: Some(DEFAULT_PER_USER),
+            per_address: Some(DEFAULT_PER_ADDRESS),
+            proxies: TrustedProxies::none(),
+            max_staleness: DEFAULT_MAX_STALENESS,
+            public_url: None,
+            dpop: None,
+            checks: Vec::new(),
+            answer: None,
+            sources: Vec::new(),
+        }
+    }
+}
+
+impl<U: Reissue> AuthServerBuilder<U> {
+    /// `iss` of the issued tokens, required on verification (default: none).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.iss = Some(issuer.into());
+        self
+    }
+
+    /// `aud` of the issued tokens, required on verification (default: none).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.aud = Some(audience.into());
+        self
+    }
+
+    /// Access-token lifetime (default 15 minutes).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Clock-skew leeway of verification (default 60 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Keep sessions, throttling state and shared revocations in `store` (default: this
+    /// process's memory). With a store several nodes share (Redis), [`build`](Self::build)
+    /// starts its revocation feed.
+    pub fn store(mut self, store: impl SessionStore) -> Self {
+        self.store = Some(Box::new(move || Sessions::new(store)));
+        self
+    }
+
+    /// Absolute lifetime of a session (default 30 days).
+    pub fn session_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = Some(lifetime);
+        self
+    }
+
+    /// How long a session may go unused (default 7 days).
+    pub fn session_idle_lifetime(mut self, idle: Duration) -> Self {
+        self.idle = Some(idle);
+        self
+    }
+
+    /// How long the predecessor of a refresh token still gets the same successor (default
+    /// 10 s; zero: none).
+    pub fn refresh_grace(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
+        self
+    }
+
+    /// Login limits: failed logins per username and attempts per client address (defaults
+    /// [`DEFAULT_PER_USER`] and [`DEFAULT_PER_ADDRESS`]; `None` turns one off). The client
+    /// address is the connection's peer: axum's `ConnectInfo` (feature `axum`, with
+    /// `into_make_service_with_connect_info`) or a
+    /// [`PeerAddr`](crate::session::PeerAddr) extension you insert; a login without either
+    /// is not limited per address, and says so once in a `tracing` warning.
+    pub fn login_limits(mut self, per_user: Option<Rate>, per_address: Option<Rate>) -> Self {
+        self.per_user = per_user;
+        self.per_address = per_address;
+        self
+    }
+
+    /// Reverse proxies whose `X-Forwarded-For` names the client (default: none).
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.proxies = proxies;
+        self
+    }
+
+    /// How long verification goes on from a revocation list a shared store's feed cannot
+    /// refresh, before it answers 503 (default 60 s).
+    pub fn revocation_max_staleness(mut self, bound: Duration) -> Self {
+        self.max_staleness = bound;
+        self
+    }
+
+    /// The server's own base URL: the RFC 9728 resource identifier (its metadata is served,
+    /// and named in every challenge), and where the OpenID configuration says the keys are.
+    /// The issuer, unless [`issuer`](Self::issuer) names another.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// Build: open the store's revocation feed (a shared store) and wire everything.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigErrorKind::StoreUnavailable`] when a shared store's revocations cannot be
+    /// loaded; [`ConfigErrorKind::InvalidHeaderValue`] when the public URL cannot go in a
+    /// challenge; [`ConfigErrorKind::NoKeys`] and others when the keys cannot verify.
+    pub async fn build(self) -> Result<AuthServer<U>, ConfigError> {
+        let iss = self.iss.or_else(|| self.public_url.clone());
+        let mut validation = Validation::new().leeway(self.leeway);
+        let mut issuer = TokenIssuer::from_key_ring(self.ring.clone()).ttl(self.ttl);
+        if let Some(iss) = &iss {
+            validation = validation.issuer(iss);
+            issuer = issuer.issuer(iss);
+        }
+        if let Some(aud) = &self.aud {
+            validation = validation.audience(aud);
+            issuer = issuer.audience(aud);
+        }
+        let verifier = Verifier::from_source(self.ring, validation)?;
+
+        let mut sessions = self.store.map_or_else(Sessions::in_memory, |open| open());
+        if let Some(lifetime) = self.lifetime {
+            sessions = sessions.lifetime(lifetime);
+        }
+        if let Some(idle) = self.idle {
+            sessions = sessions.idle_lifetime(idle);
+        }
+        if let Some(grace) = self.grace {
+            sessions = sessions.grace(grace);
+        }
+        // A revocation must outlive every token it could match: the lifetime and the leeway.
+        let sessions = sessions.access_window(self.ttl + self.leeway);
+        let feed = sessions
+            .store()
+            .follow_revocations(sessions.revocations(), self.max_staleness)
+            .await
+            .map_err(|e| {
+                ConfigError::with_source(
+                    ConfigErrorKind::StoreUnavailable,
+                    "the session store's revocations could not be loaded",
+                    e,
+                )
+            })?;
+        let throttle = (self.per_user.is_some() || self.per_address.is_some()).then(|| {
+            LoginThrottle::new(sessions.store().clone())
+                .per_user(self.per_user)
+                .per_address(self.per_address)
+                .trusted_proxies(self.proxies)
+        });
+        // RFC 9728: every challenge names the metadata.
+        let on_rejection = match &self.public_url {
+            Some(url) => DefaultOnRejection::new()
+                .resource_metadata(&ProtectedResourceMetadata::new(url.clone()).metadata_url())?,
+            None => DefaultOnRejection::new(),
+        };
+        let revocations = Arc::new(Fed {
+            revocations: sessions.revocations().clone(),
+            _feed: feed,
+        });
+        Ok(AuthServer {
+            inner: Arc::new(Inner {
+                users: Arc::new(self.users),
+                issuer,
+                sessions,
+                throttle,
+                verifier,
+                revocations,
+                dpop: self.dpop,
+                checks: self.checks,
+                answer: self.answer,
+                sources: self.sources,
+                on_rejection,
+                public_url: self.public_url,
+                iss,
+            }),
+        })
+    }
+}
+
+impl<U: Reissue> AuthServer<U> {
+    /// The verifying layer for the issued claims type, wired to this server's revocations
+    /// (and DPoP, cookies and resource metadata when set).
+    pub fn layer(&self) -> JwtAuthLayer<U::Claims>
+    where
+        U::Claims: DeserializeOwned,
+    {
+        self.layer_for()
+    }
+
+    /// The verifying layer, decoding the claims as `C` (a view of the issued claims).
+    pub fn layer_for<C>(&self) -> JwtAuthLayer<C> {
+        let inner = &self.inner;
+        let mut layer = JwtAuthLayer::new(inner.verifier.clone())
+            .mount(Arc::clone(&inner.revocations))
+            .token_sources(inner.sources.iter().cloned());
+        for check in &inner.checks {
+            layer = layer.mount(Arc::clone(check));
+        }
+        layer.on_rejection(inner.on_rejection.clone())
+    }
+
+    /// `POST` credentials, get tokens: throttled, opening a session whose refresh token the
+    /// [`refresh`](Self::refresh) service honours.
+    #[must_use]
+    pub fn login(&self) -> LoginService<Arc<U>> {
+        let inner = &self.inner;
+        let mut login = LoginService::new(Arc::clone(&inner.users), inner.issuer.clone())
+            .sessions(inner.sessions.clone());
+        if let Some(throttle) = &inner.throttle {
+            login = login.throttle(throttle.clone());
+        }
+        login.options.dpop.clone_from(&inner.dpop);
+        login.options.answer.clone_from(&inner.answer);
+        login
+    }
+
+    /// `POST` a refresh token, get new tokens (rotation, reuse detection, DPoP binding).
+    #[must_use]
+    pub fn refresh(&self) -> RefreshService<Arc<U>> {
+        let inner = &self.inner;
+        let mut refresh = RefreshService::new(
+            Arc::clone(&inner.users),
+            inner.issuer.clone(),
+            inner.sessions.clone(),
+        );
+        refresh.set_dpop(inner.dpop.clone());
+        refresh
+    }
+
+    /// Ends the caller's session; mount it behind [`layer`](Self::layer).
+    #[must_use]
+    pub fn logout(&self) -> LogoutService<U::Claims> {
+        LogoutService::new(self.inner.sessions.clone())
+    }
+
+    /// Ends every session of the caller; mount it behind [`layer`](Self::layer).
+    #[must_use]
+    pub fn logout_all(&self) -> LogoutAllService<U::Claims> {
+        LogoutAllService::new(self.inner.sessions.clone())
+    }
+
+    /// The public keys as a JWK Set (404 for symmetric keys), current across rotations.
+    #[must_use]
+    pub fn jwks(&self) -> JwksService {
+        JwksService::from_key_ring(self.inner.issuer.key_ring().clone())
+    }
+
+    /// `/.well-known/openid-configuration`: the issuer and where its keys are, when the keys
+    /// are public and the server knows its URL ([`public_url`](AuthServerBuilder::public_url)).
+    #[must_use]
+    pub fn provider_metadata(&self) -> Option<MetadataService> {
+        let inner = &self.inner;
+        let base = inner.public_url.as_deref()?.trim_end_matches('/');
+        inner.issuer.key_ring().jwks_document()?;
+        let iss = inner.iss.clone().unwrap_or_else(|| base.to_owned());
+        ProviderMetadata::new(iss, format!("{base}/.well-known/jwks.json"))
+            .service()
+            .ok()
+    }
+
+    /// RFC 9728 metadata: its path and service, with a [`public_url`](AuthServerBuilder::public_url).
+    #[must_use]
+    pub fn resource_metadata(&self) -> Option<(String, MetadataService)> {
+        let inner = &self.inner;
+        let mut metadata = ProtectedResourceMetadata::new(inner.public_url.clone()?);
+        if let Some(iss) = &inner.iss {
+            metadata = metadata.authorization_server(iss.clone());
+        }
+        Some((metadata.well_known_path(), metadata.service().ok()?))
+    }
+
+    /// The sessions (to end a user's sessions from an admin action, say).
+    #[must_use]
+    pub fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
+
+    /// The token issuer (to issue a token outside a login).
+    pub fn issuer(&self) -> &TokenIssuer {
+        &self.inner.issuer
+    }
+}
+
+impl<U> Clone for AuthServer<U> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<U> fmt::Debug for AuthServer<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthServer")
+            .field("users", &std::any::type_name::<U>())
+            .field("issuer", &self.inner.issuer)
+            .field("public_url", &self.inner.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<U> fmt::Debug for AuthServerBuilder<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthServerBuilder")
+            .field("users", &std::any::type_name::<U>())
+            .field("issuer", &self.iss)
+            .field("audience", &self.aud)
+            .field("ttl", &self.ttl)
+            .field("leeway", &self.leeway)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The revocation check of an [`AuthServer`]'s layers, holding its store's feed: the feed runs
+/// for as long as a layer (or the server) lives.
+struct Fed {
+    revocations: Revocations,
+    _feed: Option<FeedGuard>,
+}
+
+impl Mounted for Fed {
+    fn slot(&self) -> Slot {
+        self.revocations.slot()
+    }
+
+    #[inline]
+    fn after(&self, claims: &RegisteredClaims, req: &RequestContext<'_>) -> Verdict {
+        self.revocations.after(claims, req)
+    }
+}
+
+#[cfg(test)]
+mod tests;
