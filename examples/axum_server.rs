@@ -15,20 +15,15 @@ mod common;
 
 use std::net::SocketAddr;
 
+use axum::Json;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post_service};
-use axum::{Json, Router};
+use axum::routing::get;
 use common::{Demo, DemoClaims, identity, init_tracing};
-use tower::Layer;
 use tower_jwt_auth::Claims;
 
 /// `Claims<C>` is an axum extractor (feature `axum`): the layer put the verified claims there.
 async fn protected(claims: Claims<DemoClaims>) -> Response {
     Json(identity(&claims)).into_response()
-}
-
-async fn method_not_allowed() -> Response {
-    common::post_only().into_response()
 }
 
 async fn health() -> Json<serde_json::Value> {
@@ -39,44 +34,33 @@ async fn health() -> Json<serde_json::Value> {
 async fn main() -> Result<(), common::BoxError> {
     init_tracing();
     let demo = Demo::from_env("127.0.0.1:3000").await?;
-    let provider = demo.provider_metadata(demo.listener.local_addr()?);
-    let listener = demo.listener;
     let metrics = demo.metrics.clone();
 
-    let mut app = Router::new()
-        // Only the routes above `route_layer` require a token; unknown paths still get 404.
-        .route("/protected", get(protected))
-        .route_layer(demo.layer.clone())
-        // POST only, with the method checked before the credentials (the layer wraps the POST
-        // handler alone, not the 405 fallback): `GET /logout` is 405, not 401.
-        .route(
-            "/logout",
-            post_service(demo.layer.clone().layer(demo.logout)).fallback(method_not_allowed),
-        )
-        .route(
-            "/logout-all",
-            post_service(demo.layer.layer(demo.logout_all)).fallback(method_not_allowed),
-        )
-        // The login throttle counts attempts per client address: it reads axum's ConnectInfo
-        // (the server below is made with `into_make_service_with_connect_info`).
-        .route_service("/login", demo.login)
-        .route_service("/refresh", demo.refresh)
-        .route_service("/.well-known/jwks.json", demo.jwks)
+    // The login server's endpoints, wired to each other: `/login`, `/refresh`, `/logout`,
+    // `/logout-all` (POST only, the method checked before the credentials), the JWK Set and,
+    // with `PUBLIC_URL`, the RFC 9728 metadata and the OpenID configuration.
+    let mut app = demo
+        .auth
+        .router()
+        // Only this route requires a token (the layer wraps its handler, not the router):
+        // unknown paths still get 404.
+        .route("/protected", get(protected).route_layer(demo.auth.layer()))
         .route("/health", get(health))
         // Prometheus text, unauthenticated like /health: no label holds a token or a name.
         .route(
             "/metrics",
             get(move || std::future::ready(common::metrics_response(&metrics))),
         );
-    if let Some((path, metadata)) = demo.resource_metadata {
-        app = app.route_service(&path, metadata);
-    }
-    if let Some(provider) = provider {
+    // Without `PUBLIC_URL`, the OpenID configuration names the address the server listens on.
+    if demo.auth.provider_metadata().is_none()
+        && let Some(provider) = demo.provider_metadata()
+    {
         app = app.route_service("/.well-known/openid-configuration", provider);
     }
 
+    let listener = demo.listener;
     tracing::info!(addr = %listener.local_addr()?, "axum demo server listening");
-    let _feed = demo.feed;
+    // The login throttle counts attempts per client address: it reads axum's ConnectInfo.
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -12,6 +12,7 @@ mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use common::{Demo, DemoClaims, identity, init_tracing};
@@ -61,8 +62,8 @@ type Authenticated = BoxCloneService<Request<Incoming>, Response<Body>, Infallib
 #[derive(Clone)]
 struct App {
     protected: Protected,
-    login: LoginService<InMemoryUsers<DemoClaims>>,
-    refresh: RefreshService<InMemoryUsers<DemoClaims>>,
+    login: LoginService<Arc<InMemoryUsers<DemoClaims>>>,
+    refresh: RefreshService<Arc<InMemoryUsers<DemoClaims>>>,
     logout: Authenticated,
     logout_all: Authenticated,
     jwks: JwksService,
@@ -135,31 +136,32 @@ impl App {
 async fn main() -> Result<(), common::BoxError> {
     init_tracing();
     let demo = Demo::from_env("127.0.0.1:3000").await?;
-    let provider = demo.provider_metadata(demo.listener.local_addr()?);
-    let listener = demo.listener;
-    let _feed = demo.feed;
+    let provider = demo.provider_metadata();
+    // Every part from the login server, already wired to each other.
+    let auth = demo.auth;
     let app = App {
         protected: ServiceBuilder::new()
-            .layer(demo.layer.clone())
+            .layer(auth.layer())
             .service_fn(protected)
             .boxed_clone(),
-        login: demo.login,
-        refresh: demo.refresh,
+        login: auth.login(),
+        refresh: auth.refresh(),
         logout: ServiceBuilder::new()
             .boxed_clone()
             .map_response(|res: Response<JsonBody>| res.map(BodyExt::boxed_unsync))
-            .layer(demo.layer.clone())
-            .service(demo.logout),
+            .layer(auth.layer())
+            .service(auth.logout()),
         logout_all: ServiceBuilder::new()
             .boxed_clone()
             .map_response(|res: Response<JsonBody>| res.map(BodyExt::boxed_unsync))
-            .layer(demo.layer)
-            .service(demo.logout_all),
-        jwks: demo.jwks,
-        resource_metadata: demo.resource_metadata,
+            .layer(auth.layer())
+            .service(auth.logout_all()),
+        jwks: auth.jwks(),
+        resource_metadata: auth.resource_metadata(),
         provider,
         metrics: demo.metrics,
     };
+    let listener = demo.listener;
 
     tracing::info!(addr = %listener.local_addr()?, "hyper demo server listening");
     loop {

@@ -28,15 +28,14 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::Json;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use common::{BoxError, DemoClaims, identity, init_tracing, secs, var};
-use tower_jwt_auth::metadata::ProtectedResourceMetadata;
 use tower_jwt_auth::remote::RemoteJwks;
-use tower_jwt_auth::revocation::Revocations;
+use tower_jwt_auth::resource::ResourceServer;
 use tower_jwt_auth::session::RedisStore;
-use tower_jwt_auth::{Claims, JwtAuthLayer, Validation, Verifier};
+use tower_jwt_auth::{Claims, Validation, Verifier};
 
 async fn protected(claims: Claims<DemoClaims>) -> Response {
     Json(identity(&claims)).into_response()
@@ -113,52 +112,43 @@ async fn main() -> Result<(), BoxError> {
         }
         Verifier::for_issuers(verifiers)?
     };
-    let mut layer = JwtAuthLayer::<DemoClaims>::new(verifier);
+    let mut api = ResourceServer::builder(verifier);
     // A verification-only node: the revocation feed, without sessions or logins.
-    let (_feed, store) = match var("REDIS_URL") {
-        None => (None, None),
-        Some(redis) => {
-            let store = RedisStore::connect(&redis)
-                .await
-                .map_err(|e| format!("REDIS_URL: cannot use Redis: {e}"))?;
-            let revocations = Revocations::new();
-            let staleness = secs("REVOCATION_MAX_STALENESS_SECS", 60)?;
-            let feed = store
-                .follow(revocations.clone(), staleness)
-                .await
-                .map_err(|e| format!("REDIS_URL: {e}"))?;
-            layer = layer.revocations(revocations);
-            let store: std::sync::Arc<dyn tower_jwt_auth::session::SessionStore> =
-                std::sync::Arc::new(store);
-            (Some(feed), Some(store))
-        }
-    };
+    let mut store = None;
+    if let Some(redis) = var("REDIS_URL") {
+        let redis = RedisStore::connect(&redis)
+            .await
+            .map_err(|e| format!("REDIS_URL: cannot use Redis: {e}"))?;
+        let staleness = secs("REVOCATION_MAX_STALENESS_SECS", 60)?;
+        store = Some(std::sync::Arc::new(redis.clone()) as _);
+        api = api.follow_revocations(redis, staleness);
+    }
     // DPoP-bound tokens (`DPOP`: allowed, required or off), with the issuers' replay store.
     if let (_, Some(dpop)) = common::dpop_from_env(
         &var("PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}")),
         store,
     )? {
-        layer = layer.dpop(dpop);
+        api = api.dpop(dpop);
     }
-
     // RFC 9728 with PUBLIC_URL: the metadata names the trusted issuers.
-    let mut metadata_route = None;
     if let Some(public) = var("PUBLIC_URL") {
-        let mut metadata = ProtectedResourceMetadata::new(public);
+        api = api.public_url(public);
         for issuer in issuers.iter().cloned().chain(var("JWT_ISSUER")) {
-            metadata = metadata.authorization_server(issuer);
+            api = api.authorization_server(issuer);
         }
-        layer = layer.resource_metadata(&metadata.metadata_url())?;
-        metadata_route = Some((metadata.well_known_path(), metadata.service()?));
     }
+    let api = api
+        .build()
+        .await
+        .map_err(|e| format!("cannot start the resource server: {e}"))?;
 
-    let mut app = Router::new()
-        .route("/protected", get(protected))
-        .route_layer(layer)
+    let app = api
+        .router()
+        .route(
+            "/protected",
+            get(protected).route_layer(api.layer::<DemoClaims>()),
+        )
         .route("/health", get(health));
-    if let Some((path, service)) = metadata_route {
-        app = app.route_service(&path, service);
-    }
     tracing::info!(addr = %listener.local_addr()?, jwks_url = %url, issuers = issuers.len(), "resource server listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

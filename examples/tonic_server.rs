@@ -35,7 +35,7 @@ async fn main() -> Result<(), common::BoxError> {
     tracing::info!(addr = %listener.local_addr()?, "tonic demo server listening");
     Server::builder()
         // Every service on this server requires a valid token.
-        .layer(demo.layer)
+        .layer(demo.auth.layer())
         .add_service(health_service)
         .add_service(WhoamiServer)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {

@@ -244,10 +244,18 @@ impl AuthErrorKind {
 #[derive(Debug, Clone)]
 pub struct AuthError {
     kind: AuthErrorKind,
-    scope: Option<std::sync::Arc<str>>,
-    step_up: Option<std::sync::Arc<str>>,
     /// The failure is about DPoP.
     dpop: bool,
+    /// What a few rejections carry for their challenge, boxed so that the error (and every
+    /// `Result` on the request path that may hold one) stays two words.
+    extra: Option<Box<Extra>>,
+}
+
+/// The challenge details of some rejections.
+#[derive(Debug, Clone, Default)]
+struct Extra {
+    scope: Option<std::sync::Arc<str>>,
+    step_up: Option<std::sync::Arc<str>>,
     /// The layer accepts DPoP with these algorithms (and only DPoP when `dpop_required`).
     dpop_algs: Option<std::sync::Arc<str>>,
     dpop_required: bool,
@@ -259,8 +267,6 @@ impl AuthError {
     pub(crate) const fn new(kind: AuthErrorKind) -> Self {
         Self {
             kind,
-            scope: None,
-            step_up: None,
             dpop: matches!(
                 kind,
                 AuthErrorKind::InvalidDpopProof
@@ -268,10 +274,16 @@ impl AuthError {
                     | AuthErrorKind::DpopRequired
                     | AuthErrorKind::UseDpopNonce
             ),
-            dpop_algs: None,
-            dpop_required: false,
-            dpop_nonce: None,
+            extra: None,
         }
+    }
+
+    fn extra(&self) -> Option<&Extra> {
+        self.extra.as_deref()
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
     }
 
     /// The same error from a layer that accepts DPoP proofs with `algs` (only DPoP-bound
@@ -279,8 +291,9 @@ impl AuthError {
     #[must_use]
     #[cfg(feature = "dpop")]
     pub(crate) fn with_dpop_offer(mut self, algs: std::sync::Arc<str>, required: bool) -> Self {
-        self.dpop_algs = Some(algs);
-        self.dpop_required = required;
+        let extra = self.extra_mut();
+        extra.dpop_algs = Some(algs);
+        extra.dpop_required = required;
         self
     }
 
@@ -288,20 +301,20 @@ impl AuthError {
     /// challenge's `algs`.
     #[must_use]
     pub fn dpop_algs(&self) -> Option<&str> {
-        self.dpop_algs.as_deref()
+        self.extra().and_then(|e| e.dpop_algs.as_deref())
     }
 
     /// Whether the layer accepts only DPoP-bound tokens (no `Bearer` challenge then).
     #[must_use]
-    pub const fn dpop_required(&self) -> bool {
-        self.dpop_required
+    pub fn dpop_required(&self) -> bool {
+        self.extra().is_some_and(|e| e.dpop_required)
     }
 
     /// The same error, handing the client the server's current DPoP nonce.
     #[must_use]
     #[cfg(feature = "dpop")]
     pub(crate) fn with_dpop_nonce(mut self, nonce: std::sync::Arc<str>) -> Self {
-        self.dpop_nonce = Some(nonce);
+        self.extra_mut().dpop_nonce = Some(nonce);
         self
     }
 
@@ -309,7 +322,7 @@ impl AuthError {
     /// (RFC 9449 §8, §9) and the proof did not carry the current one.
     #[must_use]
     pub fn dpop_nonce(&self) -> Option<&str> {
-        self.dpop_nonce.as_deref()
+        self.extra().and_then(|e| e.dpop_nonce.as_deref())
     }
 
     /// Whether the failure is about DPoP (a bad proof, a bound token sent as `Bearer`, a
@@ -323,32 +336,32 @@ impl AuthError {
     /// A 401 asking for a fresher or stronger authentication; `params` are the RFC 9470
     /// challenge attributes (`max_age="300"`, `acr_values="mfa"`), already quoted.
     pub(crate) fn step_up(params: std::sync::Arc<str>) -> Self {
-        Self {
-            step_up: Some(params),
-            ..Self::new(AuthErrorKind::InsufficientUserAuthentication)
-        }
+        let mut error = Self::new(AuthErrorKind::InsufficientUserAuthentication);
+        error.extra_mut().step_up = Some(params);
+        error
     }
 
     /// For [`AuthErrorKind::InsufficientUserAuthentication`]: the RFC 9470 challenge
     /// attributes (`max_age="300"`, `acr_values="mfa"`) that say what would be enough.
     #[must_use]
     pub fn step_up_params(&self) -> Option<&str> {
-        self.step_up.as_deref()
+        self.extra().and_then(|e| e.step_up.as_deref())
     }
 
     /// A 403: the token is valid but lacks `scope` (space-separated scope tokens that the
     /// request needs; empty when the failed check is not about scopes).
     pub(crate) fn forbidden(scope: Option<std::sync::Arc<str>>) -> Self {
-        Self {
-            scope,
-            ..Self::new(AuthErrorKind::Forbidden)
+        let mut error = Self::new(AuthErrorKind::Forbidden);
+        if scope.is_some() {
+            error.extra_mut().scope = scope;
         }
+        error
     }
 
     /// For [`AuthErrorKind::Forbidden`] from a scope check: the scopes the request needs.
     #[must_use]
     pub fn required_scope(&self) -> Option<&str> {
-        self.scope.as_deref()
+        self.extra().and_then(|e| e.scope.as_deref())
     }
 
     /// What went wrong.

@@ -105,6 +105,11 @@
 #[macro_use]
 mod macros;
 
+// The README's Rust blocks are compiled as doc tests (and run, unless marked otherwise).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub mod auth;
 pub mod authorize;
 #[cfg(feature = "axum")]
@@ -129,6 +134,7 @@ pub mod openapi;
 pub mod rejection;
 #[cfg(feature = "remote-jwks")]
 pub mod remote;
+pub mod resource;
 pub mod revocation;
 #[cfg(feature = "sessions")]
 pub mod session;

@@ -383,6 +383,25 @@ impl fmt::Debug for RevocationBatch<'_> {
     }
 }
 
+/// Keeps a store's revocation feed running ([`SessionStore::follow_revocations`](crate::session::SessionStore::follow_revocations), feature `sessions`): dropping
+/// it stops the feed.
+#[must_use = "dropping the guard stops the revocation feed: the list goes stale, and after the \
+              staleness bound every authenticated request gets 503; keep it alive"]
+pub struct FeedGuard(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl FeedGuard {
+    /// Wrap whatever stops the feed when dropped (a task handle that aborts on drop, say).
+    pub fn new(feed: impl Send + Sync + 'static) -> Self {
+        Self(Box::new(feed))
+    }
+}
+
+impl fmt::Debug for FeedGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FeedGuard").finish_non_exhaustive()
+    }
+}
+
 /// Refuses a revoked token (or every token while the list cannot be relied on), cached or not.
 impl Mounted for Revocations {
     fn slot(&self) -> Slot {

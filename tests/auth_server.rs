@@ -1,6 +1,7 @@
 //! The composition root over real HTTP: the router and layer an `AuthServer` hands out are
 //! wired to each other (a logout is refused at once, a refresh works), its login limit sees
-//! axum's peer address, and on Redis its revocation feed lives as long as a layer does.
+//! axum's peer address, and on Redis its revocation feed lives as long as a layer does; a
+//! verify-only `ResourceServer` on the same store sees the same logouts.
 
 mod common;
 #[path = "common/redis_server.rs"]
@@ -15,8 +16,9 @@ use common::{Client, Reply};
 use redis_server::RedisServer;
 use serde::{Deserialize, Serialize};
 use tower_jwt_auth::login::{AuthServer, InMemoryUsers};
+use tower_jwt_auth::resource::ResourceServer;
 use tower_jwt_auth::session::{Rate, RedisStore};
-use tower_jwt_auth::{Algorithm, Claims, SigningKey};
+use tower_jwt_auth::{Algorithm, Claims, KeySet, SigningKey, Validation, Verifier};
 
 #[derive(Clone, Serialize, Deserialize)]
 struct User {
@@ -168,14 +170,33 @@ async fn on_redis_a_logout_reaches_every_node_and_the_feed_lives_with_the_layers
         serve(&auth).await
     };
     let (a, b) = (node().await, node().await);
+    // A verify-only node on the same store: the same keys, the same revocations.
+    let c = {
+        let store = RedisStore::connect(&redis.url()).await.unwrap();
+        let keys = KeySet::from(key().verifying_key().unwrap());
+        let api = ResourceServer::builder(Verifier::new(keys, Validation::new()).unwrap())
+            .follow_revocations(store, Duration::from_secs(1))
+            .build()
+            .await
+            .unwrap();
+        let app: Router = api
+            .router()
+            .route("/protected", get(me).route_layer(api.layer::<User>()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Client::new(addr)
+    };
     let access = login(&a).await.json()["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
     assert_eq!(b.protected(&access).await.status.as_u16(), 200);
-    // Past the staleness bound, node B still trusts its list: its feed is running.
+    assert_eq!(c.protected(&access).await.status.as_u16(), 200);
+    // Past the staleness bound, nodes B and C still trust their lists: their feeds run.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(b.protected(&access).await.status.as_u16(), 200);
+    assert_eq!(c.protected(&access).await.status.as_u16(), 200);
 
     assert_eq!(
         post_bearer(&a, "/logout", &access).await.status.as_u16(),

@@ -10,18 +10,12 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use tower_jwt_auth::dpop::{Dpop, StoreReplayCache};
-use tower_jwt_auth::login::{
-    InMemoryUsers, LoginService, LogoutAllService, LogoutService, RefreshService, TokenIssuer,
-};
-use tower_jwt_auth::metadata::{MetadataService, ProtectedResourceMetadata, ProviderMetadata};
+use tower_jwt_auth::login::{AuthServer, InMemoryUsers};
+use tower_jwt_auth::metadata::MetadataService;
 use tower_jwt_auth::session::{
-    DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, LoginThrottle, Rate, RedisStore, RevocationFeed,
-    Sessions, TrustedProxies,
+    DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, Rate, RedisStore, TrustedProxies,
 };
-use tower_jwt_auth::{
-    Algorithm, ConfigErrorKind, JwksService, JwtAuthLayer, KeySet, SigningKey, Validation,
-    Verifier, VerifyingKey,
-};
+use tower_jwt_auth::{Algorithm, ConfigErrorKind, SigningKey, VerifyingKey};
 
 /// The claims the demo issues and expects (besides the registered ones).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -34,22 +28,8 @@ pub(crate) struct DemoClaims {
 pub(crate) struct Demo {
     /// Bound at start (`BIND_ADDR`), so the server knows its own address before it serves.
     pub(crate) listener: tokio::net::TcpListener,
-    pub(crate) layer: JwtAuthLayer<DemoClaims>,
-    pub(crate) login: LoginService<InMemoryUsers<DemoClaims>>,
-    pub(crate) refresh: RefreshService<InMemoryUsers<DemoClaims>>,
-    pub(crate) logout: LogoutService<DemoClaims>,
-    pub(crate) logout_all: LogoutAllService<DemoClaims>,
-    pub(crate) jwks: JwksService,
-    /// Keeps the revocation list in step with Redis (`REDIS_URL` set); stops when dropped.
-    pub(crate) feed: Option<RevocationFeed>,
-    /// With `PUBLIC_URL`: the RFC 9728 metadata's path and service.
-    pub(crate) resource_metadata: Option<(String, MetadataService)>,
-    /// `JWT_ISSUER`, or else `PUBLIC_URL`.
-    pub(crate) issuer: Option<String>,
-    pub(crate) public_url: Option<String>,
-    /// Whether the keys are public (so `/.well-known/jwks.json` and the OpenID configuration
-    /// are served).
-    pub(crate) asymmetric: bool,
+    /// The issuing side, wired: the layer and every endpoint come from here.
+    pub(crate) auth: AuthServer<InMemoryUsers<DemoClaims>>,
     /// Renders `/metrics` (Prometheus text).
     pub(crate) metrics: PrometheusHandle,
 }
@@ -92,20 +72,12 @@ pub(crate) fn metrics_response(handle: &PrometheusHandle) -> http::Response<Stri
 impl Demo {
     /// `/.well-known/openid-configuration` for asymmetric algorithms: the issuer and where its
     /// keys are, on `PUBLIC_URL` or else on the address the server listens on.
-    pub(crate) fn provider_metadata(&self, listening: SocketAddr) -> Option<MetadataService> {
-        if !self.asymmetric {
-            return None;
-        }
-        let local = format!("http://{listening}");
-        let base = self
-            .public_url
-            .as_deref()
-            .unwrap_or(&local)
-            .trim_end_matches('/');
-        let issuer = self.issuer.clone().unwrap_or_else(|| base.to_owned());
-        ProviderMetadata::new(issuer, format!("{base}/.well-known/jwks.json"))
-            .service()
-            .ok()
+    pub(crate) fn provider_metadata(&self) -> Option<MetadataService> {
+        let listening = self.listener.local_addr().ok()?;
+        self.auth.provider_metadata().or_else(|| {
+            self.auth
+                .provider_metadata_at(&format!("http://{listening}"))
+        })
     }
 }
 
@@ -166,6 +138,45 @@ pub(crate) fn dpop_from_env(
     Ok((mode, Some(dpop)))
 }
 
+/// The signing key: `JWT_SECRET` (HS*, else a random one) or `JWT_PRIVATE_KEY_FILE`. The
+/// verifying key is the private key's public half; `JWT_PUBLIC_KEY_FILE`, when set, must be a
+/// readable public key for the algorithm.
+fn signing_key_from_env(alg: Algorithm, alg_name: &str) -> Result<SigningKey, BoxError> {
+    if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+        return Ok(match var("JWT_SECRET") {
+            Some(secret) => match SigningKey::from_secret(alg, secret.as_bytes()) {
+                Ok(key) => key,
+                Err(e) if e.kind() == ConfigErrorKind::InvalidKey => {
+                    tracing::warn!(
+                        "JWT_SECRET is shorter than RFC 7518 requires for {alg_name} \
+                         (32/48/64 bytes for HS256/384/512): accepted for compatibility, \
+                         but it can be brute-forced; use a long random secret"
+                    );
+                    SigningKey::from_short_secret(alg, secret.as_bytes())
+                        .map_err(|e| format!("JWT_SECRET: {e}"))?
+                }
+                Err(e) => return Err(format!("JWT_SECRET: {e}").into()),
+            },
+            None => {
+                tracing::warn!(
+                    "JWT_SECRET is not set: using a random secret; tokens will not survive a restart"
+                );
+                SigningKey::generate_secret(alg)?
+            }
+        });
+    }
+    let private = var("JWT_PRIVATE_KEY_FILE").ok_or_else(|| {
+        format!("{alg_name} needs JWT_PRIVATE_KEY_FILE (a PKCS#8 PEM private key)")
+    })?;
+    let signing = SigningKey::from_pem_file(alg, &private)
+        .map_err(|e| format!("JWT_PRIVATE_KEY_FILE {private}: {e}"))?;
+    if let Some(public) = var("JWT_PUBLIC_KEY_FILE") {
+        VerifyingKey::from_pem_file(alg, &public)
+            .map_err(|e| format!("JWT_PUBLIC_KEY_FILE {public}: {e}"))?;
+    }
+    Ok(signing)
+}
+
 impl Demo {
     /// Read `BIND_ADDR`, `JWT_ALGORITHM`, `JWT_SECRET`, `JWT_PRIVATE_KEY_FILE`,
     /// `JWT_PUBLIC_KEY_FILE`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TTL_SECS`, `JWT_LEEWAY_SECS`,
@@ -198,121 +209,7 @@ impl Demo {
         let ttl = secs("JWT_TTL_SECS", 900)?;
         let leeway = secs("JWT_LEEWAY_SECS", 60)?;
 
-        let (signing, verifying) = if matches!(
-            alg,
-            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
-        ) {
-            let signing = match var("JWT_SECRET") {
-                Some(secret) => match SigningKey::from_secret(alg, secret.as_bytes()) {
-                    Ok(key) => key,
-                    Err(e) if e.kind() == ConfigErrorKind::InvalidKey => {
-                        tracing::warn!(
-                            "JWT_SECRET is shorter than RFC 7518 requires for {alg_name} \
-                             (32/48/64 bytes for HS256/384/512): accepted for compatibility, \
-                             but it can be brute-forced; use a long random secret"
-                        );
-                        SigningKey::from_short_secret(alg, secret.as_bytes())
-                            .map_err(|e| format!("JWT_SECRET: {e}"))?
-                    }
-                    Err(e) => return Err(format!("JWT_SECRET: {e}").into()),
-                },
-                None => {
-                    tracing::warn!(
-                        "JWT_SECRET is not set: using a random secret; tokens will not survive a restart"
-                    );
-                    SigningKey::generate_secret(alg)?
-                }
-            };
-            let verifying = signing.verifying_key()?;
-            (signing, verifying)
-        } else {
-            let private = var("JWT_PRIVATE_KEY_FILE").ok_or_else(|| {
-                format!("{alg_name} needs JWT_PRIVATE_KEY_FILE (a PKCS#8 PEM private key)")
-            })?;
-            let signing = SigningKey::from_pem_file(alg, &private)
-                .map_err(|e| format!("JWT_PRIVATE_KEY_FILE {private}: {e}"))?;
-            let verifying = match var("JWT_PUBLIC_KEY_FILE") {
-                Some(public) => {
-                    let key = VerifyingKey::from_pem_file(alg, &public)
-                        .map_err(|e| format!("JWT_PUBLIC_KEY_FILE {public}: {e}"))?;
-                    match signing.kid() {
-                        Some(kid) => key.with_kid(kid),
-                        None => key,
-                    }
-                }
-                None => signing.verifying_key()?,
-            };
-            (signing, verifying)
-        };
-
-        let mut validation = Validation::new().leeway(leeway);
-        let mut issuer = TokenIssuer::new(signing).ttl(ttl);
-        if let Some(iss) = &issuer_name {
-            validation = validation.issuer(iss);
-            issuer = issuer.issuer(iss);
-        }
-        if let Some(aud) = &audience {
-            validation = validation.audience(aud);
-            issuer = issuer.audience(aud);
-        }
-        let keys = KeySet::from(verifying);
-        let jwks = JwksService::new(&keys)?;
-
-        // Sessions: in memory, or shared through Redis by every node naming the same URL.
-        let redis_url = var("REDIS_URL");
-        let (sessions, feed) = match &redis_url {
-            None => (Sessions::in_memory(), None),
-            Some(url) => {
-                let store = RedisStore::connect(url)
-                    .await
-                    .map_err(|e| format!("REDIS_URL: cannot use Redis: {e}"))?;
-                let sessions = Sessions::new(store.clone());
-                let staleness = secs("REVOCATION_MAX_STALENESS_SECS", 60)?;
-                let feed = store
-                    .follow(sessions.revocations().clone(), staleness)
-                    .await
-                    .map_err(|e| format!("REDIS_URL: {e}"))?;
-                (sessions, Some(feed))
-            }
-        };
-        let sessions = sessions
-            .lifetime(secs("REFRESH_TTL_SECS", 2_592_000)?)
-            .idle_lifetime(secs("REFRESH_IDLE_SECS", 604_800)?)
-            .grace(secs("REFRESH_GRACE_SECS", 10)?)
-            .access_window(ttl + leeway);
-        let proxies: TrustedProxies = var("TRUSTED_PROXIES")
-            .unwrap_or_default()
-            .parse()
-            .map_err(|e| format!("TRUSTED_PROXIES: {e}"))?;
-        let throttle = LoginThrottle::new(sessions.store().clone())
-            .per_user(Some(rate("LOGIN_USER_LIMIT", DEFAULT_PER_USER)?))
-            .per_address(Some(rate("LOGIN_IP_LIMIT", DEFAULT_PER_ADDRESS)?))
-            .trusted_proxies(proxies);
-
-        let asymmetric = jwks.document().is_some();
-        let mut layer = JwtAuthLayer::new(Verifier::new(keys, validation)?)
-            .revocations(sessions.revocations().clone());
-        // RFC 9728: the metadata document, and a pointer to it in every 401/403 challenge.
-        let resource_metadata = match &public_url {
-            None => None,
-            Some(url) => {
-                let mut metadata = ProtectedResourceMetadata::new(url.clone());
-                if let Some(iss) = &issuer_name {
-                    metadata = metadata.authorization_server(iss.clone());
-                }
-                layer = layer
-                    .resource_metadata(&metadata.metadata_url())
-                    .map_err(|e| format!("PUBLIC_URL: {e}"))?;
-                Some((metadata.well_known_path(), metadata.service()?))
-            }
-        };
-
-        // Several nodes on one Redis refuse a proof replayed against any of them.
-        let shared_store = redis_url.is_some().then(|| sessions.store().clone());
-        let (dpop_mode, dpop) = dpop_from_env(&own_url, shared_store)?;
-        if let Some(dpop) = &dpop {
-            layer = layer.dpop(dpop.clone());
-        }
+        let signing = signing_key_from_env(alg, &alg_name)?;
 
         let users = InMemoryUsers::new()?
             .with_user(
@@ -331,14 +228,50 @@ impl Demo {
                     username: "user2".into(),
                 },
             )?;
-        let mut refresh = RefreshService::new(users.clone(), issuer.clone(), sessions.clone());
-        let mut login = LoginService::new(users, issuer)
-            .sessions(sessions.clone())
-            .throttle(throttle);
-        if let Some(dpop) = dpop {
-            refresh = refresh.dpop(dpop.clone());
-            login = login.dpop(dpop);
+        let proxies: TrustedProxies = var("TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| format!("TRUSTED_PROXIES: {e}"))?;
+        let mut auth = AuthServer::builder(users, signing)
+            .ttl(ttl)
+            .leeway(leeway)
+            .session_lifetime(secs("REFRESH_TTL_SECS", 2_592_000)?)
+            .session_idle_lifetime(secs("REFRESH_IDLE_SECS", 604_800)?)
+            .refresh_grace(secs("REFRESH_GRACE_SECS", 10)?)
+            .login_limits(
+                Some(rate("LOGIN_USER_LIMIT", DEFAULT_PER_USER)?),
+                Some(rate("LOGIN_IP_LIMIT", DEFAULT_PER_ADDRESS)?),
+            )
+            .trusted_proxies(proxies)
+            .revocation_max_staleness(secs("REVOCATION_MAX_STALENESS_SECS", 60)?);
+        if let Some(iss) = &issuer_name {
+            auth = auth.issuer(iss);
         }
+        if let Some(aud) = &audience {
+            auth = auth.audience(aud);
+        }
+        if let Some(url) = &public_url {
+            auth = auth.public_url(url);
+        }
+        // Sessions: in memory, or shared through Redis by every node naming the same URL.
+        let redis_url = var("REDIS_URL");
+        let mut shared_store = None;
+        if let Some(url) = &redis_url {
+            let store = RedisStore::connect(url)
+                .await
+                .map_err(|e| format!("REDIS_URL: cannot use Redis: {e}"))?;
+            shared_store = Some(std::sync::Arc::new(store.clone()) as _);
+            auth = auth.store(store);
+        }
+        // Several nodes on one Redis refuse a proof replayed against any of them.
+        let (dpop_mode, dpop) = dpop_from_env(&own_url, shared_store)?;
+        if let Some(dpop) = dpop {
+            auth = auth.dpop(dpop);
+        }
+        let auth = auth
+            .build()
+            .await
+            .map_err(|e| format!("cannot start the login server: {e}"))?;
 
         tracing::info!(
             %bind,
@@ -353,17 +286,7 @@ impl Demo {
         );
         Ok(Self {
             listener,
-            layer,
-            login,
-            refresh,
-            logout: LogoutService::new(sessions.clone()),
-            logout_all: LogoutAllService::new(sessions),
-            jwks,
-            feed,
-            resource_metadata,
-            issuer: issuer_name,
-            public_url,
-            asymmetric,
+            auth,
             metrics,
         })
     }

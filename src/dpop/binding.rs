@@ -6,6 +6,16 @@ use crate::error::{AuthError, AuthErrorKind};
 use crate::time::unix_secs;
 
 use super::{Dpop, ReplayCheck, replay_outcome};
+use crate::resource::ResourceServerBuilder;
+
+impl ResourceServerBuilder {
+    /// Accept DPoP-bound tokens on the layers (feature `dpop`); see
+    /// [`JwtAuthLayer::dpop`](crate::JwtAuthLayer::dpop).
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.checks.push(std::sync::Arc::new(dpop));
+        self
+    }
+}
 
 /// A DPoP-bound token only with the `DPoP` scheme and a proof from its key; an unbound one
 /// never with that scheme; with [`Dpop::required`], no token without it.

@@ -50,6 +50,7 @@
 //! # }
 //! ```
 
+mod follow;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
@@ -66,12 +67,13 @@ use sha2::{Digest, Sha256};
 
 use crate::text::hex;
 
+pub use crate::revocation::FeedGuard;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisStore, RevocationFeed};
 pub use store::{
-    FeedGuard, NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore,
-    StoreError, StoreFuture, Throttle, ThrottleOp,
+    NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore, StoreError,
+    StoreFuture, Throttle, ThrottleOp,
 };
 pub use throttle::{
     DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, LoginThrottle, PeerAddr, TrustedProxies,

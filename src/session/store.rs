@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use crate::revocation::RevocationEntry;
-use crate::revocation::Revocations;
+use crate::revocation::{FeedGuard, Revocations};
 
 /// The future a [`SessionStore`] method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -79,25 +79,6 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     ) -> StoreFuture<'a, Option<FeedGuard>> {
         let _ = (revocations, max_staleness);
         Box::pin(std::future::ready(Ok(None)))
-    }
-}
-
-/// Keeps a store's revocation feed running ([`SessionStore::follow_revocations`]): dropping
-/// it stops the feed.
-#[must_use = "dropping the guard stops the revocation feed: the list goes stale, and after the \
-              staleness bound every authenticated request gets 503; keep it alive"]
-pub struct FeedGuard(#[allow(dead_code)] Box<dyn Send + Sync>);
-
-impl FeedGuard {
-    /// Wrap whatever stops the feed when dropped (a task handle that aborts on drop, say).
-    pub fn new(feed: impl Send + Sync + 'static) -> Self {
-        Self(Box::new(feed))
-    }
-}
-
-impl fmt::Debug for FeedGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FeedGuard").finish_non_exhaustive()
     }
 }
 

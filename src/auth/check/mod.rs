@@ -284,19 +284,19 @@ impl Checks {
     }
 
     /// Every check's [`Mounted::after`], in order: the first rejection wins; the futures of the
-    /// others, if any, are returned to be awaited in order.
+    /// others, if any, are returned to be awaited in order (no allocation when there are none).
     #[inline]
     pub(crate) fn after(
         &self,
         claims: &RegisteredClaims,
         req: &RequestContext<'_>,
-    ) -> Result<Vec<CheckFuture>, AuthError> {
-        let mut pending = Vec::new();
+    ) -> Result<Option<Vec<CheckFuture>>, AuthError> {
+        let mut pending: Option<Vec<CheckFuture>> = None;
         for check in &self.checks {
             match check.after(claims, req) {
                 Verdict::Pass => {}
                 Verdict::Reject(error) => return Err(error),
-                Verdict::Later(future) => pending.push(future),
+                Verdict::Later(future) => pending.get_or_insert_with(Vec::new).push(future),
             }
         }
         Ok(pending)

@@ -13,16 +13,14 @@ use super::{
     TokenIssuer,
 };
 use crate::auth::JwtAuthLayer;
-use crate::auth::check::{Mounted, RequestContext, Slot, Verdict};
-use crate::claims::RegisteredClaims;
+use crate::auth::check::Mounted;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::jwks::JwksService;
 use crate::keys::{KeyRing, SigningKey};
 use crate::metadata::{MetadataService, ProtectedResourceMetadata, ProviderMetadata};
 use crate::rejection::DefaultOnRejection;
-use crate::revocation::Revocations;
 use crate::session::{
-    DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, FeedGuard, LoginThrottle, Rate, SessionStore, Sessions,
+    DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, LoginThrottle, Rate, SessionStore, Sessions,
     TrustedProxies,
 };
 use crate::token::TokenSource;
@@ -294,7 +292,7 @@ impl<U: Reissue> AuthServerBuilder<U> {
                 .resource_metadata(&ProtectedResourceMetadata::new(url.clone()).metadata_url())?,
             None => DefaultOnRejection::new(),
         };
-        let revocations = Arc::new(Fed {
+        let revocations = Arc::new(crate::resource::Fed {
             revocations: sessions.revocations().clone(),
             _feed: feed,
         });
@@ -390,8 +388,16 @@ impl<U: Reissue> AuthServer<U> {
     /// are public and the server knows its URL ([`public_url`](AuthServerBuilder::public_url)).
     #[must_use]
     pub fn provider_metadata(&self) -> Option<MetadataService> {
+        self.provider_metadata_at(self.inner.public_url.as_deref()?)
+    }
+
+    /// As [`provider_metadata`](Self::provider_metadata), with the keys under `base_url` (the
+    /// address a server without a public URL listens on, say); the issuer is the configured
+    /// one, else `base_url`.
+    #[must_use]
+    pub fn provider_metadata_at(&self, base_url: &str) -> Option<MetadataService> {
         let inner = &self.inner;
-        let base = inner.public_url.as_deref()?.trim_end_matches('/');
+        let base = base_url.trim_end_matches('/');
         inner.issuer.key_ring().jwks_document()?;
         let iss = inner.iss.clone().unwrap_or_else(|| base.to_owned());
         ProviderMetadata::new(iss, format!("{base}/.well-known/jwks.json"))
@@ -450,24 +456,6 @@ impl<U> fmt::Debug for AuthServerBuilder<U> {
             .field("leeway", &self.leeway)
             .field("public_url", &self.public_url)
             .finish_non_exhaustive()
-    }
-}
-
-/// The revocation check of an [`AuthServer`]'s layers, holding its store's feed: the feed runs
-/// for as long as a layer (or the server) lives.
-struct Fed {
-    revocations: Revocations,
-    _feed: Option<FeedGuard>,
-}
-
-impl Mounted for Fed {
-    fn slot(&self) -> Slot {
-        self.revocations.slot()
-    }
-
-    #[inline]
-    fn after(&self, claims: &RegisteredClaims, req: &RequestContext<'_>) -> Verdict {
-        self.revocations.after(claims, req)
     }
 }
 

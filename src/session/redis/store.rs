@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use super::{EPOCH_SECS, RedisStore, epoch_candidate, millis};
-use crate::revocation::Revocations;
+use crate::revocation::{FeedGuard, Revocations};
 use crate::session::store::{
-    FeedGuard, NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore,
-    StoreError, StoreFuture, Throttle, ThrottleOp,
+    NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore, StoreError,
+    StoreFuture, Throttle, ThrottleOp,
 };
 
 impl SessionStore for RedisStore {
