@@ -9,7 +9,7 @@
 //! curl -s localhost:3000/protected -H "authorization: Bearer $TOKEN"
 //! ```
 //!
-//! Configuration comes from environment variables; see `README.md` ("Demo servers").
+//! Configuration comes from environment variables; see `examples/README.md`.
 
 mod common;
 

@@ -167,8 +167,9 @@ mod tests {
         );
         assert!(files.len() > 20);
         let mut checked = 0;
-        for file in files {
-            let source = std::fs::read_to_string(&file).unwrap();
+        // Unit tests in a sibling `tests.rs` are test code as a whole.
+        for file in files.iter().filter(|f| !f.ends_with("tests.rs")) {
+            let source = std::fs::read_to_string(file).unwrap();
             let code = source.split("#[cfg(test)]").next().unwrap_or_default();
             for text in literals(code) {
                 checked += 1;
