@@ -41,7 +41,6 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use crate::auth::check::{Mounted, RequestContext, Slot, Verdict};
 use crate::claims::RegisteredClaims;
 use crate::time::unix_secs as unix;
 
@@ -402,18 +401,15 @@ impl fmt::Debug for FeedGuard {
     }
 }
 
-/// Refuses a revoked token (or every token while the list cannot be relied on), cached or not.
-impl Mounted for Revocations {
-    fn slot(&self) -> Slot {
-        Slot::new(0, "revocation")
-    }
-
-    #[inline]
-    fn after(&self, claims: &RegisteredClaims, req: &RequestContext<'_>) -> Verdict {
-        self.check(claims, req.now)
-            .map_err(crate::error::AuthError::from)
-            .into()
-    }
+/// A revocation list as a layer checks it, first and by a direct call (it is the check most
+/// layers have), with what keeps its feed running: a composition root's feed runs for as long as
+/// one of its layers lives.
+#[derive(Clone)]
+pub(crate) struct Watched {
+    pub(crate) list: Revocations,
+    /// Held, never read: dropping the last clone stops the feed.
+    #[allow(dead_code)]
+    pub(crate) feed: Option<Arc<FeedGuard>>,
 }
 
 impl fmt::Debug for Revocations {

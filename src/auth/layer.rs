@@ -163,7 +163,16 @@ impl<C, R, M> JwtAuthLayer<C, R, M> {
     /// Refuse revoked tokens (by session, user generation or `jti`) on every request, cached
     /// or not, at the cost of a hash lookup. See the [`revocation`](crate::revocation) module.
     pub fn revocations(self, revocations: crate::revocation::Revocations) -> Self {
-        self.mount(Arc::new(revocations))
+        self.watch(crate::revocation::Watched {
+            list: revocations,
+            feed: None,
+        })
+    }
+
+    /// Check a revocation list, keeping its feed running (the composition roots).
+    pub(crate) fn watch(mut self, watched: crate::revocation::Watched) -> Self {
+        self.auth.set_revocations(watched);
+        self
     }
 
     /// Run `check` on every request whose token is good, cached or not, after the crate's own

@@ -133,6 +133,11 @@ impl<C> Pipeline<C> {
         self.cors_preflight = true;
     }
 
+    /// Check this revocation list on every request (replacing any other).
+    pub(crate) fn set_revocations(&mut self, watched: crate::revocation::Watched) {
+        self.checks.set_revocations(watched);
+    }
+
     /// Mount a per-request check, replacing the one in its slot.
     pub(crate) fn set_check(&mut self, check: Arc<dyn Mounted>) {
         self.checks.set(check);
@@ -187,9 +192,6 @@ impl<C> Pipeline<C> {
         let registered = claims.registered();
         if !self.checks.binding() && registered.cnf.as_ref().is_some_and(|c| c.jkt.is_some()) {
             return Err(AuthErrorKind::DpopBindingMismatch.into());
-        }
-        if self.checks.is_empty() {
-            return Ok(Admitted::Now(claims));
         }
         Ok(match self.checks.after(registered, req)? {
             None => Admitted::Now(claims),

@@ -13,12 +13,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::auth::JwtAuthLayer;
-use crate::auth::check::{Mounted, RequestContext, Slot, Verdict};
-use crate::claims::RegisteredClaims;
+use crate::auth::check::Mounted;
 use crate::error::ConfigError;
 use crate::metadata::{MetadataService, ProtectedResourceMetadata};
 use crate::rejection::DefaultOnRejection;
-use crate::revocation::{FeedGuard, Revocations};
+use crate::revocation::{FeedGuard, Revocations, Watched};
 use crate::verifier::Verifier;
 
 #[cfg(feature = "axum")]
@@ -57,6 +56,7 @@ pub struct ResourceServer {
 
 struct Inner {
     verifier: Verifier,
+    revocations: Option<Watched>,
     checks: Vec<Arc<dyn Mounted>>,
     on_rejection: DefaultOnRejection,
     metadata: Option<ProtectedResourceMetadata>,
@@ -88,6 +88,9 @@ impl ResourceServer {
     pub fn layer<C>(&self) -> JwtAuthLayer<C> {
         let inner = &self.inner;
         let mut layer = JwtAuthLayer::new(inner.verifier.clone());
+        if let Some(watched) = &inner.revocations {
+            layer = layer.watch(watched.clone());
+        }
         for check in &inner.checks {
             layer = layer.mount(Arc::clone(check));
         }
@@ -130,14 +133,13 @@ impl ResourceServerBuilder {
     /// When the store's revocations cannot be loaded, or the public URL cannot go in a
     /// challenge.
     pub async fn build(self) -> Result<ResourceServer, ConfigError> {
-        let mut checks = self.checks;
-        if let Some((revocations, start)) = self.revocations {
-            let feed = start.await?;
-            checks.push(Arc::new(Fed {
-                revocations,
-                _feed: feed,
-            }));
-        }
+        let revocations = match self.revocations {
+            Some((list, start)) => Some(Watched {
+                list,
+                feed: start.await?.map(Arc::new),
+            }),
+            None => None,
+        };
         let metadata = self.public_url.map(|url| {
             self.authorization_servers
                 .into_iter()
@@ -154,7 +156,8 @@ impl ResourceServerBuilder {
         Ok(ResourceServer {
             inner: Arc::new(Inner {
                 verifier: self.verifier,
-                checks,
+                revocations,
+                checks: self.checks,
                 on_rejection,
                 metadata,
             }),
@@ -186,23 +189,5 @@ impl fmt::Debug for ResourceServerBuilder {
             .field("authorization_servers", &self.authorization_servers)
             .field("follows_revocations", &self.revocations.is_some())
             .finish_non_exhaustive()
-    }
-}
-
-/// A revocation check that holds the feed keeping its list current: the feed runs for as long
-/// as a layer (or the server) lives. Shared with the [`AuthServer`](crate::login::AuthServer).
-pub(crate) struct Fed {
-    pub(crate) revocations: Revocations,
-    pub(crate) _feed: Option<FeedGuard>,
-}
-
-impl Mounted for Fed {
-    fn slot(&self) -> Slot {
-        self.revocations.slot()
-    }
-
-    #[inline]
-    fn after(&self, claims: &RegisteredClaims, req: &RequestContext<'_>) -> Verdict {
-        self.revocations.after(claims, req)
     }
 }

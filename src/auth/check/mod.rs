@@ -19,6 +19,7 @@ use http::{HeaderMap, Method, Uri};
 
 use crate::claims::RegisteredClaims;
 use crate::error::AuthError;
+use crate::revocation::Watched;
 
 /// A check's answer that needs a shared store: `Ok(())` to pass.
 pub type CheckFuture = Pin<Box<dyn Future<Output = Result<(), AuthError>> + Send>>;
@@ -227,6 +228,8 @@ impl<T: Check> Mounted for User<T> {
 /// The checks of one layer, in [`Slot`] order.
 #[derive(Clone, Default)]
 pub(crate) struct Checks {
+    /// Revocations: checked first, by a direct call.
+    revocations: Option<Watched>,
     checks: Vec<Arc<dyn Mounted>>,
     /// Those with something to check before the token is verified.
     before: Vec<Arc<dyn Mounted>>,
@@ -253,6 +256,11 @@ impl Checks {
             .collect();
     }
 
+    /// Check this revocation list (replacing any other).
+    pub(crate) fn set_revocations(&mut self, watched: Watched) {
+        self.revocations = Some(watched);
+    }
+
     /// Mount `check` unless its slot is taken.
     pub(crate) fn set_default(&mut self, check: Arc<dyn Mounted>) {
         let slot = check.slot();
@@ -277,16 +285,25 @@ impl Checks {
         self.before.iter().try_for_each(|c| c.before(req))
     }
 
-    /// Whether no check is mounted (the common bearer layer): nothing to ask.
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.checks.is_empty()
+    /// The revocation list, then every mounted check's [`Mounted::after`], in order: the first
+    /// rejection wins; the futures of the others, if any, are returned to be awaited in order
+    /// (no allocation when there are none).
+    #[inline(always)]
+    pub(crate) fn after(
+        &self,
+        claims: &RegisteredClaims,
+        req: &RequestContext<'_>,
+    ) -> Result<Option<Vec<CheckFuture>>, AuthError> {
+        if let Some(watched) = &self.revocations {
+            watched.list.check(claims, req.now)?;
+        }
+        if self.checks.is_empty() {
+            return Ok(None);
+        }
+        self.after_mounted(claims, req)
     }
 
-    /// Every check's [`Mounted::after`], in order: the first rejection wins; the futures of the
-    /// others, if any, are returned to be awaited in order (no allocation when there are none).
-    #[inline]
-    pub(crate) fn after(
+    fn after_mounted(
         &self,
         claims: &RegisteredClaims,
         req: &RequestContext<'_>,
@@ -309,12 +326,13 @@ impl Checks {
 
     /// The names of the mounted checks, in order (for `Debug`).
     pub(crate) fn names(&self) -> Vec<&'static str> {
-        self.checks
-            .iter()
-            .map(|c| match c.slot().name {
+        let revocations = self.revocations.as_ref().map(|_| "revocation");
+        revocations
+            .into_iter()
+            .chain(self.checks.iter().map(|c| match c.slot().name {
                 "" => "application",
                 name => name,
-            })
+            }))
             .collect()
     }
 }

@@ -19,6 +19,7 @@ use crate::jwks::JwksService;
 use crate::keys::{KeyRing, SigningKey};
 use crate::metadata::{MetadataService, ProtectedResourceMetadata, ProviderMetadata};
 use crate::rejection::DefaultOnRejection;
+use crate::revocation::Watched;
 use crate::session::{
     DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, LoginThrottle, Rate, SessionStore, Sessions,
     TrustedProxies,
@@ -82,7 +83,7 @@ struct Inner<U> {
     throttle: Option<LoginThrottle>,
     verifier: Verifier,
     /// The sessions' revocations, with the feed that keeps them current.
-    revocations: Arc<dyn Mounted>,
+    revocations: Watched,
     dpop: Option<Dpop>,
     /// The features' checks for the layers (DPoP).
     checks: Vec<Arc<dyn Mounted>>,
@@ -292,10 +293,10 @@ impl<U: Reissue> AuthServerBuilder<U> {
                 .resource_metadata(&ProtectedResourceMetadata::new(url.clone()).metadata_url())?,
             None => DefaultOnRejection::new(),
         };
-        let revocations = Arc::new(crate::resource::Fed {
-            revocations: sessions.revocations().clone(),
-            _feed: feed,
-        });
+        let revocations = Watched {
+            list: sessions.revocations().clone(),
+            feed: feed.map(Arc::new),
+        };
         Ok(AuthServer {
             inner: Arc::new(Inner {
                 users: Arc::new(self.users),
@@ -330,7 +331,7 @@ impl<U: Reissue> AuthServer<U> {
     pub fn layer_for<C>(&self) -> JwtAuthLayer<C> {
         let inner = &self.inner;
         let mut layer = JwtAuthLayer::new(inner.verifier.clone())
-            .mount(Arc::clone(&inner.revocations))
+            .watch(inner.revocations.clone())
             .token_sources(inner.sources.iter().cloned());
         for check in &inner.checks {
             layer = layer.mount(Arc::clone(check));
