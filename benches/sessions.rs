@@ -13,10 +13,9 @@ use http_body_util::Full;
 use tower::ServiceExt;
 use tower_jwt_auth::login::{InMemoryUsers, LoginService, TokenIssuer};
 use tower_jwt_auth::revocation::Revocations;
-use tower_jwt_auth::session::{
-    LoginThrottle, MemoryStore, PeerAddr, RedisStore, Sessions, TrustedProxies,
-};
+use tower_jwt_auth::session::{LoginThrottle, MemoryStore, PeerAddr, Sessions, TrustedProxies};
 use tower_jwt_auth::{Algorithm, RegisteredClaims, SigningKey};
+use tower_jwt_auth_redis::RedisStore;
 
 fn micro(c: &mut Criterion) {
     let mut group = c.benchmark_group("sessions");
@@ -46,13 +45,12 @@ fn micro(c: &mut Criterion) {
         .unwrap();
 
     // A login attempt refused by the per-address limit: no password hash.
-    let sessions = Sessions::in_memory();
     let users = InMemoryUsers::new()
         .unwrap()
         .with_user("user1", "password1", serde_json::json!({"sub": "1"}))
         .unwrap();
     let issuer = TokenIssuer::new(SigningKey::from_secret(Algorithm::HS256, [3u8; 32]).unwrap());
-    let throttle = LoginThrottle::new(sessions.store().clone())
+    let throttle = LoginThrottle::new(MemoryStore::new())
         .per_address(Some("1/3600".parse().unwrap()))
         .trusted_proxies(TrustedProxies::none());
     let login = LoginService::new(users, issuer).throttle(throttle);

@@ -34,8 +34,8 @@ use axum::routing::get;
 use common::{BoxError, DemoClaims, identity, init_tracing, secs, var};
 use tower_jwt_auth::remote::RemoteJwks;
 use tower_jwt_auth::resource::ResourceServer;
-use tower_jwt_auth::session::RedisStore;
 use tower_jwt_auth::{Claims, Validation, Verifier};
+use tower_jwt_auth_redis::RedisStore;
 
 async fn protected(claims: Claims<DemoClaims>) -> Response {
     Json(identity(&claims)).into_response()
@@ -120,7 +120,7 @@ async fn main() -> Result<(), BoxError> {
             .await
             .map_err(|e| format!("REDIS_URL: cannot use Redis: {e}"))?;
         let staleness = secs("REVOCATION_MAX_STALENESS_SECS", 60)?;
-        store = Some(std::sync::Arc::new(redis.clone()) as _);
+        store = Some(redis.clone());
         api = api.follow_revocations(redis, staleness);
     }
     // DPoP-bound tokens (`DPOP`: allowed, required or off), with the issuers' replay store.

@@ -11,7 +11,7 @@
 //! - [`verifier`] and [`validation`] hold the verifying pipeline and its policy (one issuer, or
 //!   several with `Verifier::for_issuers`); [`keys`] every kind of key.
 //! - `session` (feature `sessions`, turned on by `login`): refresh tokens with rotation and reuse
-//!   detection, logout, login throttling, in memory or shared through Redis (feature `redis`);
+//!   detection, logout, login throttling, in memory or shared through Redis (the crate `tower-jwt-auth-redis`);
 //!   [`revocation`] is the per-request check they feed.
 //! - [`metadata`]: RFC 9728 protected-resource metadata and the issuer's OpenID configuration;
 //!   [`metrics`] (feature `metrics`) counts what happens.
@@ -74,8 +74,6 @@
 //! | `rust-crypto` | no | pure-Rust RustCrypto backend; if both are on, aws-lc-rs is used |
 //! | `login` | no | [`login::LoginService`], [`login::TokenIssuer`], argon2id [`login::InMemoryUsers`]; refresh and logout services; turns on `sessions` |
 //! | `sessions` | no | the `session` module: refresh-token families, logout, login throttling, `MemoryStore` |
-//! | `redis` | no | `session::RedisStore`: sessions, throttling and revocations shared by several nodes through Redis |
-//! | `redis-cluster` | no | `RedisStore` on a Redis Cluster (`redis+cluster://…`) |
 //! | `remote-jwks` | no | `remote::RemoteJwks`: keys fetched from a JWKS URL with any tower HTTP client (tokio) |
 //! | `hyper-client` | no | the default HTTP client of `RemoteJwks` (hyper-util, rustls); turns on `remote-jwks` |
 //! | `axum` | no | `Claims<C>` and `Option<Claims<C>>` as axum extractors (the `axum` module) |
@@ -84,10 +82,13 @@
 //! | `os-certs` | no | `remote::KeyClientBuilder::os_roots`: the default key client trusts the OS certificate store |
 //! | `https-proxy` | no | `remote::Proxy`: the default key client honours `HTTPS_PROXY`/`NO_PROXY` |
 //! | `reqwest` | no | `remote::ReqwestClient`: key sets fetched with reqwest (OS certificate store, system proxies) |
-//! | `test-util` | no | `testkit::TokenMinter`: valid, expired, foreign-key… tokens for your tests |
+//! | `test-util` | no | `testkit::TokenMinter`: valid, expired, foreign-key… tokens for your tests; with `sessions`, `testkit::store_contract` for a store of your own |
 //! | `utoipa` | no | `openapi::BearerSecurity`: the bearer scheme in a utoipa OpenAPI document |
 //! | `metrics` | no | counters and gauges through the `metrics` facade (the `metrics` module lists them) |
 //! | `tracing` | no | one `debug` event per rejection, with its kind and never the token |
+//!
+//! Sessions shared by several nodes through Redis (standalone or Cluster) come from the crate
+//! `tower-jwt-auth-redis`, built on this crate's public store traits.
 //!
 //! The default is only the crypto backend: verifying with static keys pulls in no async
 //! runtime, HTTP client or password hashing.

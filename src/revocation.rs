@@ -382,7 +382,7 @@ impl fmt::Debug for RevocationBatch<'_> {
     }
 }
 
-/// Keeps a store's revocation feed running ([`SessionStore::follow_revocations`](crate::session::SessionStore::follow_revocations), feature `sessions`): dropping
+/// Keeps a store's revocation feed running ([`RevocationStore::follow_revocations`](crate::session::RevocationStore::follow_revocations), feature `sessions`): dropping
 /// it stops the feed.
 #[must_use = "dropping the guard stops the revocation feed: the list goes stale, and after the \
               staleness bound every authenticated request gets 503; keep it alive"]

@@ -42,12 +42,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// `N` random bytes from the operating system, as lowercase hex; `None` if the generator fails
 /// (never a panic: this runs on request paths).
 #[cfg_attr(
-    not(any(
-        feature = "login",
-        feature = "test-util",
-        feature = "dpop",
-        feature = "redis"
-    )),
+    not(any(feature = "login", feature = "test-util", feature = "dpop")),
     allow(dead_code)
 )]
 pub(crate) fn random_hex<const N: usize>() -> Option<String> {

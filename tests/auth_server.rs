@@ -17,8 +17,9 @@ use redis_server::RedisServer;
 use serde::{Deserialize, Serialize};
 use tower_jwt_auth::login::{AuthServer, InMemoryUsers};
 use tower_jwt_auth::resource::ResourceServer;
-use tower_jwt_auth::session::{Rate, RedisStore};
+use tower_jwt_auth::session::Rate;
 use tower_jwt_auth::{Algorithm, Claims, KeySet, SigningKey, Validation, Verifier};
+use tower_jwt_auth_redis::RedisStore;
 
 #[derive(Clone, Serialize, Deserialize)]
 struct User {

@@ -12,10 +12,9 @@ use serde::{Deserialize, Serialize};
 use tower_jwt_auth::dpop::{Dpop, StoreReplayCache};
 use tower_jwt_auth::login::{AuthServer, InMemoryUsers};
 use tower_jwt_auth::metadata::MetadataService;
-use tower_jwt_auth::session::{
-    DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, Rate, RedisStore, TrustedProxies,
-};
+use tower_jwt_auth::session::{DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, Rate, TrustedProxies};
 use tower_jwt_auth::{Algorithm, ConfigErrorKind, SigningKey, VerifyingKey};
+use tower_jwt_auth_redis::RedisStore;
 
 /// The claims the demo issues and expects (besides the registered ones).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -111,7 +110,7 @@ fn rate(name: &str, default: Rate) -> Result<Rate, BoxError> {
 /// server nonce (five-minute steps).
 pub(crate) fn dpop_from_env(
     own_url: &str,
-    store: Option<std::sync::Arc<dyn tower_jwt_auth::session::SessionStore>>,
+    store: Option<RedisStore>,
 ) -> Result<(String, Option<Dpop>), BoxError> {
     let mode = var("DPOP").unwrap_or_else(|| "allowed".to_owned());
     let dpop = Dpop::new(own_url).map_err(|e| format!("PUBLIC_URL or BIND_ADDR: {e}"));
@@ -260,7 +259,7 @@ impl Demo {
             let store = RedisStore::connect(url)
                 .await
                 .map_err(|e| format!("REDIS_URL: cannot use Redis: {e}"))?;
-            shared_store = Some(std::sync::Arc::new(store.clone()) as _);
+            shared_store = Some(store.clone());
             auth = auth.store(store);
         }
         // Several nodes on one Redis refuse a proof replayed against any of them.

@@ -67,8 +67,8 @@ impl ReplayEntry {
 /// Only proofs of requests that succeeded otherwise reach the cache (a valid bound access
 /// token, a right password, a valid refresh token): anonymous traffic cannot fill it.
 /// [`MemoryReplayCache`] serves one process; a store shared by every node (the session
-/// store's [`RedisStore`](crate::session::RedisStore) with the `redis` feature) stops a proof
-/// replayed against another node too.
+/// store through [`StoreReplayCache`], such as the Redis store of `tower-jwt-auth-redis`)
+/// stops a proof replayed against another node too.
 pub trait ReplayCache: Send + Sync + 'static {
     /// Record `entry` until its `expires_at` and say whether its `id` is new.
     fn first_use(&self, entry: &ReplayEntry) -> ReplayCheck;
@@ -238,25 +238,25 @@ impl ReplayCache for MemoryReplayCache {
     }
 }
 
-/// A [`ReplayCache`] in a session store ([`SessionStore::first_use`]): with a
-/// [`RedisStore`](crate::session::RedisStore) shared by every node, a proof accepted by one node
-/// is refused by all (feature `sessions`). Each check is one round trip to the store, which the
+/// A [`ReplayCache`] in a shared store ([`OneTimeStore::first_use`]): with a Redis store
+/// shared by every node, a proof accepted by one node is refused by all (feature `sessions`). Each check is one round trip to the store, which the
 /// layer waits for (so not with [`JwtAuthLayer::never_wait`](crate::JwtAuthLayer::never_wait)).
 ///
-/// [`SessionStore::first_use`]: crate::session::SessionStore::first_use
+/// [`OneTimeStore::first_use`]: crate::session::OneTimeStore::first_use
 #[cfg(feature = "sessions")]
 #[derive(Clone, Debug)]
 pub struct StoreReplayCache {
-    store: std::sync::Arc<dyn crate::session::SessionStore>,
+    store: std::sync::Arc<dyn crate::session::OneTimeStore>,
 }
 
 #[cfg(feature = "sessions")]
 impl StoreReplayCache {
-    /// Proofs recorded in `store`; [`Sessions::store`](crate::session::Sessions::store) gives
-    /// the one the sessions use.
+    /// Proofs recorded in `store` (the sessions' store, shared through an `Arc`).
     #[must_use]
-    pub fn new(store: std::sync::Arc<dyn crate::session::SessionStore>) -> Self {
-        Self { store }
+    pub fn new(store: impl crate::session::OneTimeStore) -> Self {
+        Self {
+            store: std::sync::Arc::new(store),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::SessionStore;
+use super::RevocationStore;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::resource::{FeedStart, ResourceServerBuilder};
 use crate::revocation::Revocations;
@@ -13,7 +13,11 @@ impl ResourceServerBuilder {
     /// [`build`](Self::build) loads the list and starts the store's feed, which runs for as long
     /// as a layer of the server lives; after `max_staleness` without news from the store, the
     /// layers answer 503 instead of trusting an old list.
-    pub fn follow_revocations(mut self, store: impl SessionStore, max_staleness: Duration) -> Self {
+    pub fn follow_revocations(
+        mut self,
+        store: impl RevocationStore,
+        max_staleness: Duration,
+    ) -> Self {
         let revocations = Revocations::new();
         let list = revocations.clone();
         let start: FeedStart = Box::pin(async move {

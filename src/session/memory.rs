@@ -7,8 +7,8 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 use super::store::{
-    NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore, StoreFuture,
-    Throttle, ThrottleOp,
+    NewFamily, OneTimeStore, Rate, RevocationEntry, RevocationStore, Rotated, Rotation,
+    RotationCheck, SessionStore, StoreFuture, Throttle, ThrottleOp, ThrottleStore,
 };
 
 /// How many operations between two sweeps of expired state.
@@ -237,11 +237,17 @@ impl SessionStore for MemoryStore {
         });
         Box::pin(async move { Ok(generation) })
     }
+}
 
+/// Revocations need nothing here: [`Sessions`](super::Sessions) puts them in its own list,
+/// the only one on a single node.
+impl RevocationStore for MemoryStore {
     fn revoke<'a>(&'a self, _entry: &'a RevocationEntry, _keep: Duration) -> StoreFuture<'a, ()> {
         Box::pin(async { Ok(()) })
     }
+}
 
+impl ThrottleStore for MemoryStore {
     fn throttle<'a>(
         &'a self,
         key: &'a str,
@@ -263,7 +269,9 @@ impl SessionStore for MemoryStore {
         });
         Box::pin(async move { Ok(outcome) })
     }
+}
 
+impl OneTimeStore for MemoryStore {
     fn first_use<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
         let fresh = self.with(|state, now| match state.seen.get(key) {
             Some(until) if *until > now => false,

@@ -3,9 +3,11 @@
 //! every node that issues tokens.
 //!
 //! Access tokens stay short-lived and stateless to verify. What has to be remembered lives in a
-//! store: [`MemoryStore`] (one process, no set-up) or `RedisStore` (feature `redis`: several
-//! nodes sharing one Redis; feature `redis-cluster` for a Redis Cluster). Both implement the same contract, and the crate's contract tests
-//! run against both.
+//! store: [`MemoryStore`] (one process, no set-up) or the Redis store of the crate
+//! `tower-jwt-auth-redis` (several nodes sharing one Redis or Redis Cluster). The store is split
+//! by what it keeps ([`SessionStore`], [`RevocationStore`], [`ThrottleStore`],
+//! [`OneTimeStore`]), so a backend of your own implements what it supports; both stores pass
+//! the one contract, which any store can run (`testkit::store_contract`, feature `test-util`).
 //!
 //! - **A login opens a session** (a refresh *family*) with an id, `sid`, that goes into every
 //!   access token of the session with the user's generation `gen`. The refresh token is
@@ -52,8 +54,6 @@
 
 mod follow;
 mod memory;
-#[cfg(feature = "redis")]
-mod redis;
 mod store;
 mod throttle;
 
@@ -69,11 +69,9 @@ use crate::text::hex;
 
 pub use crate::revocation::FeedGuard;
 pub use memory::MemoryStore;
-#[cfg(feature = "redis")]
-pub use redis::{RedisOptions, RedisStore, RevocationFeed};
 pub use store::{
-    NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore, StoreError,
-    StoreFuture, Throttle, ThrottleOp,
+    NewFamily, OneTimeStore, Rate, RevocationEntry, RevocationStore, Rotated, Rotation,
+    RotationCheck, SessionStore, StoreError, StoreFuture, Throttle, ThrottleOp, ThrottleStore,
 };
 pub use throttle::{
     DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, LoginThrottle, PeerAddr, TrustedProxies,
@@ -552,8 +550,11 @@ fn token_hash(token: &str) -> String {
     hex(&digest("tja refresh token", token.as_bytes()))
 }
 
-/// The store's name for a user: a hash of `sub` (128 bits, hex), never the id itself.
-pub(crate) fn user_tag(sub: &str) -> String {
+/// The stores' name for a user ([`NewFamily::user`], the `user` of every store call): a hash
+/// of `sub` (128 bits, lowercase hex), never the id itself. A store that keeps something per
+/// user by `sub` (a generation written back after a data loss, say) names it with this.
+#[must_use]
+pub fn user_tag(sub: &str) -> String {
     hex(&digest("tja user", sub.as_bytes())[..16])
 }
 

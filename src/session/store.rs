@@ -1,27 +1,36 @@
-//! The [`SessionStore`] contract and the values that cross it.
+//! The store traits ([`SessionStore`], [`RevocationStore`], [`ThrottleStore`],
+//! [`OneTimeStore`]) and the values that cross them.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::revocation::RevocationEntry;
 use crate::revocation::{FeedGuard, Revocations};
 
-/// The future a [`SessionStore`] method returns.
+/// The future a store method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// Where sessions, throttling state and shared revocations live.
+/// Sessions and their rotation: the refresh families of [`Sessions`](super::Sessions).
 ///
-/// [`Sessions`](super::Sessions) and [`LoginThrottle`](super::LoginThrottle) call these
-/// methods; you implement the trait only for a store of your own. Every method must be one
-/// atomic step for the store (a Lua script on one Redis slot, a lock in memory), so that
-/// several nodes calling at once never see half an operation, and every piece of state it
-/// creates must expire on its own. Users are named by an opaque tag (a hash of `sub`); hashes
-/// are lowercase hex. Time is the store's own clock (Redis `TIME`), so nodes with skewed
-/// clocks agree.
-pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
+/// A store is split by what it keeps, so a backend implements what it supports:
+/// [`SessionStore`] (with [`RevocationStore`], which every session store is, since ending a
+/// session revokes it), [`ThrottleStore`] for the login limits of
+/// [`LoginThrottle`](super::LoginThrottle), and [`OneTimeStore`] for refusing replayed DPoP
+/// proofs. [`MemoryStore`](super::MemoryStore) and the Redis store (crate
+/// `tower-jwt-auth-redis`) implement all four; the contract they must meet is
+/// `testkit::store_contract` (feature `test-util`), which runs against any store.
+///
+/// You implement these traits only for a store of your own. Every method must be one atomic
+/// step for the store (a Lua script on one Redis slot, a transaction, a lock in memory), so
+/// that several nodes calling at once never see half an operation, and every piece of state it
+/// creates must expire on its own. Users are named by an opaque tag
+/// ([`user_tag`](super::user_tag), a hash of `sub`); hashes are lowercase hex. Time is the
+/// store's own clock (Redis `TIME`), so nodes with skewed clocks agree.
+pub trait SessionStore: RevocationStore {
     /// Create a refresh family and return the user's current generation (0 if none, and at
     /// least [`NewFamily::min_generation`], which then becomes the user's generation).
     fn open<'a>(&'a self, family: &'a NewFamily<'a>) -> StoreFuture<'a, u64>;
@@ -46,29 +55,22 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// generation only ever grows, even across a store that lost its data: every token issued
     /// before is below it.
     fn end_all<'a>(&'a self, user: &'a str, keep: Duration) -> StoreFuture<'a, u64>;
+}
 
+/// Revocations shared between the nodes of a store, and the feed that brings them to each
+/// node's [`Revocations`] list. A verify-only node needs only this
+/// ([`ResourceServerBuilder::follow_revocations`](crate::resource::ResourceServerBuilder::follow_revocations)).
+pub trait RevocationStore: Send + Sync + fmt::Debug + 'static {
     /// Share a revocation with the other nodes for `keep` from now (the store's now). A store
     /// used by one process only may do nothing: the caller has already put it in its own list.
     fn revoke<'a>(&'a self, entry: &'a RevocationEntry, keep: Duration) -> StoreFuture<'a, ()>;
 
-    /// One step of a GCRA limiter named `key` (already hashed).
-    fn throttle<'a>(
-        &'a self,
-        key: &'a str,
-        rate: Rate,
-        op: ThrottleOp,
-    ) -> StoreFuture<'a, Throttle>;
-
-    /// Record `key` (already hashed: a DPoP proof's key and `jti`) for `ttl` unless it is
-    /// there already; `true` the first time. Used to refuse replayed DPoP proofs on every node
-    /// sharing the store.
-    fn first_use<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool>;
-
     /// Keep `revocations` in step with what every node sharing the store revokes, and mark the
-    /// list trustworthy for `max_staleness` after each successful check, until the returned
-    /// guard is dropped. `None`: there is nothing to follow (a store only this process
-    /// writes to, as [`MemoryStore`](super::MemoryStore), whose revocations go straight into
-    /// the list). The default.
+    /// list trustworthy for `max_staleness` after each successful check
+    /// ([`Revocations::trust_until`]), until the returned guard is dropped. `None`: there is
+    /// nothing to follow (a store only this process writes to, as
+    /// [`MemoryStore`](super::MemoryStore), whose revocations go straight into the list). The
+    /// default.
     ///
     /// The [`AuthServer`](crate::login::AuthServer) calls it once and keeps the guard for as
     /// long as any of its layers lives.
@@ -79,6 +81,77 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     ) -> StoreFuture<'a, Option<FeedGuard>> {
         let _ = (revocations, max_staleness);
         Box::pin(std::future::ready(Ok(None)))
+    }
+}
+
+/// GCRA limiters, for the login limits of [`LoginThrottle`](super::LoginThrottle): shared, so
+/// several nodes count together.
+pub trait ThrottleStore: Send + Sync + fmt::Debug + 'static {
+    /// One step of a GCRA limiter named `key` (already hashed): [`Rate::step`] on the stored
+    /// arrival time, as one atomic step, the new time kept until it has passed.
+    fn throttle<'a>(
+        &'a self,
+        key: &'a str,
+        rate: Rate,
+        op: ThrottleOp,
+    ) -> StoreFuture<'a, Throttle>;
+}
+
+/// Keys used once: refusing a replayed DPoP proof on every node sharing the store
+/// ([`StoreReplayCache`](crate::dpop::StoreReplayCache), feature `dpop`).
+pub trait OneTimeStore: Send + Sync + fmt::Debug + 'static {
+    /// Record `key` (already hashed: a DPoP proof's key and `jti`) for `ttl` unless it is
+    /// there already; `true` the first time.
+    fn first_use<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool>;
+}
+
+/// A store behind an `Arc` is the store: one value shared by [`Sessions`](super::Sessions),
+/// the throttle and the replay cache.
+impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
+    fn open<'a>(&'a self, family: &'a NewFamily<'a>) -> StoreFuture<'a, u64> {
+        (**self).open(family)
+    }
+    fn rotate<'a>(&'a self, rotation: &'a Rotation<'a>) -> StoreFuture<'a, Rotated> {
+        (**self).rotate(rotation)
+    }
+    fn can_rotate<'a>(&'a self, check: &'a RotationCheck<'a>) -> StoreFuture<'a, bool> {
+        (**self).can_rotate(check)
+    }
+    fn end_session<'a>(&'a self, user: &'a str, sid: &'a str) -> StoreFuture<'a, ()> {
+        (**self).end_session(user, sid)
+    }
+    fn end_all<'a>(&'a self, user: &'a str, keep: Duration) -> StoreFuture<'a, u64> {
+        (**self).end_all(user, keep)
+    }
+}
+
+impl<S: RevocationStore + ?Sized> RevocationStore for Arc<S> {
+    fn revoke<'a>(&'a self, entry: &'a RevocationEntry, keep: Duration) -> StoreFuture<'a, ()> {
+        (**self).revoke(entry, keep)
+    }
+    fn follow_revocations<'a>(
+        &'a self,
+        revocations: &'a Revocations,
+        max_staleness: Duration,
+    ) -> StoreFuture<'a, Option<FeedGuard>> {
+        (**self).follow_revocations(revocations, max_staleness)
+    }
+}
+
+impl<S: ThrottleStore + ?Sized> ThrottleStore for Arc<S> {
+    fn throttle<'a>(
+        &'a self,
+        key: &'a str,
+        rate: Rate,
+        op: ThrottleOp,
+    ) -> StoreFuture<'a, Throttle> {
+        (**self).throttle(key, rate, op)
+    }
+}
+
+impl<S: OneTimeStore + ?Sized> OneTimeStore for Arc<S> {
+    fn first_use<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        (**self).first_use(key, ttl)
     }
 }
 
@@ -283,9 +356,8 @@ impl FromStr for Rate {
     }
 }
 
-/// What a [`SessionStore::throttle`] call does.
+/// What a [`ThrottleStore::throttle`] call does. Exhaustive: a store handles both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ThrottleOp {
     /// Take one unit, if the limiter allows it.
     Take,

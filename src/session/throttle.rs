@@ -9,7 +9,7 @@ use std::sync::Arc;
 use http::HeaderMap;
 
 use super::digest;
-use super::store::{Rate, SessionStore, StoreError, Throttle, ThrottleOp};
+use super::store::{Rate, StoreError, Throttle, ThrottleOp, ThrottleStore};
 use crate::text::hex;
 
 /// The peer address of the connection a request came on. Put it in the request extensions
@@ -170,7 +170,7 @@ pub const DEFAULT_PER_ADDRESS: Rate = match Rate::new(30, std::time::Duration::f
     None => unreachable!(),
 };
 
-/// Limits on login attempts, kept in a [`SessionStore`] (so several nodes count together), with
+/// Limits on login attempts, kept in a [`ThrottleStore`] (so several nodes count together), with
 /// GCRA: a burst, then an even refill.
 ///
 /// - **Per client address**, every attempt counts (default 30 per 60 s). The address is the
@@ -185,19 +185,19 @@ pub const DEFAULT_PER_ADDRESS: Rate = match Rate::new(30, std::time::Duration::f
 /// A throttled attempt is answered 429 with `Retry-After` and never runs the password hash.
 #[derive(Clone)]
 pub struct LoginThrottle {
-    store: Arc<dyn SessionStore>,
+    store: Arc<dyn ThrottleStore>,
     per_user: Option<Rate>,
     per_address: Option<Rate>,
     proxies: TrustedProxies,
 }
 
 impl LoginThrottle {
-    /// The default limits, counted in `store` (use the sessions' store:
-    /// [`Sessions::store`](super::Sessions::store)).
+    /// The default limits, counted in `store` (the sessions' store, shared through an `Arc`,
+    /// so that every node sharing it counts together).
     #[must_use]
-    pub fn new(store: Arc<dyn SessionStore>) -> Self {
+    pub fn new(store: impl ThrottleStore) -> Self {
         Self {
-            store,
+            store: Arc::new(store),
             per_user: Some(DEFAULT_PER_USER),
             per_address: Some(DEFAULT_PER_ADDRESS),
             proxies: TrustedProxies::none(),

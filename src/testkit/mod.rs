@@ -3,7 +3,8 @@
 //! foreign key) for the verifier your application configures; [`FakeProvider`] is an OpenID
 //! provider in the test process (discovery and JWKS, with rotation and fault injection);
 //! [`ManualClock`] is a clock a test moves by hand
-//! ([`Validation::clock`](crate::Validation::clock)), for expiry without sleeping.
+//! ([`Validation::clock`](crate::Validation::clock)), for expiry without sleeping;
+//! [`store_contract`] (with feature `sessions`) checks a session store of your own.
 //!
 //! ```
 //! use tower_jwt_auth::testkit::TokenMinter;
@@ -28,6 +29,8 @@
 //! ```
 
 mod provider;
+#[cfg(feature = "sessions")]
+pub mod store_contract;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

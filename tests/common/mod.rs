@@ -115,8 +115,6 @@ fn enabled_features() -> Vec<&'static str> {
         "login",
         "dpop",
         "sessions",
-        "redis",
-        "redis-cluster",
         "metrics",
         "cookie",
         "tracing",
@@ -151,7 +149,15 @@ fn example_path(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
         let status = Command::new(cargo)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--quiet", "--example", name, "--profile", profile])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "tower-jwt-auth",
+                "--example",
+                name,
+            ])
+            .args(["--profile", profile])
             .arg("--target-dir")
             .arg(target_dir)
             .args(["--no-default-features", "--features"])

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use tower_jwt_auth::revocation::Revocations;
-use tower_jwt_auth::session::RedisStore;
+use tower_jwt_auth_redis::RedisStore;
 
 async fn start(store: RedisStore) -> Result<(), Box<dyn std::error::Error>> {
     store.follow(Revocations::new(), Duration::from_secs(60)).await?;

@@ -13,7 +13,7 @@ use crate::keys::KeySet;
 use crate::keys::SigningKey;
 use crate::login::Authenticate;
 use crate::login::{BoxError, LoginService};
-use crate::session::{LoginThrottle, PeerAddr};
+use crate::session::{LoginThrottle, MemoryStore, PeerAddr};
 use crate::validation::Validation;
 use crate::verifier::Verifier;
 use jsonwebtoken::Algorithm;
@@ -125,10 +125,8 @@ async fn login_opens_a_session_and_refresh_rotates_it() {
 
 #[tokio::test]
 async fn a_throttled_attempt_never_runs_the_password_check() {
-    let sessions = Sessions::in_memory();
     let auth = Counting::default();
-    let throttle =
-        LoginThrottle::new(sessions.store().clone()).per_user(Some("2/60".parse().unwrap()));
+    let throttle = LoginThrottle::new(MemoryStore::new()).per_user(Some("2/60".parse().unwrap()));
     let login = LoginService::new(auth.clone(), issuer()).throttle(throttle);
     for _ in 0..2 {
         let res = login
@@ -159,9 +157,7 @@ async fn a_throttled_attempt_never_runs_the_password_check() {
 
 #[tokio::test]
 async fn a_successful_login_gives_its_unit_back() {
-    let sessions = Sessions::in_memory();
-    let throttle =
-        LoginThrottle::new(sessions.store().clone()).per_user(Some("1/60".parse().unwrap()));
+    let throttle = LoginThrottle::new(MemoryStore::new()).per_user(Some("1/60".parse().unwrap()));
     let login = LoginService::new(Counting::default(), issuer()).throttle(throttle);
     for _ in 0..3 {
         let res = login

@@ -21,8 +21,8 @@ use crate::metadata::{MetadataService, ProtectedResourceMetadata, ProviderMetada
 use crate::rejection::DefaultOnRejection;
 use crate::revocation::Watched;
 use crate::session::{
-    DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, LoginThrottle, Rate, SessionStore, Sessions,
-    TrustedProxies,
+    DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, LoginThrottle, MemoryStore, Rate, SessionStore,
+    Sessions, ThrottleStore, TrustedProxies,
 };
 use crate::token::TokenSource;
 use crate::validation::Validation;
@@ -103,7 +103,8 @@ pub struct AuthServerBuilder<U> {
     aud: Option<String>,
     ttl: Duration,
     leeway: Duration,
-    store: Option<Box<dyn FnOnce() -> Sessions + Send>>,
+    sessions: Option<Sessions>,
+    throttle_store: Option<Arc<dyn ThrottleStore>>,
     lifetime: Option<Duration>,
     idle: Option<Duration>,
     grace: Option<Duration>,
@@ -135,7 +136,8 @@ impl<U: Reissue> AuthServer<U> {
             aud: None,
             ttl: DEFAULT_TTL,
             leeway: DEFAULT_LEEWAY,
-            store: None,
+            sessions: None,
+            throttle_store: None,
             lifetime: None,
             idle: None,
             grace: None,
@@ -177,11 +179,27 @@ impl<U: Reissue> AuthServerBuilder<U> {
         self
     }
 
-    /// Keep sessions, throttling state and shared revocations in `store` (default: this
-    /// process's memory). With a store several nodes share (Redis), [`build`](Self::build)
-    /// starts its revocation feed.
-    pub fn store(mut self, store: impl SessionStore) -> Self {
-        self.store = Some(Box::new(move || Sessions::new(store)));
+    /// Keep sessions, shared revocations and the login limiters in `store` (default: one
+    /// [`MemoryStore`](crate::session::MemoryStore), this process's memory). With a store
+    /// several nodes share (Redis), [`build`](Self::build) starts its revocation feed, and
+    /// the nodes count login attempts together.
+    pub fn store<S: SessionStore + ThrottleStore>(self, store: S) -> Self {
+        let store = Arc::new(store);
+        self.session_store(Arc::clone(&store)).throttle_store(store)
+    }
+
+    /// Keep sessions and shared revocations in `store`, for a store that has no limiters
+    /// (the login limits then count in [`throttle_store`](Self::throttle_store), by default in
+    /// this process's memory). [`store`](Self::store) sets both.
+    pub fn session_store(mut self, store: impl SessionStore) -> Self {
+        self.sessions = Some(Sessions::new(store));
+        self
+    }
+
+    /// Count login attempts in `store` (default: the [`store`](Self::store), else this
+    /// process's memory).
+    pub fn throttle_store(mut self, store: impl ThrottleStore) -> Self {
+        self.throttle_store = Some(Arc::new(store));
         self
     }
 
@@ -258,7 +276,11 @@ impl<U: Reissue> AuthServerBuilder<U> {
         }
         let verifier = Verifier::from_source(self.ring, validation)?;
 
-        let mut sessions = self.store.map_or_else(Sessions::in_memory, |open| open());
+        let memory = Arc::new(MemoryStore::new());
+        let mut sessions = self
+            .sessions
+            .unwrap_or_else(|| Sessions::new(Arc::clone(&memory)));
+        let throttle_store = self.throttle_store.unwrap_or(memory);
         if let Some(lifetime) = self.lifetime {
             sessions = sessions.lifetime(lifetime);
         }
@@ -282,7 +304,7 @@ impl<U: Reissue> AuthServerBuilder<U> {
                 )
             })?;
         let throttle = (self.per_user.is_some() || self.per_address.is_some()).then(|| {
-            LoginThrottle::new(sessions.store().clone())
+            LoginThrottle::new(throttle_store)
                 .per_user(self.per_user)
                 .per_address(self.per_address)
                 .trusted_proxies(self.proxies)

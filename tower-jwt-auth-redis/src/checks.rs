@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use redis::Client;
 
-use super::conn::unavailable;
-use crate::session::store::StoreError;
+use crate::conn::unavailable;
+use tower_jwt_auth::session::StoreError;
 
 /// Refuse a Redis that may evict keys: an evicted revocation index, generation or family would
 /// let logged-out tokens back in. Each node named in the URL is asked for its
 /// `maxmemory-policy`; where `CONFIG` is refused (managed services often hide it) a warning is
-/// logged instead (feature `tracing`), since the policy cannot be known.
+/// logged instead (a `tracing` warning), since the policy cannot be known.
 pub(super) async fn check_eviction(nodes: &[Client], timeout: Duration) -> Result<(), StoreError> {
     for node in nodes {
         let policy = tokio::time::timeout(timeout, async {
@@ -50,9 +50,7 @@ pub(super) async fn check_eviction(nodes: &[Client], timeout: Duration) -> Resul
     Ok(())
 }
 
-#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 fn warn_policy_unknown(why: &str) {
-    #[cfg(feature = "tracing")]
     tracing::warn!(
         "{why}: make sure the Redis server's maxmemory-policy is noeviction (an evicted \
          revocation lets a logged-out token back in)"

@@ -1,10 +1,10 @@
-//! A connection to a Redis Cluster (feature `redis-cluster`): `redis+cluster://` URLs.
+//! A connection to a Redis Cluster (feature `cluster`): `redis+cluster://` URLs.
 
 use redis::Client;
 
-use super::RedisOptions;
-use super::conn::{Conn, unavailable};
-use crate::session::store::StoreError;
+use crate::RedisOptions;
+use crate::conn::{Conn, unavailable};
+use tower_jwt_auth::session::StoreError;
 
 /// Connect to the cluster of `nodes`; the node clients are kept for the feed's subscription.
 pub(super) async fn connect_cluster(

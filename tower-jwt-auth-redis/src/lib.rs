@@ -1,15 +1,50 @@
-//! [`RedisStore`] (feature `redis`): sessions, limiters and revocations shared by every node
-//! that names the same Redis, and [`RevocationFeed`], which keeps a node's revocation list in
-//! step with it.
+//! A Redis store for [tower-jwt-auth](tower_jwt_auth): sessions, login limiters, one-time DPoP
+//! proof ids and revocations shared by every node that names the same Redis (standalone, or a
+//! Redis Cluster with the feature `cluster`), and [`RevocationFeed`], which keeps each node's
+//! revocation list in step with it.
 //!
-//! Connection (`conn`, `cluster`, and the start-up `checks`), the scripts (`scripts/*.lua`), the
-//! [`SessionStore`](super::SessionStore) operations
-//! (`store`), the shared revocation index (`index`) and the feed (`feed`) each have a module.
+//! [`RedisStore`] implements the store traits of `tower_jwt_auth::session`
+//! ([`SessionStore`], [`RevocationStore`], [`ThrottleStore`], [`OneTimeStore`]) on the
+//! crate's public API alone, and passes the same contract as the in-memory store
+//! (`tower_jwt_auth::testkit::store_contract`). Hand it to the issuing side's composition root:
+//!
+//! ```no_run
+//! use tower_jwt_auth::login::{AuthServer, InMemoryUsers};
+//! use tower_jwt_auth::{Algorithm, SigningKey};
+//! use tower_jwt_auth_redis::RedisStore;
+//!
+//! #[derive(Clone, serde::Serialize, serde::Deserialize)]
+//! struct User {
+//!     sub: String,
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let users = InMemoryUsers::new()?.with_user("alice", "correct horse", User { sub: "1".into() })?;
+//! let store = RedisStore::connect("redis://127.0.0.1:6379/").await?;
+//! // Sessions, limiters and revocations in Redis; `build` starts the revocation feed, which
+//! // runs for as long as a layer of the server lives.
+//! let auth = AuthServer::builder(users, SigningKey::generate_secret(Algorithm::HS256)?)
+//!     .store(store)
+//!     .build()
+//!     .await?;
+//! # let _ = auth;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Each module has one job: the connection (`conn`, `cluster`, and the start-up `checks`), the
+//! Lua scripts (`scripts/*.lua`, one per operation), the store traits (`store`), the shared
+//! revocation index (`index`) and the feed (`feed`).
+//!
+//! [`SessionStore`]: tower_jwt_auth::session::SessionStore
+//! [`RevocationStore`]: tower_jwt_auth::session::RevocationStore
+//! [`ThrottleStore`]: tower_jwt_auth::session::ThrottleStore
+//! [`OneTimeStore`]: tower_jwt_auth::session::OneTimeStore
 
 mod checks;
-#[cfg(feature = "redis-cluster")]
+#[cfg(feature = "cluster")]
 mod cluster;
-#[cfg(not(feature = "redis-cluster"))]
+#[cfg(not(feature = "cluster"))]
 #[path = "no_cluster.rs"]
 mod cluster;
 mod conn;
@@ -20,18 +55,18 @@ mod store;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::Client;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use feed::RevocationFeed;
 
-use super::store::StoreError;
 use checks::check_eviction;
 use cluster::connect_cluster;
 use conn::{Conn, cluster_nodes, unavailable};
 use scripts::Scripts;
+use tower_jwt_auth::session::StoreError;
 
 /// Settings of a [`RedisStore`].
 #[derive(Debug, Clone)]
@@ -71,7 +106,7 @@ impl RedisOptions {
     }
 }
 
-/// A [`SessionStore`](super::SessionStore) in Redis, shared by every node that names it.
+/// The store traits of `tower_jwt_auth::session` in Redis, shared by every node that names it.
 ///
 /// Every key starts with the prefix (default `tja:`) and expires on its own. The keys of one
 /// user share one hash tag (`{u:<hash of sub>}`), so each operation is one Lua script on one
@@ -97,7 +132,7 @@ pub struct RedisStore {
 
 impl RedisStore {
     /// Connect to `url` (`redis://host:port/db`, `rediss://` for TLS if the redis crate was
-    /// built with it; with feature `redis-cluster`, `redis+cluster://host:port,host:port` for a
+    /// built with it; with feature `cluster`, `redis+cluster://host:port,host:port` for a
     /// Redis Cluster) with the default options.
     ///
     /// # Errors
@@ -220,8 +255,25 @@ const EPOCH_SECS: u64 = 30 * 24 * 3600;
 
 /// A fresh epoch, for a Redis that has none.
 fn epoch_candidate() -> Result<String, StoreError> {
-    crate::text::random_hex::<16>()
-        .ok_or_else(|| StoreError::new("the operating system's random generator failed"))
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|_| StoreError::new("the operating system's random generator failed"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Now, in Unix seconds (0 before 1970).
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `d` from now, saturating far in the future.
+fn later(d: Duration) -> SystemTime {
+    let now = SystemTime::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 fn millis(d: Duration) -> u64 {

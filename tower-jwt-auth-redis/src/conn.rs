@@ -2,13 +2,13 @@
 
 use redis::aio::ConnectionManager;
 
-use crate::session::store::StoreError;
+use tower_jwt_auth::session::StoreError;
 
 /// One connection to a server, or to a whole cluster (requests routed by key slot).
 #[derive(Clone)]
 pub(super) enum Conn {
     Single(ConnectionManager),
-    #[cfg(feature = "redis-cluster")]
+    #[cfg(feature = "cluster")]
     Cluster(redis::cluster_async::ClusterConnection),
 }
 
@@ -19,7 +19,7 @@ impl redis::aio::ConnectionLike for Conn {
     ) -> redis::RedisFuture<'a, redis::Value> {
         match self {
             Self::Single(c) => c.req_packed_command(cmd),
-            #[cfg(feature = "redis-cluster")]
+            #[cfg(feature = "cluster")]
             Self::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -32,7 +32,7 @@ impl redis::aio::ConnectionLike for Conn {
     ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
         match self {
             Self::Single(c) => c.req_packed_commands(cmd, offset, count),
-            #[cfg(feature = "redis-cluster")]
+            #[cfg(feature = "cluster")]
             Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
@@ -40,7 +40,7 @@ impl redis::aio::ConnectionLike for Conn {
     fn get_db(&self) -> i64 {
         match self {
             Self::Single(c) => c.get_db(),
-            #[cfg(feature = "redis-cluster")]
+            #[cfg(feature = "cluster")]
             Self::Cluster(c) => c.get_db(),
         }
     }

@@ -9,9 +9,9 @@ use futures_util::StreamExt;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::RedisStore;
-use crate::revocation::Revocations;
-use crate::session::store::{RevocationEntry, StoreError};
+use crate::RedisStore;
+use tower_jwt_auth::revocation::Revocations;
+use tower_jwt_auth::session::{RevocationEntry, StoreError};
 
 impl RedisStore {
     /// Keep `revocations` in step with the revocations of every node: the feed loads the full
@@ -142,7 +142,7 @@ impl Feed {
 
     fn trust(&self) {
         self.revocations
-            .trust_until(Some(crate::time::later(self.max_staleness)));
+            .trust_until(Some(crate::later(self.max_staleness)));
     }
 
     /// Load the full list from Redis, merged into the node's own: entries are only ever added
@@ -153,7 +153,6 @@ impl Feed {
         let (mut epoch, mut seq, mut items) = self.store.snapshot().await?;
         if epoch.is_empty() || self.epoch.as_ref().is_some_and(|known| *known != epoch) {
             let held = self.revocations.entries();
-            #[cfg(feature = "tracing")]
             if self.epoch.is_some() {
                 tracing::warn!(
                     entries = held.len(),

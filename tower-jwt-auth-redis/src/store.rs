@@ -2,25 +2,14 @@
 
 use std::time::Duration;
 
-use super::{EPOCH_SECS, RedisStore, epoch_candidate, millis};
-use crate::revocation::{FeedGuard, Revocations};
-use crate::session::store::{
-    NewFamily, Rate, RevocationEntry, Rotated, Rotation, RotationCheck, SessionStore, StoreError,
-    StoreFuture, Throttle, ThrottleOp,
+use crate::{EPOCH_SECS, RedisStore, epoch_candidate, millis};
+use tower_jwt_auth::revocation::{FeedGuard, Revocations};
+use tower_jwt_auth::session::{
+    NewFamily, OneTimeStore, Rate, RevocationEntry, RevocationStore, Rotated, Rotation,
+    RotationCheck, SessionStore, StoreError, StoreFuture, Throttle, ThrottleOp, ThrottleStore,
 };
 
 impl SessionStore for RedisStore {
-    fn follow_revocations<'a>(
-        &'a self,
-        revocations: &'a Revocations,
-        max_staleness: Duration,
-    ) -> StoreFuture<'a, Option<FeedGuard>> {
-        Box::pin(async move {
-            let feed = self.follow(revocations.clone(), max_staleness).await?;
-            Ok(Some(FeedGuard::new(feed)))
-        })
-    }
-
     fn open<'a>(&'a self, family: &'a NewFamily<'a>) -> StoreFuture<'a, u64> {
         Box::pin(async move {
             self.run(
@@ -120,6 +109,19 @@ impl SessionStore for RedisStore {
             .await
         })
     }
+}
+
+impl RevocationStore for RedisStore {
+    fn follow_revocations<'a>(
+        &'a self,
+        revocations: &'a Revocations,
+        max_staleness: Duration,
+    ) -> StoreFuture<'a, Option<FeedGuard>> {
+        Box::pin(async move {
+            let feed = self.follow(revocations.clone(), max_staleness).await?;
+            Ok(Some(FeedGuard::new(feed)))
+        })
+    }
 
     fn revoke<'a>(&'a self, entry: &'a RevocationEntry, keep: Duration) -> StoreFuture<'a, ()> {
         Box::pin(async move {
@@ -140,7 +142,9 @@ impl SessionStore for RedisStore {
             Ok(())
         })
     }
+}
 
+impl ThrottleStore for RedisStore {
     fn throttle<'a>(
         &'a self,
         key: &'a str,
@@ -170,7 +174,9 @@ impl SessionStore for RedisStore {
             })
         })
     }
+}
 
+impl OneTimeStore for RedisStore {
     fn first_use<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             // SET NX: atomic on the key's one slot. A reply lost to a dropped connection and

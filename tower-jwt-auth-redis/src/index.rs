@@ -3,8 +3,8 @@
 
 use std::time::UNIX_EPOCH;
 
-use super::{EPOCH_SECS, RedisStore, epoch_candidate};
-use crate::session::store::{RevocationEntry, StoreError};
+use crate::{EPOCH_SECS, RedisStore, epoch_candidate};
+use tower_jwt_auth::session::{RevocationEntry, StoreError};
 
 impl RedisStore {
     /// The epoch (`""` if Redis has none), the sequence number and every live entry.
@@ -61,7 +61,7 @@ impl RedisStore {
             }
             epoch = self.run(&mut invocation).await?;
         }
-        let now = crate::time::unix_now();
+        let now = crate::unix_now();
         for (entry, until) in entries {
             if let RevocationEntry::User { sub, generation } = entry {
                 let keep_ms = secs(until).saturating_sub(now).saturating_add(1) * 1000;
@@ -69,7 +69,7 @@ impl RedisStore {
                     .run(
                         self.scripts
                             .raise_generation
-                            .key(self.generation_key(&crate::session::user_tag(sub)))
+                            .key(self.generation_key(&tower_jwt_auth::session::user_tag(sub)))
                             .arg(*generation)
                             .arg(keep_ms),
                     )
