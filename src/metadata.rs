@@ -40,6 +40,7 @@ use tower_service::Service;
 
 use crate::body::JsonBody;
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::rejection::DefaultOnRejection;
 
 /// The well-known suffix of RFC 9728.
 pub const PROTECTED_RESOURCE_SUFFIX: &str = "/.well-known/oauth-protected-resource";
@@ -56,6 +57,15 @@ pub struct ProtectedResourceMetadata {
 }
 
 impl ProtectedResourceMetadata {
+    /// The rejection of a composition root's layers: every challenge names this metadata
+    /// (RFC 9728 §5.1), or none without it.
+    pub(crate) fn challenge_of(metadata: Option<&Self>) -> Result<DefaultOnRejection, ConfigError> {
+        match metadata {
+            Some(metadata) => DefaultOnRejection::new().resource_metadata(&metadata.metadata_url()),
+            None => Ok(DefaultOnRejection::new()),
+        }
+    }
+
     /// Metadata for the resource identified by `resource` (an `https` URL in production), with
     /// `bearer_methods_supported: ["header"]`.
     pub fn new(resource: impl Into<String>) -> Self {

@@ -9,13 +9,16 @@
 //! let mut doc = OpenApiBuilder::new()
 //!     .info(InfoBuilder::new().title("orders").version("1").build())
 //!     .build();
-//! // With the derive macro: #[openapi(modifiers(&BearerSecurity::new()))]
+//! // With the derive macro: `const BEARER: BearerSecurity = BearerSecurity::new();` and
+//! // `#[openapi(modifiers(&BEARER))]` (see `BearerSecurity`).
 //! BearerSecurity::new().modify(&mut doc);
 //! let json = serde_json::to_value(&doc).unwrap();
 //! assert_eq!(json["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
 //! assert_eq!(json["components"]["securitySchemes"]["bearer"]["bearerFormat"], "JWT");
 //! assert_eq!(json["security"][0]["bearer"], serde_json::json!([]));
 //! ```
+
+use std::borrow::Cow;
 
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{
@@ -57,9 +60,25 @@ pub fn bearer_scheme() -> SecurityScheme {
 
 /// A [`utoipa::Modify`] that adds the bearer scheme to the document's components and, unless
 /// told otherwise, requires it for every operation (the document-level `security`).
+///
+/// The derive macro takes modifiers by path, so name one with a `const`:
+///
+/// ```
+/// use tower_jwt_auth::openapi::BearerSecurity;
+/// use utoipa::OpenApi;
+///
+/// const BEARER: BearerSecurity = BearerSecurity::new();
+///
+/// #[derive(OpenApi)]
+/// #[openapi(modifiers(&BEARER))]
+/// struct ApiDoc;
+///
+/// let json = serde_json::to_value(ApiDoc::openapi()).unwrap();
+/// assert_eq!(json["security"][0], serde_json::json!({"bearer": []}));
+/// ```
 #[derive(Debug, Clone)]
 pub struct BearerSecurity {
-    name: String,
+    name: Cow<'static, str>,
     global: bool,
     dpop: bool,
 }
@@ -73,9 +92,9 @@ impl Default for BearerSecurity {
 impl BearerSecurity {
     /// The scheme under the name `bearer`, required everywhere.
     #[must_use]
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         Self {
-            name: DEFAULT_SCHEME_NAME.to_owned(),
+            name: Cow::Borrowed(DEFAULT_SCHEME_NAME),
             global: true,
             dpop: false,
         }
@@ -84,7 +103,7 @@ impl BearerSecurity {
     /// Another name for the scheme (what `#[utoipa::path(security((name = [])))]` refers to).
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.name = Cow::Owned(name.into());
         self
     }
 
@@ -103,14 +122,14 @@ impl BearerSecurity {
     /// assert_eq!(json["security"][1], serde_json::json!({"bearer": [], "dpop": []}));
     /// ```
     #[must_use]
-    pub fn dpop(mut self) -> Self {
+    pub const fn dpop(mut self) -> Self {
         self.dpop = true;
         self
     }
 
     /// Only declare the scheme; operations opt in with their own `security`.
     #[must_use]
-    pub fn per_operation(mut self) -> Self {
+    pub const fn per_operation(mut self) -> Self {
         self.global = false;
         self
     }
@@ -119,18 +138,18 @@ impl BearerSecurity {
 impl utoipa::Modify for BearerSecurity {
     fn modify(&self, openapi: &mut OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(self.name.clone(), bearer_scheme());
+        components.add_security_scheme(self.name.to_string(), bearer_scheme());
         if self.dpop {
             components.add_security_scheme(DPOP_SCHEME_NAME, dpop_scheme());
         }
         if self.global {
             let mut requirements = vec![SecurityRequirement::new(
-                self.name.clone(),
+                self.name.to_string(),
                 Vec::<String>::new(),
             )];
             if self.dpop {
                 requirements.push(
-                    SecurityRequirement::new(self.name.clone(), Vec::<String>::new())
+                    SecurityRequirement::new(self.name.to_string(), Vec::<String>::new())
                         .add(DPOP_SCHEME_NAME, Vec::<String>::new()),
                 );
             }

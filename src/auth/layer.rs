@@ -84,7 +84,7 @@ impl<C, M> JwtAuthLayer<C, DefaultOnRejection, M> {
     }
 }
 
-impl<C, M> JwtAuthLayer<C, crate::JsonOnRejection, M> {
+impl<C, M> JwtAuthLayer<C, crate::rejection::JsonOnRejection, M> {
     /// As the same method with the default rejection.
     ///
     /// # Errors

@@ -14,8 +14,8 @@ use tower_service::Service;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, PRAGMA};
-use serde_json::{Map, Value};
 
+use super::claims::{SessionClaims, UserClaims};
 use super::service::{Answer, LoginService, not_issued};
 use super::{AuthServerBuilder, TokenIssuer};
 use crate::body::JsonBody;
@@ -130,14 +130,18 @@ impl Answer for LoginCookies {
     fn issue(
         &self,
         issuer: &TokenIssuer,
-        mut claims: Map<String, Value>,
+        claims: UserClaims,
+        added: SessionClaims<'_>,
         session: Option<&Session>,
     ) -> Response<JsonBody> {
         let Some(csrf) = crate::text::random_hex::<32>() else {
             return not_issued();
         };
-        claims.insert("csrf".into(), csrf.clone().into());
-        let Ok(token) = issuer.issue(&claims) else {
+        let added = SessionClaims {
+            csrf: Some(&csrf),
+            ..added
+        };
+        let Ok(token) = issuer.issue_claims(claims, Some(&added)) else {
             return not_issued();
         };
         let mut body = serde_json::json!({

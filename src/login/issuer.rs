@@ -3,8 +3,8 @@ use std::time::Duration;
 
 use jsonwebtoken::Header;
 use serde::Serialize;
-use serde_json::{Map, Value};
 
+use super::claims::{Issued, Registered, SessionClaims, UserClaims};
 use crate::keys::KeyRing;
 use crate::keys::SigningKey;
 
@@ -122,55 +122,41 @@ impl TokenIssuer {
     ///
     /// When `claims` is not a JSON object or signing fails.
     pub fn issue<T: Serialize + ?Sized>(&self, claims: &T) -> Result<IssuedToken, IssueError> {
-        let Ok(Value::Object(mut map)) = serde_json::to_value(claims) else {
-            return Err(IssueError::NotAnObject);
-        };
+        let claims = UserClaims::new(claims).ok_or(IssueError::NotAnObject)?;
+        self.issue_claims(claims, None)
+    }
+
+    /// Sign the user's `claims` with the `session` claims of a login or refresh.
+    pub(super) fn issue_claims(
+        &self,
+        claims: UserClaims,
+        session: Option<&SessionClaims<'_>>,
+    ) -> Result<IssuedToken, IssueError> {
         let now = crate::time::unix_now();
         let ttl = self.ttl.as_secs();
         let jti = crate::text::random_hex::<16>().ok_or(IssueError::Randomness)?;
-        insert_registered(
-            &mut map,
-            now,
-            ttl,
-            jti,
-            self.issuer.as_deref(),
-            self.audience.as_deref(),
-        );
-        if let Some(client_id) = &self.client_id {
-            map.insert("client_id".into(), client_id.clone().into());
-        }
+        let registered = Registered {
+            iat: now,
+            nbf: now,
+            exp: now.saturating_add(ttl),
+            jti: &jti,
+            iss: self.issuer.as_deref(),
+            aud: self.audience.as_deref(),
+            client_id: self.client_id.as_deref(),
+        };
         let key = self.ring.signing_key();
         let mut header = Header::new(key.algorithm());
         header.kid = key.kid().map(ToOwned::to_owned);
         if let Some(typ) = &self.typ {
             header.typ = Some(typ.clone());
         }
-        let access_token = jsonwebtoken::encode(&header, &map, key.encoding_key())
+        let claims = Issued::new(registered, session, claims);
+        let access_token = jsonwebtoken::encode(&header, &claims, key.encoding_key())
             .map_err(|_| IssueError::Signing)?;
         Ok(IssuedToken {
             access_token,
             expires_in: ttl,
         })
-    }
-}
-
-fn insert_registered(
-    map: &mut Map<String, Value>,
-    now: u64,
-    ttl: u64,
-    jti: String,
-    iss: Option<&str>,
-    aud: Option<&str>,
-) {
-    map.insert("iat".into(), now.into());
-    map.insert("nbf".into(), now.into());
-    map.insert("exp".into(), now.saturating_add(ttl).into());
-    map.insert("jti".into(), jti.into());
-    if let Some(iss) = iss {
-        map.insert("iss".into(), iss.into());
-    }
-    if let Some(aud) = aud {
-        map.insert("aud".into(), aud.into());
     }
 }
 

@@ -43,6 +43,7 @@
 //! ```
 
 #[cfg(feature = "cookie")]
+mod claims;
 mod cookies;
 mod issuer;
 mod proof;

@@ -12,10 +12,11 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use tower_service::Service;
 
+use super::claims::{SessionClaims, UserClaims};
 use super::proof::{Dpop, Proof};
 use super::service::{
-    DEFAULT_BODY_LIMIT, EndpointFuture, add_session, claims_map, issue_response, post_only,
-    read_json, store_unavailable, unavailable,
+    DEFAULT_BODY_LIMIT, EndpointFuture, issue_response, post_only, read_json, store_unavailable,
+    unavailable,
 };
 use super::{Reissue, TokenIssuer};
 use crate::body::{JsonBody, json_error};
@@ -237,10 +238,9 @@ impl<A: Reissue> RefreshInner<A> {
                 );
             }
         };
-        let Some(mut claims) = claims_map(&claims) else {
+        let Some(claims) = UserClaims::new(&claims) else {
             return super::service::not_issued();
         };
-        add_session(&mut claims, Some(&session));
         // The store refused a bound session without its key before rotating; this is the
         // same rule once more, so a store that forgot it cannot hand out a bearer token.
         let jkt = match (session.jkt(), proof_jkt) {
@@ -251,9 +251,9 @@ impl<A: Reissue> RefreshInner<A> {
             }
             (None, proof) => proof,
         };
-        super::service::bind(&mut claims, jkt);
+        let added = SessionClaims::new(Some(&session), jkt, crate::time::unix_now());
         crate::metrics::refresh(crate::metrics::RefreshOutcome::Success);
-        issue_response(&self.issuer, &claims, Some(&session))
+        issue_response(&self.issuer, claims, &added, Some(&session))
     }
 }
 

@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 use tower_service::Service;
 
-use serde_json::{Map, Value};
+use super::claims::{SessionClaims, UserClaims};
 
 use super::proof::{Dpop, Proof};
 use super::{Authenticate, BoxError, Overloaded, Reissue, TokenIssuer};
@@ -89,11 +89,13 @@ pub(super) struct Options {
 
 /// How a successful login is answered, instead of the tokens in a JSON body (cookie mode).
 pub(super) trait Answer: Send + Sync + 'static {
-    /// Sign `claims` and answer, with the session's refresh token if there is one.
+    /// Sign `claims` with the `added` session claims and answer, with the session's refresh
+    /// token if there is one.
     fn issue(
         &self,
         issuer: &TokenIssuer,
-        claims: Map<String, Value>,
+        claims: UserClaims,
+        added: SessionClaims<'_>,
         session: Option<&Session>,
     ) -> Response<JsonBody>;
 }
@@ -298,13 +300,13 @@ impl<A: Authenticate> Inner<A> {
                     return res;
                 }
                 let jkt = proof.as_ref().map(Proof::jkt);
-                let Some(mut claims) = claims_map(&claims) else {
+                let Some(claims) = UserClaims::new(&claims) else {
                     return not_issued();
                 };
                 let session = match &options.sessions {
                     None => None,
                     Some(sessions) => {
-                        let Some(sub) = claims.get("sub").and_then(|s| s.as_str()) else {
+                        let Some(sub) = claims.sub() else {
                             return not_issued();
                         };
                         match sessions.open_bound(sub, jkt).await {
@@ -313,12 +315,11 @@ impl<A: Authenticate> Inner<A> {
                         }
                     }
                 };
-                add_session(&mut claims, session.as_ref());
-                bind(&mut claims, jkt);
+                let added = SessionClaims::new(session.as_ref(), jkt, crate::time::unix_now());
                 crate::metrics::login(crate::metrics::LoginOutcome::Success);
                 match &options.answer {
-                    None => issue_response(&self.issuer, &claims, session.as_ref()),
-                    Some(answer) => answer.issue(&self.issuer, claims, session.as_ref()),
+                    None => issue_response(&self.issuer, claims, &added, session.as_ref()),
+                    Some(answer) => answer.issue(&self.issuer, claims, added, session.as_ref()),
                 }
             }
             Ok(None) => {
@@ -347,42 +348,6 @@ impl<A: Authenticate> Inner<A> {
     }
 }
 
-/// The claims as a JSON object (`None` if they are not one).
-pub(super) fn claims_map<T: serde::Serialize>(claims: &T) -> Option<Map<String, Value>> {
-    match serde_json::to_value(claims) {
-        Ok(Value::Object(map)) => Some(map),
-        _ => None,
-    }
-}
-
-/// `auth_time` (when the user logged in: the session's, or now), and `sid` and `gen` of the
-/// session, if there is one.
-pub(super) fn add_session(claims: &mut Map<String, Value>, session: Option<&Session>) {
-    match session {
-        Some(session) => {
-            claims.insert("sid".into(), session.sid().into());
-            claims.insert("gen".into(), session.generation().into());
-            claims.insert("auth_time".into(), session.auth_time().into());
-        }
-        None => {
-            claims.insert("auth_time".into(), crate::time::unix_now().into());
-        }
-    }
-}
-
-/// Bind the token to a DPoP key: `cnf.jkt` (RFC 9449 §6.1).
-pub(super) fn bind(claims: &mut Map<String, Value>, jkt: Option<&str>) {
-    match jkt {
-        Some(jkt) => {
-            claims.insert("cnf".into(), serde_json::json!({ "jkt": jkt }));
-        }
-        // Nothing from the user table may pose as a binding.
-        None => {
-            claims.remove("cnf");
-        }
-    }
-}
-
 /// The per-user unit a login attempt took: kept by a wrong password, given back otherwise.
 struct UserUnit<'a> {
     throttle: &'a LoginThrottle,
@@ -400,17 +365,14 @@ impl UserUnit<'_> {
 /// [, "refresh_token"]}`, not to be cached; `token_type` is `DPoP` for a token bound to a key.
 pub(super) fn issue_response(
     issuer: &TokenIssuer,
-    claims: &Map<String, Value>,
+    claims: UserClaims,
+    added: &SessionClaims<'_>,
     session: Option<&Session>,
 ) -> Response<JsonBody> {
-    let Ok(token) = issuer.issue(claims) else {
+    let Ok(token) = issuer.issue_claims(claims, Some(added)) else {
         return not_issued();
     };
-    let token_type = if claims.contains_key("cnf") {
-        "DPoP"
-    } else {
-        "Bearer"
-    };
+    let token_type = if added.is_bound() { "DPoP" } else { "Bearer" };
     let mut body = serde_json::json!({
         "access_token": token.access_token(),
         "token_type": token_type,

@@ -147,12 +147,7 @@ impl ResourceServerBuilder {
                     m.authorization_server(iss)
                 })
         });
-        let on_rejection = match &metadata {
-            Some(metadata) => {
-                DefaultOnRejection::new().resource_metadata(&metadata.metadata_url())?
-            }
-            None => DefaultOnRejection::new(),
-        };
+        let on_rejection = ProtectedResourceMetadata::challenge_of(metadata.as_ref())?;
         Ok(ResourceServer {
             inner: Arc::new(Inner {
                 verifier: self.verifier,

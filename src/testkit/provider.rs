@@ -223,7 +223,7 @@ impl Served {
                         .iter()
                         .filter_map(|k| k.verifying_key().ok())
                         .fold(KeySet::new(), KeySet::with_key);
-                    let document = crate::JwksService::new(&keys)
+                    let document = crate::jwks::JwksService::new(&keys)
                         .ok()
                         .and_then(|s| s.document())
                         .unwrap_or_else(|| Bytes::from_static(br#"{"keys":[]}"#));

@@ -329,7 +329,7 @@ mod several_issuers {
     fn verifier() -> Verifier {
         let key = |secret: u8| {
             KeySet::from(
-                crate::VerifyingKey::from_secret(Algorithm::HS256, [secret; 32])
+                crate::keys::VerifyingKey::from_secret(Algorithm::HS256, [secret; 32])
                     .unwrap()
                     .with_kid("k1"),
             )
@@ -390,25 +390,30 @@ mod several_issuers {
 
     #[test]
     fn the_cache_identity_stays_until_a_key_set_changes() {
-        let ring = crate::KeyRing::new(
-            crate::SigningKey::from_secret(Algorithm::HS256, [3u8; 32]).unwrap(),
+        let ring = crate::keys::KeyRing::new(
+            crate::keys::SigningKey::from_secret(Algorithm::HS256, [3u8; 32]).unwrap(),
         );
         let a = Verifier::from_source(ring.clone(), Validation::new().issuer("https://a"));
         let b = Verifier::new(
-            KeySet::from(crate::VerifyingKey::from_secret(Algorithm::HS256, [2u8; 32]).unwrap()),
+            KeySet::from(
+                crate::keys::VerifyingKey::from_secret(Algorithm::HS256, [2u8; 32]).unwrap(),
+            ),
             Validation::new().issuer("https://b"),
         );
         let v = Verifier::for_issuers([a.unwrap(), b.unwrap()]).unwrap();
         let first = v.current_keys().unwrap();
         assert!(Arc::ptr_eq(&first, &v.current_keys().unwrap()));
-        ring.rotate(crate::SigningKey::from_secret(Algorithm::HS256, [4u8; 32]).unwrap());
+        ring.rotate(crate::keys::SigningKey::from_secret(Algorithm::HS256, [4u8; 32]).unwrap());
         assert!(!Arc::ptr_eq(&first, &v.current_keys().unwrap()));
     }
 
     #[test]
     fn misconfigurations_are_refused() {
-        let keys =
-            || KeySet::from(crate::VerifyingKey::from_secret(Algorithm::HS256, [1u8; 32]).unwrap());
+        let keys = || {
+            KeySet::from(
+                crate::keys::VerifyingKey::from_secret(Algorithm::HS256, [1u8; 32]).unwrap(),
+            )
+        };
         let named = |iss: &str| Verifier::new(keys(), Validation::new().issuer(iss)).unwrap();
         let unnamed = Verifier::new(keys(), Validation::new()).unwrap();
         assert!(Verifier::for_issuers([]).is_err());

@@ -157,7 +157,7 @@ async fn claims_set_elsewhere_are_removed_in_optional_mode() {
         TestClaims {
             sub: "forged".into(),
         },
-        crate::RegisteredClaims::default(),
+        crate::claims::RegisteredClaims::default(),
     ));
     let res = optional_service().oneshot(req).await.unwrap();
     assert_eq!(res.body(), "");
@@ -550,7 +550,7 @@ async fn the_csrf_claim_is_checked_after_a_key_refresh() {
         };
         let verifier = Verifier::from_source(source, Validation::new()).unwrap();
         let layer = JwtAuthLayer::<TestClaims>::new(verifier)
-            .token_sources([crate::TokenSource::cookie("at")]);
+            .token_sources([crate::token::TokenSource::cookie("at")]);
         let req = Request::post("/")
             .header(http::header::COOKIE, format!("at={t}"))
             .header("x-csrf-token", submitted)

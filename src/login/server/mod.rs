@@ -310,11 +310,8 @@ impl<U: Reissue> AuthServerBuilder<U> {
                 .trusted_proxies(self.proxies)
         });
         // RFC 9728: every challenge names the metadata.
-        let on_rejection = match &self.public_url {
-            Some(url) => DefaultOnRejection::new()
-                .resource_metadata(&ProtectedResourceMetadata::new(url.clone()).metadata_url())?,
-            None => DefaultOnRejection::new(),
-        };
+        let metadata = self.public_url.clone().map(ProtectedResourceMetadata::new);
+        let on_rejection = ProtectedResourceMetadata::challenge_of(metadata.as_ref())?;
         let revocations = Watched {
             list: sessions.revocations().clone(),
             feed: feed.map(Arc::new),
