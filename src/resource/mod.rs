@@ -22,6 +22,8 @@ use crate::verifier::Verifier;
 
 #[cfg(feature = "axum")]
 mod router;
+#[cfg(all(test, feature = "dpop"))]
+mod tests;
 
 /// Starts following a store's revocations, in [`ResourceServerBuilder::build`].
 pub(crate) type FeedStart =

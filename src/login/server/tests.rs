@@ -89,3 +89,71 @@ async fn without_keys_to_publish_there_is_no_provider_metadata() {
     let (path, _) = auth.resource_metadata().unwrap();
     assert_eq!(path, "/.well-known/oauth-protected-resource");
 }
+
+/// Cookie mode through the root: the login answers with cookies, and the root's layers read
+/// the access token from its cookie with the CSRF check that comes with it.
+#[cfg(feature = "cookie")]
+#[tokio::test]
+async fn cookie_mode_through_the_root_reads_the_cookie_and_checks_csrf() {
+    use crate::login::LoginCookies;
+
+    let auth = AuthServer::builder(users(), key())
+        .cookies(LoginCookies::new())
+        .build()
+        .await
+        .unwrap();
+    let login = Request::post("/login")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            br#"{"username":"u","password":"p"}"#,
+        )))
+        .unwrap();
+    let res = auth.login().oneshot(login).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = |name: &str| {
+        res.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned)
+            .unwrap()
+    };
+    let access = cookie(LoginCookies::DEFAULT_ACCESS_COOKIE);
+    let csrf = cookie(LoginCookies::DEFAULT_CSRF_COOKIE);
+    let svc = auth
+        .layer()
+        .layer(tower::service_fn(|_req: Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+        }));
+    let post = |csrf_header: Option<&str>| {
+        let mut req = Request::post("/orders")
+            .header("host", "app.example")
+            .header("origin", "http://app.example")
+            .header(
+                "cookie",
+                format!("{}={access}", LoginCookies::DEFAULT_ACCESS_COOKIE),
+            );
+        if let Some(value) = csrf_header {
+            req = req.header("x-csrf-token", value);
+        }
+        req.body(()).unwrap()
+    };
+    let status = |req| {
+        let svc = svc.clone();
+        async move { svc.oneshot(req).await.unwrap().status() }
+    };
+    assert_eq!(status(post(None)).await, StatusCode::FORBIDDEN);
+    assert_eq!(status(post(Some("forged"))).await, StatusCode::FORBIDDEN);
+    assert_eq!(status(post(Some(&csrf))).await, StatusCode::OK);
+    // A GET needs no CSRF token: the cookie alone authenticates it.
+    let get = Request::get("/orders")
+        .header(
+            "cookie",
+            format!("{}={access}", LoginCookies::DEFAULT_ACCESS_COOKIE),
+        )
+        .body(())
+        .unwrap();
+    assert_eq!(status(get).await, StatusCode::OK);
+}
