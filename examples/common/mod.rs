@@ -105,7 +105,8 @@ fn rate(name: &str, default: Rate) -> Result<Rate, BoxError> {
 
 /// `DPOP` (RFC 9449): `allowed` (the default), `required` or `off`; proofs name `own_url`
 /// (`PUBLIC_URL`, else `http://<listen address>`: never the request's `Host` header), and with a
-/// shared `store` every node refuses a proof replayed against any of them.
+/// shared `store` every node refuses a proof replayed against any of them (an `AuthServer`
+/// with a shared store does that by itself).
 /// With `DPOP_NONCE_SECRET` (at least 32 bytes, the same on every node), proofs must carry a
 /// server nonce (five-minute steps).
 pub(crate) fn dpop_from_env(
@@ -253,17 +254,16 @@ impl Demo {
             auth = auth.public_url(url);
         }
         // Sessions: in memory, or shared through Redis by every node naming the same URL.
+        // With Redis, DPoP proofs are recorded there too: several nodes on one Redis refuse a
+        // proof replayed against any of them.
         let redis_url = var("REDIS_URL");
-        let mut shared_store = None;
         if let Some(url) = &redis_url {
             let store = RedisStore::connect(url)
                 .await
                 .map_err(|e| format!("REDIS_URL: cannot use Redis: {e}"))?;
-            shared_store = Some(store.clone());
             auth = auth.store(store);
         }
-        // Several nodes on one Redis refuse a proof replayed against any of them.
-        let (dpop_mode, dpop) = dpop_from_env(&own_url, shared_store)?;
+        let (dpop_mode, dpop) = dpop_from_env(&own_url, None)?;
         if let Some(dpop) = dpop {
             auth = auth.dpop(dpop);
         }

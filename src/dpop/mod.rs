@@ -82,6 +82,8 @@ struct Inner {
     max_age: u64,
     max_skew: u64,
     replay: Arc<dyn ReplayCache>,
+    /// Whether the application chose the replay cache (a composition root leaves it alone).
+    replay_chosen: bool,
     /// Where the expected `htu` comes from: the public URL, or (opted into) the request.
     /// `None`: the request's own authority.
     base: Option<htu::Base>,
@@ -193,6 +195,7 @@ impl Dpop {
                 max_age: 60,
                 max_skew: 5,
                 replay: Arc::new(MemoryReplayCache::new()),
+                replay_chosen: false,
                 base,
                 nonces: None,
             }),
@@ -283,11 +286,30 @@ impl Dpop {
     }
 
     /// Where accepted proofs are remembered (default: a [`MemoryReplayCache`] of this
-    /// `Dpop`, shared by its clones). Give every node the same shared store so a proof
-    /// replayed against another node is refused too.
+    /// `Dpop`, shared by its clones; under an [`AuthServer`](crate::login::AuthServer) with a
+    /// shared store, that store). Give every node the same shared store so a proof replayed
+    /// against another node is refused too.
     #[must_use]
     pub fn replay_cache(self, cache: impl ReplayCache) -> Self {
         let cache: Arc<dyn ReplayCache> = Arc::new(cache);
+        self.with(|i| {
+            i.replay = cache;
+            i.replay_chosen = true;
+        })
+    }
+
+    /// Keep proofs in `cache` unless the application chose a replay cache itself: what a
+    /// composition root with a shared store does.
+    #[must_use]
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    pub(crate) fn replays_by_default_in(
+        self,
+        cache: impl FnOnce() -> Arc<dyn ReplayCache>,
+    ) -> Self {
+        if self.inner.replay_chosen {
+            return self;
+        }
+        let cache = cache();
         self.with(|i| i.replay = cache)
     }
 

@@ -254,9 +254,13 @@ impl StoreReplayCache {
     /// Proofs recorded in `store` (the sessions' store, shared through an `Arc`).
     #[must_use]
     pub fn new(store: impl crate::session::OneTimeStore) -> Self {
-        Self {
-            store: std::sync::Arc::new(store),
-        }
+        Self::shared(std::sync::Arc::new(store))
+    }
+
+    /// Proofs recorded in a store already shared through an `Arc`.
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    pub(crate) fn shared(store: std::sync::Arc<dyn crate::session::OneTimeStore>) -> Self {
+        Self { store }
     }
 }
 

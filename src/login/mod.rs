@@ -42,8 +42,8 @@
 //! # }
 //! ```
 
-#[cfg(feature = "cookie")]
 mod claims;
+#[cfg(feature = "cookie")]
 mod cookies;
 mod issuer;
 mod proof;

@@ -4,9 +4,9 @@
 //! cache. Without the `dpop` feature, an uninhabited stand-in with the same shape.
 
 #[cfg(feature = "dpop")]
-pub(crate) use with_dpop::{Dpop, Proof};
+pub(crate) use with_dpop::{Dpop, Proof, finish};
 #[cfg(not(feature = "dpop"))]
-pub(crate) use without_dpop::{Dpop, Proof};
+pub(crate) use without_dpop::{Dpop, Proof, finish};
 
 #[cfg(feature = "dpop")]
 mod with_dpop {
@@ -15,12 +15,32 @@ mod with_dpop {
     use http::{HeaderValue, Response, StatusCode};
 
     use super::super::{AuthServerBuilder, LoginService};
+    use crate::auth::check::Mounted;
     use crate::body::{JsonBody, json_error};
+    use crate::session::OneTimeStore;
 
     pub(crate) type Dpop = crate::dpop::Dpop;
 
     /// A proof that passed every check but the replay check.
     pub(crate) struct Proof(crate::dpop::DpopProof);
+
+    /// The root's DPoP settings, recording proofs in its shared store unless they name a
+    /// replay cache, and the check its layers mount.
+    pub(crate) fn finish(
+        dpop: Option<Dpop>,
+        store: Option<std::sync::Arc<dyn OneTimeStore>>,
+    ) -> (Option<Dpop>, Vec<std::sync::Arc<dyn Mounted>>) {
+        let Some(mut dpop) = dpop else {
+            return (None, Vec::new());
+        };
+        if let Some(store) = store {
+            dpop = dpop.replays_by_default_in(|| {
+                std::sync::Arc::new(crate::dpop::StoreReplayCache::shared(store))
+            });
+        }
+        let check: std::sync::Arc<dyn Mounted> = std::sync::Arc::new(dpop.clone());
+        (Some(dpop), vec![check])
+    }
 
     fn invalid() -> Response<JsonBody> {
         json_error(
@@ -35,8 +55,11 @@ mod with_dpop {
         /// tokens on the layers (feature `dpop`); see
         /// [`LoginService::dpop`](super::super::LoginService::dpop) and
         /// [`JwtAuthLayer::dpop`](crate::JwtAuthLayer::dpop).
+        ///
+        /// With a shared [`store`](AuthServerBuilder::store), proofs are recorded in it (so a
+        /// proof accepted by one node is refused by all), unless `dpop` has a
+        /// [replay cache](crate::dpop::Dpop::replay_cache) of its own.
         pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
-            self.checks.push(std::sync::Arc::new(dpop.clone()));
             self.dpop = Some(dpop);
             self
         }
@@ -131,6 +154,20 @@ mod without_dpop {
 
     /// Nothing: DPoP settings cannot be made without the feature.
     pub(crate) type Dpop = Infallible;
+
+    /// Nothing to finish and nothing to mount without the feature.
+    pub(crate) fn finish(
+        dpop: Option<Dpop>,
+        _store: Option<std::sync::Arc<dyn crate::session::OneTimeStore>>,
+    ) -> (
+        Option<Dpop>,
+        Vec<std::sync::Arc<dyn crate::auth::check::Mounted>>,
+    ) {
+        match dpop {
+            Some(never) => match never {},
+            None => (None, Vec::new()),
+        }
+    }
 
     /// No proof is ever checked without the feature.
     pub(crate) enum Proof {}

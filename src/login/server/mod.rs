@@ -21,8 +21,8 @@ use crate::metadata::{MetadataService, ProtectedResourceMetadata, ProviderMetada
 use crate::rejection::DefaultOnRejection;
 use crate::revocation::Watched;
 use crate::session::{
-    DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, LoginThrottle, MemoryStore, Rate, SessionStore,
-    Sessions, ThrottleStore, TrustedProxies,
+    DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, LoginThrottle, MemoryStore, OneTimeStore, Rate,
+    SessionStore, Sessions, ThrottleStore, TrustedProxies,
 };
 use crate::token::TokenSource;
 use crate::validation::Validation;
@@ -105,6 +105,7 @@ pub struct AuthServerBuilder<U> {
     leeway: Duration,
     sessions: Option<Sessions>,
     throttle_store: Option<Arc<dyn ThrottleStore>>,
+    one_time: Option<Arc<dyn OneTimeStore>>,
     lifetime: Option<Duration>,
     idle: Option<Duration>,
     grace: Option<Duration>,
@@ -114,7 +115,6 @@ pub struct AuthServerBuilder<U> {
     max_staleness: Duration,
     public_url: Option<String>,
     pub(in crate::login) dpop: Option<Dpop>,
-    pub(in crate::login) checks: Vec<Arc<dyn Mounted>>,
     pub(in crate::login) answer: Option<Arc<dyn Answer>>,
     pub(in crate::login) sources: Vec<TokenSource>,
 }
@@ -147,7 +147,7 @@ impl<U: Reissue> AuthServer<U> {
             max_staleness: DEFAULT_MAX_STALENESS,
             public_url: None,
             dpop: None,
-            checks: Vec::new(),
+            one_time: None,
             answer: None,
             sources: Vec::new(),
         }
@@ -179,12 +179,14 @@ impl<U: Reissue> AuthServerBuilder<U> {
         self
     }
 
-    /// Keep sessions, shared revocations and the login limiters in `store` (default: one
-    /// [`MemoryStore`](crate::session::MemoryStore), this process's memory). With a store
-    /// several nodes share (Redis), [`build`](Self::build) starts its revocation feed, and
-    /// the nodes count login attempts together.
-    pub fn store<S: SessionStore + ThrottleStore>(self, store: S) -> Self {
+    /// Keep sessions, shared revocations, the login limiters and (with `dpop`) the proofs'
+    /// one-time ids in `store` (default: one [`MemoryStore`](crate::session::MemoryStore), this
+    /// process's memory). With a store several nodes share (Redis), [`build`](Self::build)
+    /// starts its revocation feed, the nodes count login attempts together, and a DPoP proof
+    /// accepted by one node is refused by all.
+    pub fn store<S: SessionStore + ThrottleStore + OneTimeStore>(mut self, store: S) -> Self {
         let store = Arc::new(store);
+        self.one_time = Some(Arc::clone(&store) as Arc<dyn OneTimeStore>);
         self.session_store(Arc::clone(&store)).throttle_store(store)
     }
 
@@ -310,6 +312,7 @@ impl<U: Reissue> AuthServerBuilder<U> {
                 .trusted_proxies(self.proxies)
         });
         // RFC 9728: every challenge names the metadata.
+        let (dpop, checks) = super::proof::finish(self.dpop, self.one_time);
         let metadata = self.public_url.clone().map(ProtectedResourceMetadata::new);
         let on_rejection = ProtectedResourceMetadata::challenge_of(metadata.as_ref())?;
         let revocations = Watched {
@@ -324,8 +327,8 @@ impl<U: Reissue> AuthServerBuilder<U> {
                 throttle,
                 verifier,
                 revocations,
-                dpop: self.dpop,
-                checks: self.checks,
+                dpop,
+                checks,
                 answer: self.answer,
                 sources: self.sources,
                 on_rejection,

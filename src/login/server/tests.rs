@@ -157,3 +157,72 @@ async fn cookie_mode_through_the_root_reads_the_cookie_and_checks_csrf() {
         .unwrap();
     assert_eq!(status(get).await, StatusCode::OK);
 }
+
+/// Two nodes on one shared store: a DPoP proof accepted by one is refused by the other,
+/// unless the application chose its own replay cache.
+#[cfg(feature = "dpop")]
+#[tokio::test]
+async fn with_a_shared_store_a_proof_is_used_once_across_nodes() {
+    use std::sync::Arc;
+
+    use crate::dpop::{Dpop, DpopKey, MemoryReplayCache};
+    use crate::session::MemoryStore;
+
+    let client = DpopKey::new(
+        SigningKey::from_pem(
+            Algorithm::ES256,
+            include_bytes!("../../../tests/keys/ec256_private.pem"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let dpop = || Dpop::new("https://api.example").unwrap();
+    let shared = Arc::new(MemoryStore::new());
+    let node = |dpop: Dpop| {
+        AuthServer::builder(users(), key())
+            .store(Arc::clone(&shared))
+            .dpop(dpop)
+            .build()
+    };
+    let call =
+        |auth: AuthServer<InMemoryUsers<serde_json::Value>>, token: String, proof: String| {
+            let svc = auth
+                .layer()
+                .layer(tower::service_fn(|_req: Request<()>| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+                }));
+            let req = Request::get("/orders")
+                .header("authorization", format!("DPoP {token}"))
+                .header("dpop", proof)
+                .body(())
+                .unwrap();
+            async move { svc.oneshot(req).await.unwrap().status() }
+        };
+    let (a, b) = (node(dpop()).await.unwrap(), node(dpop()).await.unwrap());
+    let token = a
+        .issuer()
+        .issue(&serde_json::json!({"sub": "1", "cnf": {"jkt": client.jkt()}}))
+        .unwrap()
+        .access_token()
+        .to_owned();
+    let proof = client
+        .proof(
+            &http::Method::GET,
+            "https://api.example/orders",
+            Some(&token),
+            None,
+        )
+        .unwrap();
+    assert_eq!(call(a, token.clone(), proof.clone()).await, StatusCode::OK);
+    assert_eq!(
+        call(b, token.clone(), proof.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "replayed against the other node"
+    );
+
+    // A replay cache the application chose is left alone (here: one per node).
+    let own = || dpop().replay_cache(MemoryReplayCache::new());
+    let (c, d) = (node(own()).await.unwrap(), node(own()).await.unwrap());
+    assert_eq!(call(c, token.clone(), proof.clone()).await, StatusCode::OK);
+    assert_eq!(call(d, token, proof).await, StatusCode::OK);
+}
