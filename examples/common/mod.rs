@@ -1,36 +1,22 @@
-//! Configuration shared by the demo servers: environment variables, the tutorial's two
-//! users, the claims type and the `/protected` answer.
+//! What the demo servers share: the tutorial's claims type, the `/protected` answer, logging
+//! and metrics. Their configuration comes from the environment (`env`).
 
 // Each demo uses a different part of this module (the gRPC demo serves no /login, say).
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
-use std::time::Duration;
+mod env;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
-use tower_jwt_auth::dpop::{Dpop, StoreReplayCache};
-use tower_jwt_auth::login::{AuthServer, InMemoryUsers};
-use tower_jwt_auth::metadata::MetadataService;
-use tower_jwt_auth::session::{DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, Rate, TrustedProxies};
-use tower_jwt_auth::{Algorithm, ConfigErrorKind, SigningKey, VerifyingKey};
-use tower_jwt_auth_redis::RedisStore;
+
+#[allow(unused_imports)] // each demo uses some of them
+pub(crate) use env::{Demo, dpop_from_env, secs, var};
 
 /// The claims the demo issues and expects (besides the registered ones).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct DemoClaims {
     pub(crate) sub: String,
     pub(crate) username: String,
-}
-
-/// Everything a demo server needs, built from the environment.
-pub(crate) struct Demo {
-    /// Bound at start (`BIND_ADDR`), so the server knows its own address before it serves.
-    pub(crate) listener: tokio::net::TcpListener,
-    /// The issuing side, wired: the layer and every endpoint come from here.
-    pub(crate) auth: AuthServer<InMemoryUsers<DemoClaims>>,
-    /// Renders `/metrics` (Prometheus text).
-    pub(crate) metrics: PrometheusHandle,
 }
 
 /// The crate's counters (feature `metrics`) in Prometheus text. Installed before anything is
@@ -68,228 +54,7 @@ pub(crate) fn metrics_response(handle: &PrometheusHandle) -> http::Response<Stri
     res
 }
 
-impl Demo {
-    /// `/.well-known/openid-configuration` for asymmetric algorithms: the issuer and where its
-    /// keys are, on `PUBLIC_URL` or else on the address the server listens on.
-    pub(crate) fn provider_metadata(&self) -> Option<MetadataService> {
-        let listening = self.listener.local_addr().ok()?;
-        self.auth.provider_metadata().or_else(|| {
-            self.auth
-                .provider_metadata_at(&format!("http://{listening}"))
-        })
-    }
-}
-
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-pub(crate) fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-pub(crate) fn secs(name: &str, default: u64) -> Result<Duration, BoxError> {
-    match var(name) {
-        None => Ok(Duration::from_secs(default)),
-        Some(v) => v
-            .parse()
-            .map(Duration::from_secs)
-            .map_err(|_| format!("{name} must be a whole number of seconds, got {v:?}").into()),
-    }
-}
-
-fn rate(name: &str, default: Rate) -> Result<Rate, BoxError> {
-    match var(name) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|e| format!("{name}: {e}").into()),
-    }
-}
-
-/// `DPOP` (RFC 9449): `allowed` (the default), `required` or `off`; proofs name `own_url`
-/// (`PUBLIC_URL`, else `http://<listen address>`: never the request's `Host` header), and with a
-/// shared `store` every node refuses a proof replayed against any of them (an `AuthServer`
-/// with a shared store does that by itself).
-/// With `DPOP_NONCE_SECRET` (at least 32 bytes, the same on every node), proofs must carry a
-/// server nonce (five-minute steps).
-pub(crate) fn dpop_from_env(
-    own_url: &str,
-    store: Option<RedisStore>,
-) -> Result<(String, Option<Dpop>), BoxError> {
-    let mode = var("DPOP").unwrap_or_else(|| "allowed".to_owned());
-    let dpop = Dpop::new(own_url).map_err(|e| format!("PUBLIC_URL or BIND_ADDR: {e}"));
-    let mut dpop = match mode.as_str() {
-        "off" => return Ok((mode, None)),
-        "allowed" => dpop?,
-        "required" => dpop?.required(),
-        other => {
-            return Err(format!(
-                "DPOP is {other:?}: use `allowed` (the default), `required` or `off`"
-            )
-            .into());
-        }
-    };
-    if let Some(store) = store {
-        dpop = dpop.replay_cache(StoreReplayCache::new(store));
-    }
-    // Server nonces, the same secret on every node (RFC 9449 §8, §9).
-    if let Some(secret) = var("DPOP_NONCE_SECRET") {
-        dpop = dpop
-            .nonces(secret.as_bytes(), Duration::from_secs(300))
-            .map_err(|e| format!("DPOP_NONCE_SECRET: {e}"))?;
-    }
-    Ok((mode, Some(dpop)))
-}
-
-/// The signing key: `JWT_SECRET` (HS*, else a random one) or `JWT_PRIVATE_KEY_FILE`. The
-/// verifying key is the private key's public half; `JWT_PUBLIC_KEY_FILE`, when set, must be a
-/// readable public key for the algorithm.
-fn signing_key_from_env(alg: Algorithm, alg_name: &str) -> Result<SigningKey, BoxError> {
-    if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
-        return Ok(match var("JWT_SECRET") {
-            Some(secret) => match SigningKey::from_secret(alg, secret.as_bytes()) {
-                Ok(key) => key,
-                Err(e) if e.kind() == ConfigErrorKind::InvalidKey => {
-                    tracing::warn!(
-                        "JWT_SECRET is shorter than RFC 7518 requires for {alg_name} \
-                         (32/48/64 bytes for HS256/384/512): accepted for compatibility, \
-                         but it can be brute-forced; use a long random secret"
-                    );
-                    SigningKey::from_short_secret(alg, secret.as_bytes())
-                        .map_err(|e| format!("JWT_SECRET: {e}"))?
-                }
-                Err(e) => return Err(format!("JWT_SECRET: {e}").into()),
-            },
-            None => {
-                tracing::warn!(
-                    "JWT_SECRET is not set: using a random secret; tokens will not survive a restart"
-                );
-                SigningKey::generate_secret(alg)?
-            }
-        });
-    }
-    let private = var("JWT_PRIVATE_KEY_FILE").ok_or_else(|| {
-        format!("{alg_name} needs JWT_PRIVATE_KEY_FILE (a PKCS#8 PEM private key)")
-    })?;
-    let signing = SigningKey::from_pem_file(alg, &private)
-        .map_err(|e| format!("JWT_PRIVATE_KEY_FILE {private}: {e}"))?;
-    if let Some(public) = var("JWT_PUBLIC_KEY_FILE") {
-        VerifyingKey::from_pem_file(alg, &public)
-            .map_err(|e| format!("JWT_PUBLIC_KEY_FILE {public}: {e}"))?;
-    }
-    Ok(signing)
-}
-
-impl Demo {
-    /// Read `BIND_ADDR`, `JWT_ALGORITHM`, `JWT_SECRET`, `JWT_PRIVATE_KEY_FILE`,
-    /// `JWT_PUBLIC_KEY_FILE`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TTL_SECS`, `JWT_LEEWAY_SECS`,
-    /// and for sessions `REDIS_URL`, `REFRESH_TTL_SECS`, `REFRESH_IDLE_SECS`,
-    /// `REFRESH_GRACE_SECS`, `LOGIN_USER_LIMIT`, `LOGIN_IP_LIMIT`, `TRUSTED_PROXIES` and
-    /// `REVOCATION_MAX_STALENESS_SECS`, and `DPOP` (`allowed`, `required` or `off`).
-    /// `default_bind` is used when `BIND_ADDR` is unset.
-    pub(crate) async fn from_env(default_bind: &str) -> Result<Self, BoxError> {
-        let metrics = install_metrics()?;
-        let bind: SocketAddr = var("BIND_ADDR")
-            .unwrap_or_else(|| default_bind.to_owned())
-            .parse()
-            .map_err(|e| format!("BIND_ADDR is not a socket address: {e}"))?;
-        let listener = tokio::net::TcpListener::bind(bind)
-            .await
-            .map_err(|e| format!("cannot listen on {bind} (BIND_ADDR): {e}"))?;
-        let bind = listener.local_addr()?;
-        let alg_name = var("JWT_ALGORITHM").unwrap_or_else(|| "HS256".to_owned());
-        let alg: Algorithm = alg_name.parse().map_err(|_| {
-            format!("JWT_ALGORITHM {alg_name:?} is not one of HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA")
-        })?;
-        // The server's own base URL: the RFC 9728 resource identifier, and the default issuer.
-        let public_url = var("PUBLIC_URL");
-        // What clients call this server: PUBLIC_URL, else the address it listens on.
-        let own_url = public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{bind}"));
-        let issuer_name = var("JWT_ISSUER").or_else(|| public_url.clone());
-        let audience = var("JWT_AUDIENCE");
-        let ttl = secs("JWT_TTL_SECS", 900)?;
-        let leeway = secs("JWT_LEEWAY_SECS", 60)?;
-
-        let signing = signing_key_from_env(alg, &alg_name)?;
-
-        let users = InMemoryUsers::new()?
-            .with_user(
-                "user1",
-                "password1",
-                DemoClaims {
-                    sub: "1".into(),
-                    username: "user1".into(),
-                },
-            )?
-            .with_user(
-                "user2",
-                "password2",
-                DemoClaims {
-                    sub: "2".into(),
-                    username: "user2".into(),
-                },
-            )?;
-        let proxies: TrustedProxies = var("TRUSTED_PROXIES")
-            .unwrap_or_default()
-            .parse()
-            .map_err(|e| format!("TRUSTED_PROXIES: {e}"))?;
-        let mut auth = AuthServer::builder(users, signing)
-            .ttl(ttl)
-            .leeway(leeway)
-            .session_lifetime(secs("REFRESH_TTL_SECS", 2_592_000)?)
-            .session_idle_lifetime(secs("REFRESH_IDLE_SECS", 604_800)?)
-            .refresh_grace(secs("REFRESH_GRACE_SECS", 10)?)
-            .login_limits(
-                Some(rate("LOGIN_USER_LIMIT", DEFAULT_PER_USER)?),
-                Some(rate("LOGIN_IP_LIMIT", DEFAULT_PER_ADDRESS)?),
-            )
-            .trusted_proxies(proxies)
-            .revocation_max_staleness(secs("REVOCATION_MAX_STALENESS_SECS", 60)?);
-        if let Some(iss) = &issuer_name {
-            auth = auth.issuer(iss);
-        }
-        if let Some(aud) = &audience {
-            auth = auth.audience(aud);
-        }
-        if let Some(url) = &public_url {
-            auth = auth.public_url(url);
-        }
-        // Sessions: in memory, or shared through Redis by every node naming the same URL.
-        // With Redis, DPoP proofs are recorded there too: several nodes on one Redis refuse a
-        // proof replayed against any of them.
-        let redis_url = var("REDIS_URL");
-        if let Some(url) = &redis_url {
-            let store = RedisStore::connect(url)
-                .await
-                .map_err(|e| format!("REDIS_URL: cannot use Redis: {e}"))?;
-            auth = auth.store(store);
-        }
-        let (dpop_mode, dpop) = dpop_from_env(&own_url, None)?;
-        if let Some(dpop) = dpop {
-            auth = auth.dpop(dpop);
-        }
-        let auth = auth
-            .build()
-            .await
-            .map_err(|e| format!("cannot start the login server: {e}"))?;
-
-        tracing::info!(
-            %bind,
-            algorithm = ?alg,
-            issuer = issuer_name.as_deref().unwrap_or("-"),
-            audience = audience.as_deref().unwrap_or("-"),
-            ttl_secs = ttl.as_secs(),
-            leeway_secs = leeway.as_secs(),
-            sessions = if redis_url.is_some() { "redis" } else { "memory" },
-            dpop = %dpop_mode,
-            "configuration loaded"
-        );
-        Ok(Self {
-            listener,
-            auth,
-            metrics,
-        })
-    }
-}
 
 /// The `/protected` answer: the caller's id (a number when `sub` is one) and username.
 /// Serialized straight from the claims, with no intermediate JSON tree.
