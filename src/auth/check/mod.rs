@@ -160,19 +160,27 @@ where
 /// Where a mounted check runs, and which one it replaces: a layer holds one check per name,
 /// in the order of `order` (so a request failing two checks always gets the same answer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Slot {
-    order: u8,
-    name: &'static str,
+pub(crate) enum Slot {
+    /// One of the crate's own checks: its place, and its name (a layer holds one per name).
+    Crate { order: u8, name: &'static str },
+    /// The application's checks: after the crate's own, in the order they were mounted, never
+    /// replaced.
+    Application,
 }
 
 impl Slot {
     /// A slot of the crate's own checks.
     pub(crate) const fn new(order: u8, name: &'static str) -> Self {
-        Self { order, name }
+        Self::Crate { order, name }
     }
 
-    /// The application's checks: after the crate's own, never replaced.
-    const USER: Self = Self::new(u8::MAX, "");
+    /// Where it runs: the crate's checks by their order, the application's last.
+    const fn order(self) -> u16 {
+        match self {
+            Self::Crate { order, .. } => order as u16,
+            Self::Application => u16::MAX,
+        }
+    }
 }
 
 /// A check as the pipeline mounts it: the crate's own checks implement this directly (they
@@ -217,7 +225,7 @@ pub(crate) struct User<T>(pub(crate) T);
 
 impl<T: Check> Mounted for User<T> {
     fn slot(&self) -> Slot {
-        Slot::USER
+        Slot::Application
     }
 
     fn after(&self, claims: &RegisteredClaims, req: &RequestContext<'_>) -> Verdict {
@@ -241,12 +249,12 @@ impl Checks {
     /// Mount `check`, replacing the one of its slot (the application's are never replaced).
     pub(crate) fn set(&mut self, check: Arc<dyn Mounted>) {
         let slot = check.slot();
-        if slot != Slot::USER {
+        if slot != Slot::Application {
             self.checks.retain(|c| c.slot() != slot);
         }
         self.checks.push(check);
         // Stable: the application's checks keep the order they were mounted in.
-        self.checks.sort_by_key(|c| c.slot().order);
+        self.checks.sort_by_key(|c| c.slot().order());
         self.proof_scheme = self.checks.iter().find_map(|c| c.proof_scheme());
         self.before = self
             .checks
@@ -329,9 +337,9 @@ impl Checks {
         let revocations = self.revocations.as_ref().map(|_| "revocation");
         revocations
             .into_iter()
-            .chain(self.checks.iter().map(|c| match c.slot().name {
-                "" => "application",
-                name => name,
+            .chain(self.checks.iter().map(|c| match c.slot() {
+                Slot::Crate { name, .. } => name,
+                Slot::Application => "application",
             }))
             .collect()
     }
