@@ -23,7 +23,7 @@ use tower_jwt_auth::Claims;
 
 /// `Claims<C>` is an axum extractor (feature `axum`): the layer put the verified claims there.
 async fn protected(claims: Claims<DemoClaims>) -> Response {
-    Json(identity(&claims)).into_response()
+    Json(identity(&claims.0)).into_response()
 }
 
 async fn health() -> Json<serde_json::Value> {

@@ -47,7 +47,7 @@ fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Byte
 /// The `/protected` handler; `JwtAuth` has put the claims in the extensions.
 async fn protected(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(match req.extensions().get::<Claims<DemoClaims>>() {
-        Some(claims) => json(StatusCode::OK, &identity(claims)),
+        Some(claims) => json(StatusCode::OK, &identity(&claims.0)),
         // Only reachable if the layer were missing: a server bug, not the client's fault.
         None => json(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -10,9 +10,15 @@
 //! Variables: `JWKS_URL` (required unless `OIDC_ISSUERS` is set), `OIDC_ISSUERS` (comma-separated
 //! issuer URLs, each discovered through `/.well-known/openid-configuration` and trusted only
 //! with its own keys), `BIND_ADDR` (default `127.0.0.1:3001`), `JWT_ISSUER` and
-//! `JWT_AUDIENCE` (required in tokens when set), `JWT_LEEWAY_SECS` (default 60) and
+//! `JWT_AUDIENCE` (required in tokens when set: with an outside provider set it, or any token
+//! that provider issues for another API passes here too), `JWT_TYP` (`at+jwt` refuses
+//! anything but RFC 9068 access tokens, ID tokens included), `JWT_LEEWAY_SECS` (default 60) and
 //! `JWKS_COOLDOWN_MS` (least time between refreshes caused by unknown `kid`s, default 5000).
 //! Until the first key set arrives, `/protected` answers 503.
+//!
+//! Tokens need only the registered claims and `sub`: a stock RFC 9068 access token (`sub` the
+//! client id, `client_id`, `scope`, no `username`) passes, and `/protected` answers with what
+//! it carries.
 //!
 //! With `PUBLIC_URL`, it serves RFC 9728 metadata naming the trusted issuers, and points to it
 //! from every 401 and 403 challenge.
@@ -31,13 +37,13 @@ use std::time::Duration;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use common::{BoxError, DemoClaims, identity, init_tracing, secs, var};
+use common::{BoxError, CallerClaims, identity, init_tracing, secs, var};
 use tower_jwt_auth::remote::RemoteJwks;
 use tower_jwt_auth::resource::ResourceServer;
 use tower_jwt_auth::{Claims, Validation, Verifier};
 use tower_jwt_auth_redis::RedisStore;
 
-async fn protected(claims: Claims<DemoClaims>) -> Response {
+async fn protected(claims: Claims<CallerClaims>) -> Response {
     Json(identity(&claims)).into_response()
 }
 
@@ -90,6 +96,10 @@ async fn main() -> Result<(), BoxError> {
     }
     if let Some(aud) = var("JWT_AUDIENCE") {
         validation = validation.audience(aud);
+    }
+    // `JWT_TYP=at+jwt`: only RFC 9068 access tokens (an ID token of the same issuer is refused).
+    if let Some(typ) = var("JWT_TYP") {
+        validation = validation.typ(typ);
     }
 
     let verifier = if issuers.is_empty() {
@@ -146,7 +156,7 @@ async fn main() -> Result<(), BoxError> {
         .router()
         .route(
             "/protected",
-            get(protected).route_layer(api.layer::<DemoClaims>()),
+            get(protected).route_layer(api.layer::<CallerClaims>()),
         )
         .route("/health", get(health));
     tracing::info!(addr = %listener.local_addr()?, jwks_url = %url, issuers = issuers.len(), "resource server listening");

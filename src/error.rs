@@ -261,6 +261,8 @@ struct Extra {
     dpop_required: bool,
     /// A DPoP nonce to hand the client (`DPoP-Nonce`).
     dpop_nonce: Option<std::sync::Arc<str>>,
+    /// Which claim a token failed on, and how (`` `username` is missing ``).
+    claim: Option<Box<str>>,
 }
 
 impl AuthError {
@@ -280,6 +282,34 @@ impl AuthError {
 
     fn extra(&self) -> Option<&Extra> {
         self.extra.as_deref()
+    }
+
+    /// Claims that do not fit: `problem` names the claim and what is wrong with it
+    /// (`` `username` is missing ``), never its value.
+    pub(crate) fn invalid_claim(problem: Option<String>) -> Self {
+        let mut error = Self::new(AuthErrorKind::InvalidClaim);
+        if let Some(problem) = problem {
+            error.extra_mut().claim = Some(problem.into());
+        }
+        error
+    }
+
+    /// For [`AuthErrorKind::InvalidClaim`]: which claim the token failed on and how
+    /// (`` `username` is missing ``, `` `exp` has the wrong type or value ``), when the claims
+    /// type says. Never a claim's value.
+    #[must_use]
+    pub fn claim_problem(&self) -> Option<&str> {
+        self.extra().and_then(|e| e.claim.as_deref())
+    }
+
+    /// What went wrong, for the client: [`AuthErrorKind::description`], with the claim a token
+    /// failed on when there is one. Header-safe (visible ASCII, no quotes or backslashes).
+    #[must_use]
+    pub fn description(&self) -> std::borrow::Cow<'static, str> {
+        match self.claim_problem() {
+            Some(problem) => format!("{}: {problem}", self.kind.description()).into(),
+            None => self.kind.description().into(),
+        }
     }
 
     fn extra_mut(&mut self) -> &mut Extra {
@@ -385,7 +415,7 @@ impl From<AuthErrorKind> for AuthError {
 
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.kind.description())
+        f.pad(&self.description())
     }
 }
 

@@ -83,6 +83,7 @@ pub(crate) fn trace_rejection(error: &AuthError) {
         target: "tower_jwt_auth",
         kind = error.kind().as_str(),
         status = error.status().as_u16(),
+        claim = error.claim_problem(),
         "request rejected"
     );
     #[cfg(not(feature = "tracing"))]
@@ -140,7 +141,13 @@ pub fn grpc_rejection<B: Default>(error: &AuthError) -> Response<B> {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert("grpc-status", values.status[i].clone());
-    headers.insert("grpc-message", values.message[i].clone());
+    let message = match error.claim_problem() {
+        // Which claim: built for this rejection (the claim's name, never its value).
+        Some(_) => HeaderValue::from_str(&grpc_percent_encode(&error.description()))
+            .unwrap_or_else(|_| values.message[i].clone()),
+        None => values.message[i].clone(),
+    };
+    headers.insert("grpc-message", message);
     res
 }
 
@@ -224,7 +231,16 @@ impl Challenges {
                         self.extra
                     ))
                 }
-                _ => self.www_authenticate[kind.index()].clone(),
+                _ => match error.claim_problem() {
+                    Some(_) => sensitive(&format!(
+                        "Bearer realm=\"{}\", error=\"{}\", error_description=\"{}\"{}",
+                        self.realm,
+                        kind.error_code().unwrap_or("invalid_token"),
+                        error.description(),
+                        self.extra
+                    )),
+                    None => self.www_authenticate[kind.index()].clone(),
+                },
             },
         }
     }
@@ -506,7 +522,7 @@ where
             | AuthErrorKind::DpopReplayUnavailable => "temporarily_unavailable",
             _ => kind.error_code().unwrap_or("invalid_token"),
         };
-        let body = serde_json::json!({ "error": code, "error_description": kind.description() });
+        let body = serde_json::json!({ "error": code, "error_description": error.description() });
         let mut res = challenges.http(error, request, ResBody::from(Bytes::from(body.to_string())));
         res.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

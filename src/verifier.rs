@@ -44,6 +44,8 @@ use crate::validation::Validation;
 /// `x5c`, …) are ignored: keys never come from the token.
 #[derive(Deserialize)]
 struct JoseHeader<'a> {
+    /// RFC 7518's names and RFC 9864's `Ed25519`.
+    #[serde(deserialize_with = "crate::keys::alg::deserialize")]
     alg: Algorithm,
     #[serde(default, borrow)]
     kid: Option<Cow<'a, str>>,
@@ -474,15 +476,46 @@ impl Inner {
         if std::str::from_utf8(&payload).is_err() {
             return Err(AuthErrorKind::Malformed.into());
         }
-        let registered: RegisteredClaims =
-            serde_json::from_slice(&payload).map_err(|_| AuthErrorKind::InvalidClaim)?;
+        let registered: RegisteredClaims = serde_json::from_slice(&payload)
+            .map_err(|_| AuthError::invalid_claim(claim_problem::<RegisteredClaims>(&payload)))?;
         self.validation
             .check_claims(&registered, self.validation.unix_now())?;
         self.validation.check_custom_claims(&payload)?;
-        let custom: C =
-            serde_json::from_slice(&payload).map_err(|_| AuthErrorKind::InvalidClaim)?;
+        let custom: C = serde_json::from_slice(&payload)
+            .map_err(|_| AuthError::invalid_claim(claim_problem::<C>(&payload)))?;
         Ok(Claims::new(custom, registered))
     }
+}
+
+/// Which claim `payload` fails to deserialise as `T` on, and how (`` `username` is missing ``,
+/// `` `exp` has the wrong type or value ``); never the value. Read again only after a failure,
+/// with the path tracked. A name that is long or unusual (a map key the token chose) is not
+/// repeated: "a claim".
+fn claim_problem<T: DeserializeOwned>(payload: &[u8]) -> Option<String> {
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let error = serde_path_to_error::deserialize::<_, T>(&mut de).err()?;
+    let path = error.path().to_string();
+    let message = error.inner().to_string();
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field);
+    let (name, how) = match missing {
+        Some(field) if path == "." => (field.to_owned(), "is missing"),
+        Some(field) => (format!("{path}.{field}"), "is missing"),
+        None => (path, "has the wrong type or value"),
+    };
+    let plain = name.len() <= 64
+        && name != "."
+        && !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.[]".contains(&b));
+    Some(if plain {
+        format!("`{name}` {how}")
+    } else {
+        format!("a claim {how}")
+    })
 }
 
 /// What the refresh path owns while it waits for the keys.

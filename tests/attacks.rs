@@ -373,6 +373,14 @@ async fn run_attacks(name: &str, alg: Algorithm, extra: Vec<(String, String)>) {
         let reply = server.protected(&token).await;
         reply.assert_unauthorized(&format!("{name} {alg:?}: {what}"));
         assert!(!reply.challenge().contains(&token), "the token is echoed");
+        if what == "username missing" {
+            // Named, so the caller knows what its token lacks (never a claim's value).
+            assert!(
+                reply.challenge().contains("`username` is missing"),
+                "{name} {alg:?}: {}",
+                reply.challenge()
+            );
+        }
     }
     assert!(server.is_running(), "{name} {alg:?} died");
     assert_eq!(server.get("/health", &[]).await.status, StatusCode::OK);

@@ -341,3 +341,99 @@ async fn the_demo_issuers_are_discovered_by_the_resource_server() {
         .await
         .assert_unauthorized("an issuer that is not trusted");
 }
+
+/// An outside provider in the RFC 9068 / RFC 9864 style: it publishes its Ed25519 key as
+/// `"alg": "Ed25519"` and signs machine tokens with that name (`typ: at+jwt`, `sub` the client
+/// id, `client_id`, `scope`, no `username`). Returns its issuer URL.
+async fn ed25519_provider() -> String {
+    use tower_jwt_auth::metadata::ProviderMetadata;
+    use tower_jwt_auth::{KeySet, VerifyingKey};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let key = VerifyingKey::from_pem(Algorithm::EdDSA, read_key("ed25519_public.pem"))
+        .unwrap()
+        .with_kid("e1");
+    let document = JwksService::new(&KeySet::from(key))
+        .unwrap()
+        .document()
+        .unwrap();
+    let mut jwks: serde_json::Value = serde_json::from_slice(&document).unwrap();
+    jwks["keys"][0]["alg"] = "Ed25519".into();
+    let jwks = jwks.to_string();
+    let app = Router::new()
+        .route_service(
+            "/.well-known/openid-configuration",
+            ProviderMetadata::new(issuer.clone(), format!("{issuer}/jwks"))
+                .service()
+                .unwrap(),
+        )
+        .route(
+            "/jwks",
+            get(move || {
+                let jwks = jwks.clone();
+                async move { ([("content-type", "application/json")], jwks) }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    issuer
+}
+
+/// A token signed with the provider's Ed25519 key under the header `alg` and `typ` given.
+fn ed25519_token(alg: &str, typ: &str, claims: &serde_json::Value) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    tower_jwt_auth::install_crypto_provider().unwrap();
+    let b64 = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let header = serde_json::json!({"alg": alg, "typ": typ, "kid": "e1"});
+    let message = format!("{}.{}", b64(&header), b64(claims));
+    let key = jsonwebtoken::EncodingKey::from_ed_pem(&read_key("ed25519_private.pem")).unwrap();
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::EdDSA).unwrap();
+    format!("{message}.{signature}")
+}
+
+/// `resource_server` takes a stock RFC 9068 access token of an outside provider (RFC 9864's
+/// `Ed25519` in the token and in the key set), answers with what it carries, refuses what is
+/// not an access token under `JWT_TYP=at+jwt`, and names a missing claim.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stock_rfc_9068_token_of_an_outside_provider_passes() {
+    let issuer = ed25519_provider().await;
+    let resource = Server::start(
+        "resource_server",
+        &[
+            ("OIDC_ISSUERS".to_owned(), issuer.clone()),
+            ("JWT_AUDIENCE".to_owned(), "api".to_owned()),
+            ("JWT_TYP".to_owned(), "at+jwt".to_owned()),
+        ],
+    );
+    let claims = serde_json::json!({
+        "iss": issuer, "aud": "api", "sub": "client-7", "client_id": "client-7",
+        "scope": "api.read api.write", "iat": now(), "exp": now() + 300, "jti": "j-1",
+    });
+    for alg in ["Ed25519", "EdDSA"] {
+        let reply = resource
+            .protected(&ed25519_token(alg, "at+jwt", &claims))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{alg}: {}", reply.text());
+        assert_eq!(
+            reply.json(),
+            serde_json::json!({"id": "client-7", "client_id": "client-7", "scope": "api.read api.write"})
+        );
+    }
+    // An ID token (or any JWT that is not an access token) of the same provider: refused.
+    resource
+        .protected(&ed25519_token("Ed25519", "JWT", &claims))
+        .await
+        .assert_unauthorized("not typ at+jwt");
+    // A claim the API needs is missing: the answer names it.
+    let mut no_sub = claims.clone();
+    no_sub.as_object_mut().unwrap().remove("sub");
+    let reply = resource
+        .protected(&ed25519_token("Ed25519", "at+jwt", &no_sub))
+        .await;
+    reply.assert_unauthorized("no sub");
+    assert!(
+        reply.challenge().contains("`sub` is missing"),
+        "{}",
+        reply.challenge()
+    );
+}

@@ -166,22 +166,8 @@ impl Demo {
         let signing = signing_key_from_env(alg, &alg_name)?;
 
         let users = InMemoryUsers::new()?
-            .with_user(
-                "user1",
-                "password1",
-                DemoClaims {
-                    sub: "1".into(),
-                    username: "user1".into(),
-                },
-            )?
-            .with_user(
-                "user2",
-                "password2",
-                DemoClaims {
-                    sub: "2".into(),
-                    username: "user2".into(),
-                },
-            )?;
+            .with_user("user1", "password1", DemoClaims::user("1", "user1"))?
+            .with_user("user2", "password2", DemoClaims::user("2", "user2"))?;
         let proxies: TrustedProxies = var("TRUSTED_PROXIES")
             .unwrap_or_default()
             .parse()

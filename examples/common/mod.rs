@@ -12,11 +12,54 @@ use serde::{Deserialize, Serialize};
 #[allow(unused_imports)] // each demo uses some of them
 pub(crate) use env::{Demo, dpop_from_env, secs, var};
 
-/// The claims the demo issues and expects (besides the registered ones).
+/// What a token must carry for `resource_server`, which takes any standard issuer's tokens:
+/// `sub`; the tutorial's `username` on users' tokens, `client_id` and `scope` on RFC 9068 access
+/// tokens (a machine client's), none of them required.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct DemoClaims {
+pub(crate) struct CallerClaims {
     pub(crate) sub: String,
-    pub(crate) username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) scope: Option<String>,
+}
+
+/// The claims the issuing demos issue and expect: a user's (`username`) or a machine client's
+/// (`client_id`); a token with neither is refused, naming `username`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(try_from = "CallerClaims", into = "CallerClaims")]
+pub(crate) struct DemoClaims(pub(crate) CallerClaims);
+
+impl DemoClaims {
+    /// A tutorial user's claims.
+    pub(crate) fn user(sub: &str, username: &str) -> Self {
+        Self(CallerClaims {
+            sub: sub.to_owned(),
+            username: Some(username.to_owned()),
+            client_id: None,
+            scope: None,
+        })
+    }
+}
+
+impl TryFrom<CallerClaims> for DemoClaims {
+    type Error = &'static str;
+
+    fn try_from(claims: CallerClaims) -> Result<Self, Self::Error> {
+        if claims.username.is_none() && claims.client_id.is_none() {
+            // In serde's words, so the rejection names the claim.
+            return Err("missing field `username`");
+        }
+        Ok(Self(claims))
+    }
+}
+
+impl From<DemoClaims> for CallerClaims {
+    fn from(claims: DemoClaims) -> Self {
+        claims.0
+    }
 }
 
 /// The crate's counters (feature `metrics`) in Prometheus text. Installed before anything is
@@ -56,12 +99,18 @@ pub(crate) fn metrics_response(handle: &PrometheusHandle) -> http::Response<Stri
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The `/protected` answer: the caller's id (a number when `sub` is one) and username.
-/// Serialized straight from the claims, with no intermediate JSON tree.
+/// The `/protected` answer: the caller's id (a number when `sub` is one) and what else the
+/// token says of them (`username`; `client_id` and `scope` for a client's token). Serialized
+/// straight from the claims, with no intermediate JSON tree.
 #[derive(Serialize)]
 pub(crate) struct Identity<'a> {
     id: Id<'a>,
-    username: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -71,14 +120,16 @@ enum Id<'a> {
     Text(&'a str),
 }
 
-pub(crate) fn identity(claims: &DemoClaims) -> Identity<'_> {
+pub(crate) fn identity(claims: &CallerClaims) -> Identity<'_> {
     let id = match claims.sub.parse::<u64>() {
         Ok(n) => Id::Number(n),
         Err(_) => Id::Text(&claims.sub),
     };
     Identity {
         id,
-        username: &claims.username,
+        username: claims.username.as_deref(),
+        client_id: claims.client_id.as_deref(),
+        scope: claims.scope.as_deref(),
     }
 }
 

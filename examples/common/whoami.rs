@@ -60,10 +60,18 @@ impl UnaryService<WhoamiRequest> for Get {
         // `JwtAuthLayer` put the claims into the http::Request extensions; tonic carries them
         // over to the tonic::Request unchanged.
         std::future::ready(match request.extensions().get::<Claims<DemoClaims>>() {
-            Some(claims) => Ok(Response::new(WhoamiReply {
-                username: claims.username.clone(),
-                subject: claims.sub.clone(),
-            })),
+            Some(claims) => {
+                let claims = &claims.0;
+                Ok(Response::new(WhoamiReply {
+                    // A client's token has no username: its client id instead.
+                    username: claims
+                        .username
+                        .clone()
+                        .or_else(|| claims.client_id.clone())
+                        .unwrap_or_default(),
+                    subject: claims.sub.clone(),
+                }))
+            }
             None => Err(Status::internal("authentication layer missing")),
         })
     }

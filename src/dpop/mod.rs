@@ -143,10 +143,11 @@ const DEFAULT_ALGORITHMS: [Algorithm; 6] = [
     Algorithm::PS384,
 ];
 
+/// The challenge's `algs`: every name a proof may use (`EdDSA` also as RFC 9864's `Ed25519`).
 fn algs_text(algorithms: &[Algorithm]) -> Arc<str> {
     algorithms
         .iter()
-        .map(|a| format!("{a:?}"))
+        .flat_map(|a| crate::keys::alg::advertised(*a))
         .collect::<Vec<_>>()
         .join(" ")
         .into()
@@ -313,7 +314,8 @@ impl Dpop {
         self.with(|i| i.replay = cache)
     }
 
-    /// The accepted algorithms as the challenge names them (`ES256 ES384 EdDSA …`).
+    /// The accepted algorithms as the challenge names them (`ES256 ES384 EdDSA Ed25519 …`:
+    /// EdDSA also under RFC 9864's name).
     #[must_use]
     pub fn algs(&self) -> &str {
         &self.inner.algs
@@ -362,7 +364,7 @@ impl Dpop {
         if !header.typ.eq_ignore_ascii_case("dpop+jwt") || header.crit.is_some() {
             return Err(invalid());
         }
-        let alg: Algorithm = header.alg.parse().map_err(|_| invalid())?;
+        let alg = crate::keys::alg::from_name(&header.alg).ok_or_else(invalid)?;
         if !self.inner.algorithms.contains(&alg) {
             return Err(invalid());
         }
@@ -370,10 +372,11 @@ impl Dpop {
         if PRIVATE.iter().any(|m| header.jwk.contains_key(*m)) {
             return Err(invalid());
         }
+        // The key's own `alg`, if it names one, is the proof's (`EdDSA` and `Ed25519` alike).
         if header
             .jwk
             .get("alg")
-            .is_some_and(|a| a.as_str() != Some(header.alg.as_str()))
+            .is_some_and(|a| a.as_str().and_then(crate::keys::alg::from_name) != Some(alg))
         {
             return Err(invalid());
         }
@@ -383,8 +386,7 @@ impl Dpop {
                 return Err(invalid());
             }
         }
-        let jwk: Jwk =
-            serde_json::from_value(serde_json::Value::Object(header.jwk)).map_err(|_| invalid())?;
+        let jwk: Jwk = crate::keys::alg::jwk(header.jwk).map_err(|_| invalid())?;
         let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|_| invalid())?;
 
         // The signature, by that key with that algorithm (jsonwebtoken refuses a key of

@@ -34,6 +34,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 use crate::error::{ConfigError, ConfigErrorKind};
 
+pub(crate) mod alg;
 mod ring;
 mod set;
 mod signing;

@@ -1,10 +1,16 @@
 use bytes::Bytes;
 use jsonwebtoken::Algorithm;
-use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::jwk::Jwk;
 
-use super::VerifyingKey;
+use super::{VerifyingKey, alg};
 use crate::crypto::install_crypto_provider;
 use crate::error::{ConfigError, ConfigErrorKind};
+
+/// A JWK Set read key by key, so one key of an unknown kind or algorithm is skipped, not fatal.
+#[derive(serde::Deserialize)]
+struct RawSet {
+    keys: Vec<serde_json::Map<String, serde_json::Value>>,
+}
 
 /// The static set of keys a verifier accepts.
 ///
@@ -41,10 +47,15 @@ impl KeySet {
     /// When the document is not a JWK Set, or no key in it is usable.
     pub fn with_jwks(mut self, json: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
         install_crypto_provider()?;
-        let set: JwkSet = serde_json::from_slice(json.as_ref()).map_err(|e| {
+        let set: RawSet = serde_json::from_slice(json.as_ref()).map_err(|e| {
             ConfigError::with_source(ConfigErrorKind::InvalidJwk, "not a valid JWK Set", e)
         })?;
-        self.add_parsed(set.keys.iter())?;
+        let keys: Vec<Jwk> = set
+            .keys
+            .into_iter()
+            .filter_map(|jwk| alg::jwk(jwk).ok())
+            .collect();
+        self.add_parsed(keys.iter())?;
         Ok(self)
     }
 
@@ -55,10 +66,6 @@ impl KeySet {
     #[cfg(any(feature = "remote-jwks", test))]
     pub(crate) fn from_remote_jwks(json: &[u8]) -> Result<Self, ConfigError> {
         const PRIVATE: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
-        #[derive(serde::Deserialize)]
-        struct RawSet {
-            keys: Vec<serde_json::Map<String, serde_json::Value>>,
-        }
         install_crypto_provider()?;
         let set: RawSet = serde_json::from_slice(json).map_err(|e| {
             ConfigError::with_source(ConfigErrorKind::InvalidJwk, "not a valid JWK Set", e)
@@ -80,7 +87,7 @@ impl KeySet {
                 }
                 true
             })
-            .filter_map(|jwk| serde_json::from_value(serde_json::Value::Object(jwk)).ok())
+            .filter_map(|jwk| alg::jwk(jwk).ok())
             .collect();
         let mut this = Self::new();
         this.add_parsed(public.iter())?;

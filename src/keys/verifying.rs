@@ -127,7 +127,7 @@ impl VerifyingKey {
     /// `sig`, or the algorithm does not fit the key.
     pub fn from_jwk(json: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
         install_crypto_provider()?;
-        let jwk: Jwk = serde_json::from_slice(json.as_ref()).map_err(|e| {
+        let jwk: Jwk = super::alg::jwk_from_slice(json.as_ref()).map_err(|e| {
             ConfigError::with_source(ConfigErrorKind::InvalidJwk, "not a valid JWK", e)
         })?;
         Self::from_parsed_jwk(&jwk)

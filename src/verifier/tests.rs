@@ -423,3 +423,105 @@ mod several_issuers {
         assert!(Verifier::for_issuers([multi, named("y")]).is_err());
     }
 }
+
+/// A token signed by hand with `header` (JSON) and `key` under `alg`.
+fn sign_raw(header: &Value, claims: &Value, key: &SigningKey, alg: Algorithm) -> String {
+    let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
+    let message = format!("{}.{}", b64(header), b64(claims));
+    let signature =
+        jsonwebtoken::crypto::sign(message.as_bytes(), key.encoding_key(), alg).unwrap();
+    format!("{message}.{signature}")
+}
+
+/// RFC 9864: `Ed25519` is EdDSA on an Ed25519 key, in a token's header and in a JWK's `alg`,
+/// and nothing else: an `Ed25519` token never verifies with a key of another algorithm.
+#[test]
+fn the_fully_specified_ed25519_name_is_eddsa_on_ed25519_keys() {
+    let key = SigningKey::from_pem(
+        Algorithm::EdDSA,
+        include_bytes!("../../tests/keys/ed25519_private.pem"),
+    )
+    .unwrap();
+    let public = key.verifying_key().unwrap();
+    let token = |alg: &str| {
+        sign_raw(
+            &json!({"alg": alg, "typ": "JWT"}),
+            &claims(),
+            &key,
+            Algorithm::EdDSA,
+        )
+    };
+    let verifier = Verifier::new(KeySet::from(public.clone()), Validation::new()).unwrap();
+    for alg in ["EdDSA", "Ed25519"] {
+        assert!(verifier.verify::<Value>(&token(alg)).is_ok(), "{alg}");
+    }
+    // A key published as `Ed25519`.
+    let document = JwksService::new(&KeySet::from(public))
+        .unwrap()
+        .document()
+        .unwrap();
+    let mut jwk: Value = serde_json::from_slice(&document).unwrap();
+    jwk["keys"][0]["alg"] = "Ed25519".into();
+    let published = KeySet::new().with_jwks(jwk.to_string()).unwrap();
+    let verifier = Verifier::new(published, Validation::new()).unwrap();
+    for alg in ["EdDSA", "Ed25519"] {
+        assert!(
+            verifier.verify::<Value>(&token(alg)).is_ok(),
+            "published: {alg}"
+        );
+    }
+    // Another algorithm's keys: refused, as for `EdDSA`.
+    let verifier = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+    assert_eq!(
+        kind(verifier.verify(&token("Ed25519"))),
+        AuthErrorKind::UnsupportedAlgorithm
+    );
+    // Any other spelling is not a name.
+    assert_eq!(
+        kind(verifier.verify(&token("ed25519"))),
+        AuthErrorKind::Malformed
+    );
+}
+
+/// A token whose claims do not fit the claims type is refused naming the claim and what is
+/// wrong, never the value.
+#[test]
+fn a_claim_that_does_not_fit_is_named() {
+    #[derive(Debug, serde::Deserialize)]
+    struct Demo {
+        #[allow(dead_code)]
+        username: String,
+        #[allow(dead_code)]
+        #[serde(default)]
+        level: Option<u8>,
+    }
+    let verifier = Verifier::new(KeySet::from(hs(A)), Validation::new()).unwrap();
+    let refused = |claims: Value| {
+        let mut claims = claims;
+        claims["exp"] = json!(now() + 300);
+        verifier
+            .verify::<Demo>(&sign(&A, None, &claims))
+            .unwrap_err()
+    };
+    let missing = refused(json!({"sub": "client-1", "scope": "api.read"}));
+    assert_eq!(missing.kind(), AuthErrorKind::InvalidClaim);
+    assert_eq!(missing.claim_problem(), Some("`username` is missing"));
+    assert_eq!(
+        missing.to_string(),
+        "the token claims are invalid: `username` is missing"
+    );
+    let wrong = refused(json!({"username": "u", "level": "secret-value-9"}));
+    assert_eq!(
+        wrong.claim_problem(),
+        Some("`level` has the wrong type or value")
+    );
+    assert!(!wrong.to_string().contains("secret-value-9"));
+    // A registered claim of the wrong type is named too.
+    let exp = verifier
+        .verify::<Value>(&sign(&A, None, &json!({"exp": "tomorrow"})))
+        .unwrap_err();
+    assert_eq!(
+        exp.claim_problem(),
+        Some("`exp` has the wrong type or value")
+    );
+}

@@ -160,6 +160,8 @@ where
 /// Where a mounted check runs, and which one it replaces: a layer holds one check per name,
 /// in the order of `order` (so a request failing two checks always gets the same answer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// The crate's own checks (CSRF, DPoP binding) come with their features.
+#[cfg_attr(not(any(feature = "cookie", feature = "dpop")), allow(dead_code))]
 pub(crate) enum Slot {
     /// One of the crate's own checks: its place, and its name (a layer holds one per name).
     Crate { order: u8, name: &'static str },
@@ -170,6 +172,7 @@ pub(crate) enum Slot {
 
 impl Slot {
     /// A slot of the crate's own checks.
+    #[cfg_attr(not(any(feature = "cookie", feature = "dpop")), allow(dead_code))]
     pub(crate) const fn new(order: u8, name: &'static str) -> Self {
         Self::Crate { order, name }
     }

@@ -97,7 +97,7 @@ async fn a_bound_token_passes_with_a_fresh_proof_only() {
     assert!(challenges[0].starts_with("Bearer realm=\"api\""));
     assert!(!challenges[0].contains("error="));
     assert!(challenges[1].starts_with("DPoP realm=\"api\", error=\"invalid_dpop_proof\""));
-    assert!(challenges[1].contains("algs=\"ES256 ES384 EdDSA PS256 RS256 PS384\""));
+    assert!(challenges[1].contains("algs=\"ES256 ES384 EdDSA Ed25519 PS256 RS256 PS384\""));
     // A new proof passes again.
     let (status, _) = call(&layer, Some(format!("DPoP {t}")), Some(proof(&key, &t))).await;
     assert_eq!(status, StatusCode::OK);

@@ -100,6 +100,30 @@ fn every_accepted_key_type_works() {
     }
 }
 
+/// RFC 9864's `Ed25519` (what oauth4webapi and oidc-provider write for Ed25519 keys), in the
+/// proof's `alg` and in its key's `alg`; pinned to Ed25519 keys.
+#[test]
+fn proofs_may_name_ed25519_fully_specified() {
+    let key = load(Algorithm::EdDSA, "ed25519_private.pem");
+    for (alg, key_alg) in [
+        ("Ed25519", None),
+        ("Ed25519", Some("Ed25519")),
+        ("EdDSA", Some("Ed25519")),
+    ] {
+        let proof = proof_with(&key, |h, _| {
+            h["alg"] = json!(alg);
+            if let Some(key_alg) = key_alg {
+                h["jwk"]["alg"] = json!(key_alg);
+            }
+        });
+        assert_eq!(check(&proof).unwrap().jkt(), key.jkt(), "{alg} {key_alg:?}");
+    }
+    // The name on an EC key is refused.
+    refused(&proof_with(&es256(), |h, _| h["alg"] = json!("Ed25519")));
+    // The challenge names it.
+    assert!(dpop().algs().contains("EdDSA Ed25519"), "{}", dpop().algs());
+}
+
 #[test]
 fn exactly_one_dpop_header() {
     let key = es256();
