@@ -206,13 +206,23 @@ async fn a_resource_server_on_the_revocation_feed_refuses_revoked_tokens() {
 /// An in-process OpenID provider: `/.well-known/openid-configuration` naming itself, and its
 /// JWK Set with one RSA key under `kid` "k1". Returns its issuer URL.
 async fn provider(public_key: &str) -> String {
-    use tower_jwt_auth::metadata::ProviderMetadata;
     use tower_jwt_auth::{KeySet, VerifyingKey};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
     let key = VerifyingKey::from_pem(Algorithm::RS256, read_key(public_key))
         .unwrap()
         .with_kid("k1");
+    let document = JwksService::new(&KeySet::from(key))
+        .unwrap()
+        .document()
+        .unwrap();
+    serve_provider(serde_json::from_slice(&document).unwrap()).await
+}
+
+/// Serve discovery naming the provider itself and `jwks` as its key set; returns its issuer URL.
+async fn serve_provider(jwks: serde_json::Value) -> String {
+    use tower_jwt_auth::metadata::ProviderMetadata;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let jwks = jwks.to_string();
     let app = Router::new()
         .route_service(
             "/.well-known/openid-configuration",
@@ -220,7 +230,13 @@ async fn provider(public_key: &str) -> String {
                 .service()
                 .unwrap(),
         )
-        .route_service("/jwks", JwksService::new(&KeySet::from(key)).unwrap());
+        .route(
+            "/jwks",
+            get(move || {
+                let jwks = jwks.clone();
+                async move { ([("content-type", "application/json")], jwks) }
+            }),
+        );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     issuer
 }
@@ -346,10 +362,7 @@ async fn the_demo_issuers_are_discovered_by_the_resource_server() {
 /// `"alg": "Ed25519"` and signs machine tokens with that name (`typ: at+jwt`, `sub` the client
 /// id, `client_id`, `scope`, no `username`). Returns its issuer URL.
 async fn ed25519_provider() -> String {
-    use tower_jwt_auth::metadata::ProviderMetadata;
     use tower_jwt_auth::{KeySet, VerifyingKey};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
     let key = VerifyingKey::from_pem(Algorithm::EdDSA, read_key("ed25519_public.pem"))
         .unwrap()
         .with_kid("e1");
@@ -359,23 +372,7 @@ async fn ed25519_provider() -> String {
         .unwrap();
     let mut jwks: serde_json::Value = serde_json::from_slice(&document).unwrap();
     jwks["keys"][0]["alg"] = "Ed25519".into();
-    let jwks = jwks.to_string();
-    let app = Router::new()
-        .route_service(
-            "/.well-known/openid-configuration",
-            ProviderMetadata::new(issuer.clone(), format!("{issuer}/jwks"))
-                .service()
-                .unwrap(),
-        )
-        .route(
-            "/jwks",
-            get(move || {
-                let jwks = jwks.clone();
-                async move { ([("content-type", "application/json")], jwks) }
-            }),
-        );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    issuer
+    serve_provider(jwks).await
 }
 
 /// A token signed with the provider's Ed25519 key under the header `alg` and `typ` given.
