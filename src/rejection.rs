@@ -215,34 +215,37 @@ impl Challenges {
 
     fn challenge(&self, error: &AuthError) -> HeaderValue {
         let kind = error.kind();
-        match error.required_scope() {
-            Some(scope) if kind == AuthErrorKind::Forbidden => sensitive(&format!(
+        if kind == AuthErrorKind::Forbidden
+            && let Some(scope) = error.required_scope()
+        {
+            return sensitive(&format!(
                 "Bearer realm=\"{}\", error=\"insufficient_scope\", error_description=\"{}\", scope=\"{scope}\"{}",
                 self.realm,
                 kind.description(),
                 self.extra
-            )),
-            _ => match error.step_up_params() {
-                Some(params) if kind == AuthErrorKind::InsufficientUserAuthentication => {
-                    sensitive(&format!(
-                        "Bearer realm=\"{}\", error=\"insufficient_user_authentication\", error_description=\"{}\", {params}{}",
-                        self.realm,
-                        kind.description(),
-                        self.extra
-                    ))
-                }
-                _ => match error.claim_problem() {
-                    Some(_) => sensitive(&format!(
-                        "Bearer realm=\"{}\", error=\"{}\", error_description=\"{}\"{}",
-                        self.realm,
-                        kind.error_code().unwrap_or("invalid_token"),
-                        error.description(),
-                        self.extra
-                    )),
-                    None => self.www_authenticate[kind.index()].clone(),
-                },
-            },
+            ));
         }
+        if kind == AuthErrorKind::InsufficientUserAuthentication
+            && let Some(params) = error.step_up_params()
+        {
+            return sensitive(&format!(
+                "Bearer realm=\"{}\", error=\"insufficient_user_authentication\", error_description=\"{}\", {params}{}",
+                self.realm,
+                kind.description(),
+                self.extra
+            ));
+        }
+        if error.claim_problem().is_some() {
+            // Which claim: built for this rejection (its name, never its value).
+            return sensitive(&format!(
+                "Bearer realm=\"{}\", error=\"{}\", error_description=\"{}\"{}",
+                self.realm,
+                kind.error_code().unwrap_or("invalid_token"),
+                error.description(),
+                self.extra
+            ));
+        }
+        self.www_authenticate[kind.index()].clone()
     }
 
     /// The gRPC trailers-only response, or `None` for a non-gRPC request.

@@ -177,3 +177,31 @@ fn resource_metadata_is_in_every_401_and_403_challenge() {
         );
     }
 }
+
+/// A claim the token failed on is named in every rejection: the challenge, the JSON body and
+/// the gRPC message.
+#[test]
+fn every_rejection_names_the_claim_a_token_failed_on() {
+    let error = AuthError::invalid_claim(Some("`username` is missing".to_owned()));
+    let said = "the token claims are invalid: `username` is missing";
+    let plain: Response<()> = DefaultOnRejection::new().on_rejection(&error, &parts(None));
+    assert_eq!(
+        plain.headers()[WWW_AUTHENTICATE],
+        format!("Bearer realm=\"api\", error=\"invalid_token\", error_description=\"{said}\"")
+            .as_str()
+    );
+    let json: Response<Bytes> = JsonOnRejection::new().on_rejection(&error, &parts(None));
+    let body: serde_json::Value = serde_json::from_slice(json.body()).unwrap();
+    assert_eq!(body["error_description"], said);
+    let grpc: Response<()> = grpc_rejection(&error);
+    assert_eq!(grpc.headers()["grpc-message"], said);
+    // Without a named claim, the prebuilt answer.
+    let bare = AuthError::invalid_claim(None);
+    let res: Response<()> = DefaultOnRejection::new().on_rejection(&bare, &parts(None));
+    assert!(
+        res.headers()[WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .ends_with("error_description=\"the token claims are invalid\"")
+    );
+}
