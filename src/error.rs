@@ -456,6 +456,9 @@ pub enum ConfigErrorKind {
     NoHttpClient,
     /// A session store could not be used at start (its revocations could not be loaded).
     StoreUnavailable,
+    /// An OAuth client cannot be registered (an id that could pass for a user's, a missing
+    /// secret, a scope with a forbidden character, a malformed client list).
+    InvalidClient,
 }
 
 /// A configuration error, returned when building keys, verifiers, issuers and services.

@@ -67,6 +67,8 @@ pub struct Validation {
     /// Without the `application/` prefix.
     typ: Option<String>,
     allow_future_iat: bool,
+    /// A token without `aud` passes too.
+    audience_optional: bool,
     /// `None`: the system clock.
     clock: Option<std::sync::Arc<dyn Clock>>,
 }
@@ -103,6 +105,7 @@ impl Validation {
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             typ: None,
             allow_future_iat: false,
+            audience_optional: false,
             clock: None,
         }
     }
@@ -148,6 +151,15 @@ impl Validation {
     /// least one of them.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
+        self
+    }
+
+    /// Accept tokens without `aud` as well; a token that has one must still name one of the
+    /// [`audience`](Self::audience)s. For a server whose own tokens had no audience and
+    /// whose newer ones name it (an issuer whose clients' RFC 9068 tokens carry its
+    /// identifier).
+    pub fn audience_optional(mut self) -> Self {
+        self.audience_optional = true;
         self
     }
 
@@ -275,7 +287,9 @@ impl Validation {
                 return Err(AuthErrorKind::InvalidAudience.into());
             }
         } else if claims.aud.is_empty() {
-            return Err(AuthErrorKind::MissingClaim.into());
+            if !self.audience_optional {
+                return Err(AuthErrorKind::MissingClaim.into());
+            }
         } else if !claims.aud.iter().any(|a| self.audiences.contains(a)) {
             return Err(AuthErrorKind::InvalidAudience.into());
         }

@@ -154,6 +154,11 @@ fn algs_text(algorithms: &[Algorithm]) -> Arc<str> {
 }
 
 impl Dpop {
+    /// Every name a proof may use for its algorithm (`dpop_signing_alg_values_supported`).
+    pub(crate) fn alg_names(&self) -> impl Iterator<Item = &str> {
+        self.inner.algs.split(' ')
+    }
+
     /// DPoP accepted beside bearer tokens at the server clients reach as `public_url`
     /// (`https://host[:port][/prefix]`; behind a reverse proxy or TLS terminator, the URL
     /// outside it): a proof's `htu` must be this URL followed by the request's path. Proofs

@@ -36,8 +36,10 @@ impl UserClaims {
 /// What a login or a refresh adds to the user's claims.
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct SessionClaims<'a> {
-    /// When the user authenticated: the session's login, or now.
-    pub(crate) auth_time: u64,
+    /// When the user authenticated: the session's login, or now (none for a client's token:
+    /// no user authenticated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) auth_time: Option<u64>,
     /// The session (refresh family) the token belongs to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) sid: Option<&'a str>,
@@ -61,11 +63,19 @@ impl<'a> SessionClaims<'a> {
         now: u64,
     ) -> Self {
         Self {
-            auth_time: session.map_or(now, crate::session::Session::auth_time),
+            auth_time: Some(session.map_or(now, crate::session::Session::auth_time)),
             sid: session.map(crate::session::Session::sid),
             generation: session.map(crate::session::Session::generation),
             cnf: jkt.map(|jkt| KeyBinding { jkt }),
             csrf: None,
+        }
+    }
+
+    /// The claims of a client's own token (`client_credentials`): only its binding.
+    pub(crate) fn for_client(jkt: Option<&'a str>) -> Self {
+        Self {
+            cnf: jkt.map(|jkt| KeyBinding { jkt }),
+            ..Self::default()
         }
     }
 
@@ -78,7 +88,7 @@ impl<'a> SessionClaims<'a> {
     /// from the user's claims.
     fn names(&self) -> impl Iterator<Item = &'static str> {
         [
-            Some("auth_time"),
+            self.auth_time.map(|_| "auth_time"),
             self.sid.map(|_| "sid"),
             self.generation.map(|_| "gen"),
             Some("cnf"),
@@ -183,6 +193,7 @@ mod tests {
         }))
         .unwrap();
         let session = SessionClaims {
+            auth_time: Some(5),
             sid: Some("s1"),
             generation: Some(3),
             ..SessionClaims::default()

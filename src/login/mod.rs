@@ -46,8 +46,10 @@ mod claims;
 #[cfg(feature = "cookie")]
 mod cookies;
 mod issuer;
+mod oauth;
 mod proof;
 mod refresh;
+mod request;
 mod server;
 mod service;
 mod users;
@@ -55,7 +57,14 @@ mod users;
 #[cfg(feature = "cookie")]
 pub use cookies::{ClearCookies, LoginCookies};
 pub use issuer::{DEFAULT_TTL, IssueError, IssuedToken, TokenIssuer};
+pub use oauth::{
+    AuthenticateClient, FIRST_PARTY, InMemoryClients, IntrospectionService, RegisteredClient,
+    RevocationService, TokenService,
+};
 pub use refresh::{LogoutAllService, LogoutService, RefreshService};
-pub use server::{AuthServer, AuthServerBuilder, DEFAULT_LEEWAY, DEFAULT_MAX_STALENESS};
+pub use server::{
+    AUTHORIZATION_SERVER_SUFFIX, AuthServer, AuthServerBuilder, DEFAULT_LEEWAY,
+    DEFAULT_MAX_STALENESS,
+};
 pub use service::{DEFAULT_BODY_LIMIT, EndpointFuture, LoginService};
 pub use users::{Authenticate, BoxError, InMemoryUsers, Overloaded, Reissue, hash_password};

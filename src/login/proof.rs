@@ -4,9 +4,9 @@
 //! cache. Without the `dpop` feature, an uninhabited stand-in with the same shape.
 
 #[cfg(feature = "dpop")]
-pub(crate) use with_dpop::{Dpop, Proof, finish};
+pub(crate) use with_dpop::{Dpop, Proof, alg_names, finish};
 #[cfg(not(feature = "dpop"))]
-pub(crate) use without_dpop::{Dpop, Proof, finish};
+pub(crate) use without_dpop::{Dpop, Proof, alg_names, finish};
 
 #[cfg(feature = "dpop")]
 mod with_dpop {
@@ -40,6 +40,11 @@ mod with_dpop {
         }
         let check: std::sync::Arc<dyn Mounted> = std::sync::Arc::new(dpop.clone());
         (Some(dpop), vec![check])
+    }
+
+    /// `dpop_signing_alg_values_supported`, when DPoP is on.
+    pub(crate) fn alg_names(dpop: Option<&Dpop>) -> Option<Vec<String>> {
+        dpop.map(|dpop| dpop.alg_names().map(str::to_owned).collect())
     }
 
     fn invalid() -> Response<JsonBody> {
@@ -171,6 +176,10 @@ mod without_dpop {
 
     /// No proof is ever checked without the feature.
     pub(crate) enum Proof {}
+
+    pub(crate) fn alg_names(dpop: Option<&Dpop>) -> Option<Vec<String>> {
+        dpop.map(|never| match *never {})
+    }
 
     impl Proof {
         #[allow(clippy::unnecessary_wraps, clippy::result_large_err)]

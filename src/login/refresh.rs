@@ -94,6 +94,20 @@ impl<A> RefreshService<A> {
     }
 }
 
+impl<A: Reissue> RefreshService<A> {
+    /// The rotation of this service for a refresh token read elsewhere (the OAuth token
+    /// endpoint's form): the same checks, the same answers.
+    pub(super) async fn rotate(
+        &self,
+        parts: &http::request::Parts,
+        refresh_token: &str,
+    ) -> Response<JsonBody> {
+        self.inner
+            .rotate(parts, refresh_token, self.dpop.as_ref())
+            .await
+    }
+}
+
 impl<A> Clone for RefreshService<A> {
     fn clone(&self) -> Self {
         Self {
@@ -169,7 +183,18 @@ impl<A: Reissue> RefreshInner<A> {
             Ok(read) => read,
             Err(res) => return res,
         };
-        let proof = match Proof::check(dpop, &parts) {
+        self.rotate(&parts, &body.refresh_token, dpop).await
+    }
+
+    /// Rotate `refresh_token`, with the request's DPoP proof when there is one: the new tokens,
+    /// or the refusal (the same for this service and the OAuth token endpoint).
+    async fn rotate(
+        &self,
+        parts: &http::request::Parts,
+        refresh_token: &str,
+        dpop: Option<&Dpop>,
+    ) -> Response<JsonBody> {
+        let proof = match Proof::check(dpop, parts) {
             Ok(proof) => proof,
             Err(res) => return res,
         };
@@ -179,11 +204,7 @@ impl<A: Reissue> RefreshInner<A> {
         // changes nothing (the token is not rotated).
         let mut unrecorded = None;
         if let Some(proof) = &proof {
-            match self
-                .sessions
-                .can_refresh(&body.refresh_token, proof_jkt)
-                .await
-            {
+            match self.sessions.can_refresh(refresh_token, proof_jkt).await {
                 Ok(true) => {
                     if let Err(res) = proof.record().await {
                         crate::metrics::refresh(crate::metrics::RefreshOutcome::InvalidDpopProof);
@@ -198,11 +219,7 @@ impl<A: Reissue> RefreshInner<A> {
                 }
             }
         }
-        let session = match self
-            .sessions
-            .refresh_bound(&body.refresh_token, proof_jkt)
-            .await
-        {
+        let session = match self.sessions.refresh_bound(refresh_token, proof_jkt).await {
             Ok(session) => session,
             Err(RefreshError::Invalid) => {
                 crate::metrics::refresh(crate::metrics::RefreshOutcome::InvalidGrant);

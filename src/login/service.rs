@@ -6,60 +6,22 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes};
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA, RETRY_AFTER};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER};
+use http::{HeaderValue, Request, Response, StatusCode};
 use serde::Deserialize;
 use tower_service::Service;
 
 use super::claims::{SessionClaims, UserClaims};
 
 use super::proof::{Dpop, Proof};
+pub(super) use super::request::{post_only, read_json};
 use super::{Authenticate, BoxError, Overloaded, Reissue, TokenIssuer};
 use crate::body::{JsonBody, json_error};
 use crate::session::{LoginThrottle, Session, Sessions, StoreError, Throttle};
 
 /// Default limit on the login request body: 16 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
-
-/// How much of an oversized body is read and thrown away before answering 413. Answering while
-/// the client is still sending makes the server close a connection with unread data, which many
-/// clients see as a reset instead of the 413; past this bound that is the lesser evil.
-const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
-
-enum BodyError {
-    TooLarge,
-    Read,
-}
-
-/// Read at most `limit` bytes; drain (and discard) an oversized body up to [`DRAIN_LIMIT`].
-async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BodyError>
-where
-    B: http_body::Body,
-{
-    let mut body = std::pin::pin!(body);
-    let mut buf = Vec::new();
-    let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| BodyError::Read)?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        seen = seen.saturating_add(data.remaining());
-        if seen > DRAIN_LIMIT {
-            return Err(BodyError::TooLarge);
-        }
-        if seen <= limit {
-            buf.put(data);
-        }
-    }
-    if seen > limit {
-        Err(BodyError::TooLarge)
-    } else {
-        Ok(buf.into())
-    }
-}
 
 /// A tower service that checks credentials and issues access tokens (`Error = Infallible`).
 ///
@@ -433,102 +395,12 @@ fn too_many(retry_after: Duration, limit: crate::metrics::Limit) -> Response<Jso
     res
 }
 
-/// Check the method (POST), the content type (JSON) and the size, read the body and parse it
-/// as a JSON object of type `T`; or the error response (405, 415, 413, 400 `invalid_request`
-/// with `expected` as its description).
-pub(super) async fn read_json<T, B>(
-    req: Request<B>,
-    body_limit: usize,
-    expected: &'static str,
-) -> Result<(http::request::Parts, T), Response<JsonBody>>
-where
-    T: serde::de::DeserializeOwned,
-    B: http_body::Body,
-{
-    if req.method() != Method::POST {
-        return Err(post_only());
-    }
-    if !is_json(req.headers()) {
-        return Err(json_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the request body as Content-Type: application/json",
-        ));
-    }
-    if declared_length(req.headers()).is_some_and(|n| n > DRAIN_LIMIT) {
-        return Err(too_large());
-    }
-    let (parts, body) = req.into_parts();
-    let body = match read_body(body, body_limit).await {
-        Ok(bytes) => bytes,
-        Err(BodyError::TooLarge) => return Err(too_large()),
-        Err(BodyError::Read) => {
-            return Err(json_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "the request body could not be read",
-            ));
-        }
-    };
-    // serde would also read a struct from a JSON array (by position): require an object.
-    let is_object = body.trim_ascii_start().first() == Some(&b'{');
-    match is_object
-        .then(|| serde_json::from_slice::<T>(&body).ok())
-        .flatten()
-    {
-        Some(value) => Ok((parts, value)),
-        None => Err(json_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            expected,
-        )),
-    }
-}
-
-/// 405 with `Allow: POST`.
-pub(super) fn post_only() -> Response<JsonBody> {
-    let mut res = json_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "use POST",
-    );
-    res.headers_mut()
-        .insert(ALLOW, HeaderValue::from_static("POST"));
-    res
-}
-
 pub(super) fn not_issued() -> Response<JsonBody> {
     json_error(
         StatusCode::SERVICE_UNAVAILABLE,
         "temporarily_unavailable",
         "the token could not be issued; try again later",
     )
-}
-
-fn too_large() -> Response<JsonBody> {
-    json_error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        "the request body is too large",
-    )
-}
-
-/// `application/json`, with optional parameters (`; charset=utf-8`), case-insensitively.
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
-}
-
-fn declared_length(headers: &HeaderMap) -> Option<usize> {
-    headers
-        .get(CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse::<usize>()
-        .ok()
 }
 
 #[cfg(test)]

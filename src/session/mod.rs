@@ -264,8 +264,47 @@ impl Sessions {
                 sid: &sid,
                 presented: &token_hash(token),
                 jkt,
+                any_key: false,
             })
             .await
+    }
+
+    /// Whether `token` has the shape of this crate's refresh tokens (and so cannot be an access
+    /// token): what a revocation or introspection endpoint asks before anything else.
+    #[must_use]
+    pub fn is_refresh_token(token: &str) -> bool {
+        parse_token(token).is_some()
+    }
+
+    /// End the session `token` (a live refresh token, or its predecessor within the grace
+    /// window) belongs to, whatever key it is bound to: a revocation (RFC 7009). Its refresh
+    /// token and every access token of the session are refused from then on, on every node.
+    /// `Ok(false)`, changing nothing, for a token that is not live: a stream of made-up
+    /// tokens cannot grow the revocation list.
+    ///
+    /// # Errors
+    ///
+    /// When the store is unavailable.
+    pub async fn end_by_refresh_token(&self, token: &str) -> Result<bool, StoreError> {
+        let Some((user, family)) = parse_token(token) else {
+            return Ok(false);
+        };
+        let sid = sid_of(family);
+        let live = self
+            .store
+            .can_rotate(&RotationCheck {
+                user,
+                sid: &sid,
+                presented: &token_hash(token),
+                jkt: None,
+                any_key: true,
+            })
+            .await?;
+        if live {
+            self.revoke(&RevocationEntry::Session(sid.clone())).await?;
+            self.store.end_session(user, &sid).await?;
+        }
+        Ok(live)
     }
 
     /// Like [`refresh`](Self::refresh), for a request that proved it holds the DPoP key `jkt`:

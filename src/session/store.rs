@@ -223,6 +223,9 @@ pub struct RotationCheck<'a> {
     pub presented: &'a str,
     /// The thumbprint of the DPoP key the request proved it holds, if any.
     pub jkt: Option<&'a str>,
+    /// Whatever key the family is bound to: a revocation (RFC 7009) asks whether the token is
+    /// live, and needs no proof of the key to end its session.
+    pub any_key: bool,
 }
 
 /// The outcome of [`SessionStore::rotate`].

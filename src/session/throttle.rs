@@ -236,6 +236,49 @@ impl LoginThrottle {
         headers: &HeaderMap,
         extensions: &http::Extensions,
     ) -> Result<Throttle, StoreError> {
+        self.address(headers, extensions, "a", ThrottleOp::Take)
+            .await
+    }
+
+    /// Take a unit of the request's client address before a client's secret is checked (the
+    /// OAuth endpoints): failed client authentications are limited per address with the
+    /// per-address rate, never per client id, so nobody can lock a client out.
+    ///
+    /// # Errors
+    ///
+    /// When the store is unavailable.
+    pub(crate) async fn take_client_failure(
+        &self,
+        headers: &HeaderMap,
+        extensions: &http::Extensions,
+    ) -> Result<Throttle, StoreError> {
+        self.address(headers, extensions, "c", ThrottleOp::Take)
+            .await
+    }
+
+    /// Give the unit back: the client authenticated.
+    ///
+    /// # Errors
+    ///
+    /// When the store is unavailable.
+    pub(crate) async fn give_client_failure(
+        &self,
+        headers: &HeaderMap,
+        extensions: &http::Extensions,
+    ) -> Result<(), StoreError> {
+        self.address(headers, extensions, "c", ThrottleOp::Give)
+            .await
+            .map(drop)
+    }
+
+    /// `op` on the budget `kind` of the request's client address (allowed without one).
+    async fn address(
+        &self,
+        headers: &HeaderMap,
+        extensions: &http::Extensions,
+        kind: &str,
+        op: ThrottleOp,
+    ) -> Result<Throttle, StoreError> {
         let Some(rate) = self.per_address else {
             return Ok(Throttle::Allowed);
         };
@@ -245,10 +288,10 @@ impl LoginThrottle {
         };
         let client = group(self.proxies.client_addr(peer.ip(), headers));
         let key = format!(
-            "a:{}",
+            "{kind}:{}",
             hex(&digest("tja login address", client.to_string().as_bytes())[..16])
         );
-        self.store.throttle(&key, rate, ThrottleOp::Take).await
+        self.store.throttle(&key, rate, op).await
     }
 
     /// Take a failure unit for `username` before its password is checked.

@@ -77,6 +77,7 @@ where
     a_bound_family_keeps_its_key(&backend).await;
     no_grace_means_no_repeat(&backend).await;
     can_rotate_looks_without_changing_anything(&backend).await;
+    a_revocation_ends_a_bound_session_without_its_key(&backend).await;
 }
 
 /// The [`ThrottleStore`] part: a burst, an even refill, a unit given back, one budget per key.
@@ -186,6 +187,42 @@ async fn can_rotate_looks_without_changing_anything(backend: &impl Fresh) {
     s.refresh_bound(t1.refresh_token(), Some("key-a"))
         .await
         .expect(STEP);
+}
+
+/// A revocation (RFC 7009) ends the session of a live refresh token whatever its key, and
+/// changes nothing for a token that is not live: a used predecessor, garbage, a made-up
+/// family.
+async fn a_revocation_ends_a_bound_session_without_its_key(backend: &impl Fresh) {
+    let s = backend.sessions().await.grace(Duration::ZERO);
+    let t0 = s.open_bound("revoked", Some("key-a")).await.expect(STEP);
+    let t1 = s
+        .refresh_bound(t0.refresh_token(), Some("key-a"))
+        .await
+        .expect(STEP);
+    let made_up = format!("{}{}", &t1.refresh_token()[..32], "A".repeat(65));
+    for dead in [t0.refresh_token(), "garbage", made_up.as_str()] {
+        assert!(!s.end_by_refresh_token(dead).await.expect(STEP), "{dead}");
+    }
+    // Nothing was ended: the live token still refreshes.
+    assert!(
+        s.can_refresh(t1.refresh_token(), Some("key-a"))
+            .await
+            .expect(STEP)
+    );
+    assert!(
+        s.end_by_refresh_token(t1.refresh_token())
+            .await
+            .expect(STEP)
+    );
+    assert!(matches!(
+        s.refresh_bound(t1.refresh_token(), Some("key-a")).await,
+        Err(RefreshError::Invalid)
+    ));
+    assert!(
+        !s.end_by_refresh_token(t1.refresh_token())
+            .await
+            .expect(STEP)
+    );
 }
 
 /// The DPoP key of a bound session comes back with every rotation (and with the repeat within

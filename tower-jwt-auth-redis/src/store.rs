@@ -83,7 +83,8 @@ impl SessionStore for RedisStore {
                         .key(self.family_key(check.user, check.sid))
                         .key(self.generation_key(check.user))
                         .arg(check.presented)
-                        .arg(check.jkt.unwrap_or("")),
+                        .arg(check.jkt.unwrap_or(""))
+                        .arg(if check.any_key { "1" } else { "0" }),
                 )
                 .await?;
             Ok(ok == 1)

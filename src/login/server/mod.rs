@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use super::oauth::{Clients, Endpoints, NoClients};
 use super::proof::Dpop;
 use super::service::Answer;
 use super::{
@@ -17,7 +18,7 @@ use crate::auth::check::Mounted;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::jwks::JwksService;
 use crate::keys::{KeyRing, SigningKey};
-use crate::metadata::{MetadataService, ProtectedResourceMetadata, ProviderMetadata};
+use crate::metadata::{MetadataService, ProtectedResourceMetadata};
 use crate::rejection::DefaultOnRejection;
 use crate::revocation::Watched;
 use crate::session::{
@@ -28,8 +29,11 @@ use crate::token::TokenSource;
 use crate::validation::Validation;
 use crate::verifier::Verifier;
 
+mod oauth;
 #[cfg(feature = "axum")]
 mod router;
+
+pub use oauth::AUTHORIZATION_SERVER_SUFFIX;
 
 /// The default leeway for clock skew: 60 s.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -91,7 +95,11 @@ struct Inner<U> {
     sources: Vec<TokenSource>,
     on_rejection: DefaultOnRejection,
     public_url: Option<String>,
+    /// The public URL, else the local one: where the endpoints are.
+    base_url: Option<String>,
     iss: Option<String>,
+    /// The OAuth 2 endpoints' shared state.
+    endpoints: Arc<Endpoints>,
 }
 
 /// Builds an [`AuthServer`]; see [`AuthServer::builder`].
@@ -114,6 +122,8 @@ pub struct AuthServerBuilder<U> {
     proxies: TrustedProxies,
     max_staleness: Duration,
     public_url: Option<String>,
+    local_url: Option<String>,
+    clients: Option<Arc<dyn Clients>>,
     pub(in crate::login) dpop: Option<Dpop>,
     pub(in crate::login) answer: Option<Arc<dyn Answer>>,
     pub(in crate::login) sources: Vec<TokenSource>,
@@ -146,6 +156,8 @@ impl<U: Reissue> AuthServer<U> {
             proxies: TrustedProxies::none(),
             max_staleness: DEFAULT_MAX_STALENESS,
             public_url: None,
+            local_url: None,
+            clients: None,
             dpop: None,
             one_time: None,
             answer: None,
@@ -266,15 +278,28 @@ impl<U: Reissue> AuthServerBuilder<U> {
     /// challenge; [`ConfigErrorKind::NoKeys`] and others when the keys cannot verify.
     pub async fn build(self) -> Result<AuthServer<U>, ConfigError> {
         let iss = self.iss.or_else(|| self.public_url.clone());
+        // The issuer identifier: named in clients' tokens (`iss`, and `aud` without an
+        // audience) and in the metadata, but required of tokens only when configured.
+        let identifier = iss.clone().or_else(|| self.local_url.clone());
+        let base_url = self.public_url.clone().or(self.local_url);
         let mut validation = Validation::new().leeway(self.leeway);
         let mut issuer = TokenIssuer::from_key_ring(self.ring.clone()).ttl(self.ttl);
+        let mut client_issuer = issuer.clone();
         if let Some(iss) = &iss {
             validation = validation.issuer(iss);
             issuer = issuer.issuer(iss);
         }
+        if let Some(identifier) = &identifier {
+            client_issuer = client_issuer.issuer(identifier);
+        }
         if let Some(aud) = &self.aud {
             validation = validation.audience(aud);
             issuer = issuer.audience(aud);
+            client_issuer = client_issuer.audience(aud);
+        } else if let Some(identifier) = &identifier {
+            // Clients' tokens name the issuer as their audience; user tokens name none.
+            validation = validation.audience(identifier).audience_optional();
+            client_issuer = client_issuer.audience(identifier);
         }
         let verifier = Verifier::from_source(self.ring, validation)?;
 
@@ -319,6 +344,16 @@ impl<U: Reissue> AuthServerBuilder<U> {
             list: sessions.revocations().clone(),
             feed: feed.map(Arc::new),
         };
+        let endpoints = Arc::new(Endpoints {
+            clients: self.clients.unwrap_or_else(|| Arc::new(NoClients)),
+            client_issuer,
+            sessions: sessions.clone(),
+            revocations: sessions.revocations().clone(),
+            verifier: verifier.clone(),
+            throttle: throttle.clone(),
+            dpop: dpop.clone(),
+            identifier,
+        });
         Ok(AuthServer {
             inner: Arc::new(Inner {
                 users: Arc::new(self.users),
@@ -333,7 +368,9 @@ impl<U: Reissue> AuthServerBuilder<U> {
                 sources: self.sources,
                 on_rejection,
                 public_url: self.public_url,
+                base_url,
                 iss,
+                endpoints,
             }),
         })
     }
@@ -407,25 +444,16 @@ impl<U: Reissue> AuthServer<U> {
         JwksService::from_key_ring(self.inner.issuer.key_ring().clone())
     }
 
-    /// `/.well-known/openid-configuration`: the issuer and where its keys are, when the keys
-    /// are public and the server knows its URL ([`public_url`](AuthServerBuilder::public_url)).
+    /// `/.well-known/openid-configuration`: the issuer, where its keys are and its OAuth 2
+    /// endpoints (the members of the [RFC 8414 document](Self::authorization_server_metadata)),
+    /// when the keys are public and the server knows its URL
+    /// ([`public_url`](AuthServerBuilder::public_url) or
+    /// [`local_url`](AuthServerBuilder::local_url)).
     #[must_use]
     pub fn provider_metadata(&self) -> Option<MetadataService> {
-        self.provider_metadata_at(self.inner.public_url.as_deref()?)
-    }
-
-    /// As [`provider_metadata`](Self::provider_metadata), with the keys under `base_url` (the
-    /// address a server without a public URL listens on, say); the issuer is the configured
-    /// one, else `base_url`.
-    #[must_use]
-    pub fn provider_metadata_at(&self, base_url: &str) -> Option<MetadataService> {
-        let inner = &self.inner;
-        let base = base_url.trim_end_matches('/');
-        inner.issuer.key_ring().jwks_document()?;
-        let iss = inner.iss.clone().unwrap_or_else(|| base.to_owned());
-        ProviderMetadata::new(iss, format!("{base}/.well-known/jwks.json"))
-            .service()
-            .ok()
+        self.inner.issuer.key_ring().jwks_document()?;
+        let doc = self.oauth_metadata()?;
+        MetadataService::from_json(&serde_json::Value::Object(doc)).ok()
     }
 
     /// RFC 9728 metadata: its path and service, with a [`public_url`](AuthServerBuilder::public_url).

@@ -21,9 +21,13 @@ where
     /// - `POST /login`, `POST /refresh`;
     /// - `POST /logout`, `POST /logout-all`, behind [`layer`](Self::layer) (other methods get
     ///   405 before the credentials are looked at);
+    /// - `POST /token`, `POST /revoke`, `POST /introspect` (the OAuth 2 endpoints:
+    ///   [`token`](Self::token), [`revocation`](Self::revocation),
+    ///   [`introspection`](Self::introspection));
     /// - `GET /.well-known/jwks.json`;
-    /// - `GET /.well-known/openid-configuration` and the RFC 9728 metadata, when the server
-    ///   knows its public URL.
+    /// - `GET /.well-known/oauth-authorization-server` (RFC 8414) and
+    ///   `GET /.well-known/openid-configuration` (asymmetric keys), when the server knows its
+    ///   URL (public or local), and the RFC 9728 metadata with a public URL.
     ///
     /// Serve the app with `into_make_service_with_connect_info::<SocketAddr>()` so the login
     /// limit per client address sees the peer.
@@ -43,7 +47,13 @@ where
                 "/logout-all",
                 post_service(layer.layer(self.logout_all())).fallback(post_only),
             )
+            .route_service("/token", self.token())
+            .route_service("/revoke", self.revocation())
+            .route_service("/introspect", self.introspection())
             .route_service("/.well-known/jwks.json", self.jwks());
+        if let Some((path, metadata)) = self.authorization_server_metadata() {
+            router = router.route_service(&path, metadata);
+        }
         if let Some(provider) = self.provider_metadata() {
             router = router.route_service("/.well-known/openid-configuration", provider);
         }

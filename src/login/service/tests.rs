@@ -1,6 +1,7 @@
 //! Unit tests of `service`.
 
-use http_body_util::Full;
+use http::Method;
+use http_body_util::{BodyExt, Full};
 use tower::ServiceExt;
 
 use super::*;
