@@ -1,6 +1,7 @@
 //! The Flask-JWT tutorial app (log in, then call a protected route), done with axum:
 //! `POST /login`, `GET /protected`, `POST /refresh`, `POST /logout`, `POST /logout-all`,
-//! `GET /health` and `GET /.well-known/jwks.json`.
+//! the OAuth 2 `POST /token`, `POST /revoke` and `POST /introspect`, `GET /health` and
+//! `GET /.well-known/jwks.json`.
 //!
 //! ```not_rust
 //! cargo run --example axum_server
@@ -37,9 +38,10 @@ async fn main() -> Result<(), common::BoxError> {
     let metrics = demo.metrics.clone();
 
     // The login server's endpoints, wired to each other: `/login`, `/refresh`, `/logout`,
-    // `/logout-all` (POST only, the method checked before the credentials), the JWK Set and,
-    // with `PUBLIC_URL`, the RFC 9728 metadata and the OpenID configuration.
-    let mut app = demo
+    // `/logout-all` (POST only, the method checked before the credentials), the OAuth 2
+    // `/token`, `/revoke` and `/introspect`, the JWK Set, the RFC 8414 metadata and OpenID
+    // configuration and, with `PUBLIC_URL`, the RFC 9728 metadata.
+    let app = demo
         .auth
         .router()
         // Only this route requires a token (the layer wraps its handler, not the router):
@@ -51,12 +53,6 @@ async fn main() -> Result<(), common::BoxError> {
             "/metrics",
             get(move || std::future::ready(common::metrics_response(&metrics))),
         );
-    // Without `PUBLIC_URL`, the OpenID configuration names the address the server listens on.
-    if demo.auth.provider_metadata().is_none()
-        && let Some(provider) = demo.provider_metadata()
-    {
-        app = app.route_service("/.well-known/openid-configuration", provider);
-    }
 
     let listener = demo.listener;
     tracing::info!(addr = %listener.local_addr()?, "axum demo server listening");

@@ -1,6 +1,7 @@
 //! The Flask-JWT tutorial app (log in, then call a protected route) with plain hyper 1 and
 //! hyper-util (no axum): `POST /login`, `GET /protected`, `POST /refresh`, `POST /logout`,
-//! `POST /logout-all`, `GET /health` and `GET /.well-known/jwks.json`.
+//! `POST /logout-all`, the OAuth 2 `POST /token`, `POST /revoke` and `POST /introspect`,
+//! `GET /health` and `GET /.well-known/jwks.json`.
 //!
 //! ```not_rust
 //! cargo run --example hyper_server
@@ -27,7 +28,10 @@ use hyper_util::service::TowerToHyperService;
 use tower::util::BoxCloneService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_jwt_auth::Claims;
-use tower_jwt_auth::login::{InMemoryUsers, LoginService, RefreshService};
+use tower_jwt_auth::login::{
+    InMemoryUsers, IntrospectionService, LoginService, RefreshService, RevocationService,
+    TokenService,
+};
 use tower_jwt_auth::metadata::MetadataService;
 use tower_jwt_auth::session::PeerAddr;
 use tower_jwt_auth::{JsonBody, JwksService};
@@ -64,6 +68,10 @@ struct App {
     protected: Protected,
     login: LoginService<Arc<InMemoryUsers<DemoClaims>>>,
     refresh: RefreshService<Arc<InMemoryUsers<DemoClaims>>>,
+    token: TokenService<Arc<InMemoryUsers<DemoClaims>>>,
+    revoke: RevocationService,
+    introspect: IntrospectionService,
+    authorization_server: Option<(String, MetadataService)>,
     logout: Authenticated,
     logout_all: Authenticated,
     jwks: JwksService,
@@ -87,15 +95,25 @@ impl App {
         {
             return Ok(provider.oneshot(req).await?.map(BodyExt::boxed_unsync));
         }
-        if let Some((metadata_path, metadata)) = self.resource_metadata
-            && metadata_path == path
+        for (metadata_path, metadata) in [self.resource_metadata, self.authorization_server]
+            .into_iter()
+            .flatten()
         {
-            return Ok(metadata.oneshot(req).await?.map(BodyExt::boxed_unsync));
+            if metadata_path == path {
+                return Ok(metadata.oneshot(req).await?.map(BodyExt::boxed_unsync));
+            }
         }
         let method = req.method().clone();
         Ok(match path {
             "/login" => self.login.oneshot(req).await?.map(BodyExt::boxed_unsync),
             "/refresh" => self.refresh.oneshot(req).await?.map(BodyExt::boxed_unsync),
+            "/token" => self.token.oneshot(req).await?.map(BodyExt::boxed_unsync),
+            "/revoke" => self.revoke.oneshot(req).await?.map(BodyExt::boxed_unsync),
+            "/introspect" => self
+                .introspect
+                .oneshot(req)
+                .await?
+                .map(BodyExt::boxed_unsync),
             // The method is checked before the credentials: `GET /logout` is 405, not 401.
             "/logout" | "/logout-all" if method != Method::POST => {
                 common::post_only().map(|body| Full::new(Bytes::from(body)).boxed_unsync())
@@ -136,7 +154,6 @@ impl App {
 async fn main() -> Result<(), common::BoxError> {
     init_tracing();
     let demo = Demo::from_env("127.0.0.1:3000").await?;
-    let provider = demo.provider_metadata();
     // Every part from the login server, already wired to each other.
     let auth = demo.auth;
     let app = App {
@@ -146,6 +163,10 @@ async fn main() -> Result<(), common::BoxError> {
             .boxed_clone(),
         login: auth.login(),
         refresh: auth.refresh(),
+        token: auth.token(),
+        revoke: auth.revocation(),
+        introspect: auth.introspection(),
+        authorization_server: auth.authorization_server_metadata(),
         logout: ServiceBuilder::new()
             .boxed_clone()
             .map_response(|res: Response<JsonBody>| res.map(BodyExt::boxed_unsync))
@@ -158,7 +179,7 @@ async fn main() -> Result<(), common::BoxError> {
             .service(auth.logout_all()),
         jwks: auth.jwks(),
         resource_metadata: auth.resource_metadata(),
-        provider,
+        provider: auth.provider_metadata(),
         metrics: demo.metrics,
     };
     let listener = demo.listener;

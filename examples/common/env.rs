@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_jwt_auth::dpop::{Dpop, StoreReplayCache};
-use tower_jwt_auth::login::{AuthServer, InMemoryUsers};
-use tower_jwt_auth::metadata::MetadataService;
+use tower_jwt_auth::login::{AuthServer, InMemoryClients, InMemoryUsers};
 use tower_jwt_auth::session::{DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, Rate, TrustedProxies};
 use tower_jwt_auth::{Algorithm, ConfigErrorKind, SigningKey, VerifyingKey};
 use tower_jwt_auth_redis::RedisStore;
@@ -24,17 +23,8 @@ pub(crate) struct Demo {
     pub(crate) metrics: PrometheusHandle,
 }
 
-impl Demo {
-    /// `/.well-known/openid-configuration` for asymmetric algorithms: the issuer and where its
-    /// keys are, on `PUBLIC_URL` or else on the address the server listens on.
-    pub(crate) fn provider_metadata(&self) -> Option<MetadataService> {
-        let listening = self.listener.local_addr().ok()?;
-        self.auth.provider_metadata().or_else(|| {
-            self.auth
-                .provider_metadata_at(&format!("http://{listening}"))
-        })
-    }
-}
+/// The demo's OAuth 2 client, like its demo users: `OAUTH_CLIENTS` replaces it.
+const DEMO_CLIENTS: &str = "client1:secret1:api.read api.write";
 
 pub(crate) fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -136,7 +126,8 @@ impl Demo {
     /// `JWT_PUBLIC_KEY_FILE`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TTL_SECS`, `JWT_LEEWAY_SECS`,
     /// and for sessions `REDIS_URL`, `REFRESH_TTL_SECS`, `REFRESH_IDLE_SECS`,
     /// `REFRESH_GRACE_SECS`, `LOGIN_USER_LIMIT`, `LOGIN_IP_LIMIT`, `TRUSTED_PROXIES` and
-    /// `REVOCATION_MAX_STALENESS_SECS`, and `DPOP` (`allowed`, `required` or `off`).
+    /// `REVOCATION_MAX_STALENESS_SECS`, `DPOP` (`allowed`, `required` or `off`) and
+    /// `OAUTH_CLIENTS`.
     /// `default_bind` is used when `BIND_ADDR` is unset.
     pub(crate) async fn from_env(default_bind: &str) -> Result<Self, BoxError> {
         let metrics = install_metrics()?;
@@ -190,9 +181,18 @@ impl Demo {
         if let Some(aud) = &audience {
             auth = auth.audience(aud);
         }
-        if let Some(url) = &public_url {
-            auth = auth.public_url(url);
+        match &public_url {
+            Some(url) => auth = auth.public_url(url),
+            // The metadata and the issuer identifier then name the address it listens on.
+            None => auth = auth.local_url(&own_url),
         }
+        // The OAuth 2 clients of `/token`, `/revoke` and `/introspect`.
+        let clients_list = var("OAUTH_CLIENTS").unwrap_or_else(|| DEMO_CLIENTS.to_owned());
+        let clients = InMemoryClients::new()?
+            .with_clients_from_list(&clients_list)
+            .map_err(|e| format!("OAUTH_CLIENTS: {e}"))?;
+        let client_ids = clients.ids().join(",");
+        auth = auth.clients(clients);
         // Sessions: in memory, or shared through Redis by every node naming the same URL.
         // With Redis, DPoP proofs are recorded there too: several nodes on one Redis refuse a
         // proof replayed against any of them.
@@ -221,6 +221,7 @@ impl Demo {
             leeway_secs = leeway.as_secs(),
             sessions = if redis_url.is_some() { "redis" } else { "memory" },
             dpop = %dpop_mode,
+            oauth_clients = %client_ids,
             "configuration loaded"
         );
         Ok(Self {

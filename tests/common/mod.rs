@@ -211,6 +211,34 @@ impl Server {
         }
     }
 
+    /// Start example `name`, expecting it to refuse the configuration: what it printed before
+    /// it exited (a failure if it starts listening instead).
+    pub fn refused(name: &str, env: &[(String, String)]) -> String {
+        let mut child = Command::new(example_path(name))
+            .env_clear()
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("demo server runs");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut printed = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let line = strip_ansi(&line);
+            if line.contains("listening") {
+                let _ = child.kill();
+                panic!("{name} started: {printed}{line}");
+            }
+            printed.push_str(&line);
+            printed.push('\n');
+        }
+        let status = child.wait().expect("demo server exits");
+        assert!(!status.success(), "{name} exited cleanly: {printed}");
+        printed
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -374,6 +402,12 @@ pub fn now() -> u64 {
 
 pub fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The claims of a compact JWS, unverified.
+pub fn decode_payload(token: &str) -> serde_json::Value {
+    let payload = token.split('.').nth(1).expect("a compact JWS");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
 }
 
 pub fn b64_json(value: &serde_json::Value) -> String {
