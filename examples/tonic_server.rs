@@ -6,7 +6,8 @@
 //! ```
 //!
 //! It reads the same environment variables as `axum_server` (`BIND_ADDR`, default
-//! `127.0.0.1:50051` here, `JWT_ALGORITHM`, `JWT_SECRET`, key files, issuer, audience, leeway),
+//! `127.0.0.1:50051` here, `JWT_ALGORITHM`, `JWT_SECRET`, key files, issuer, audience, leeway,
+//! and `GRPC_HEALTH_OPEN=1` to leave the health service open to probes),
 //! so tokens from `axum_server`'s `/login` work when both share the configuration. Calls need
 //! `authorization: Bearer <token>` metadata; without it the answer is `UNAUTHENTICATED`.
 
@@ -31,11 +32,16 @@ async fn main() -> Result<(), common::BoxError> {
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
 
+    // Every service on this server requires a valid token; with `GRPC_HEALTH_OPEN=1` the
+    // health service answers probes without one (an exemption of the same layer).
+    let mut layer = demo.auth.layer();
+    if common::var("GRPC_HEALTH_OPEN").is_some_and(|v| v == "1") {
+        layer = layer.exempt("/grpc.health.v1.Health/");
+    }
     let listener = demo.listener;
     tracing::info!(addr = %listener.local_addr()?, "tonic demo server listening");
     Server::builder()
-        // Every service on this server requires a valid token.
-        .layer(demo.auth.layer())
+        .layer(layer)
         .add_service(health_service)
         .add_service(WhoamiServer)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {

@@ -130,6 +130,8 @@ pub mod keys;
 pub mod login;
 pub mod metadata;
 pub mod metrics;
+#[cfg(feature = "oauth-client")]
+pub mod oauth_client;
 #[cfg(feature = "utoipa")]
 pub mod openapi;
 pub mod rejection;

@@ -138,6 +138,17 @@ impl<C, R, M> JwtAuthLayer<C, R, M> {
         self
     }
 
+    /// Let requests for `path` through without a token, and without
+    /// [`Claims`](crate::claims::Claims) (a token they carry is not looked at): an exact path,
+    /// or every path under it when it ends with `/`. `"/grpc.health.v1.Health/"` leaves the
+    /// gRPC health service open to probes while every other service of the server needs a
+    /// token. Under a prefix, a path with an empty, `.` or `..` segment or a `%` is not exempt
+    /// (a router that normalises it might route it elsewhere). May be called several times.
+    pub fn exempt(mut self, path: &str) -> Self {
+        self.auth.add_exempt(path);
+        self
+    }
+
     /// Accept DPoP-bound tokens (RFC 9449, feature `dpop`): `Authorization: DPoP <token>` with
     /// a fresh proof in the `DPoP` header, checked against the request and the token's
     /// `cnf.jkt`. A bound token sent as `Bearer` is refused, as is an unbound token sent as

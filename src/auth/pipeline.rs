@@ -84,6 +84,8 @@ pub(crate) struct Pipeline<C> {
     sources: Box<[TokenSource]>,
     optional: bool,
     cors_preflight: bool,
+    /// Paths let through without a token (exact, or everything under one ending in `/`).
+    exempt: Box<[Box<str>]>,
     /// Whether a request may wait: for the key source to refresh, for a check's future.
     may_wait: bool,
     cache: Option<Arc<Cache<C>>>,
@@ -98,6 +100,7 @@ impl<C> Pipeline<C> {
             sources: Box::new([TokenSource::bearer()]),
             optional: false,
             cors_preflight: false,
+            exempt: Box::default(),
             may_wait: true,
             cache: None,
             checks: Checks::default(),
@@ -131,6 +134,17 @@ impl<C> Pipeline<C> {
 
     pub(crate) fn set_cors_preflight(&mut self) {
         self.cors_preflight = true;
+    }
+
+    pub(crate) fn add_exempt(&mut self, path: &str) {
+        let path = if path.starts_with('/') {
+            path.into()
+        } else {
+            format!("/{path}").into_boxed_str()
+        };
+        let mut all = std::mem::take(&mut self.exempt).into_vec();
+        all.push(path);
+        self.exempt = all.into_boxed_slice();
     }
 
     /// Check this revocation list on every request (replacing any other).
@@ -225,6 +239,9 @@ impl<C: DeserializeOwned> Pipeline<C> {
         {
             return Outcome::Pass(None);
         }
+        if !self.exempt.is_empty() && is_exempt(&self.exempt, uri.path()) {
+            return Outcome::Pass(None);
+        }
         let mut req = self.context(method, uri, headers);
         let token = match req.proof_token {
             Some(token) => RawToken::Header(token),
@@ -277,6 +294,21 @@ impl<C: DeserializeOwned> Pipeline<C> {
     }
 }
 
+/// Whether `path` is one of `exempt`: equal to one, or under one that ends in `/` with nothing
+/// a router might read differently after it (no empty, `.` or `..` segment, no `%`), so that
+/// `/health/../admin` is never let through as `/health/…`.
+fn is_exempt(exempt: &[Box<str>], path: &str) -> bool {
+    exempt.iter().any(|e| {
+        if path == &**e {
+            return true;
+        }
+        let Some(rest) = e.ends_with('/').then(|| path.strip_prefix(&**e)).flatten() else {
+            return false;
+        };
+        !rest.contains('%') && rest.split('/').all(|s| !matches!(s, "" | "." | ".."))
+    })
+}
+
 impl<C> Clone for Pipeline<C> {
     fn clone(&self) -> Self {
         Self {
@@ -284,6 +316,7 @@ impl<C> Clone for Pipeline<C> {
             sources: self.sources.clone(),
             optional: self.optional,
             cors_preflight: self.cors_preflight,
+            exempt: self.exempt.clone(),
             may_wait: self.may_wait,
             cache: self.cache.clone(),
             checks: self.checks.clone(),
@@ -298,6 +331,7 @@ impl<C> fmt::Debug for Pipeline<C> {
             .field("sources", &self.sources)
             .field("optional", &self.optional)
             .field("cors_preflight", &self.cors_preflight)
+            .field("exempt", &self.exempt)
             .field("token_cache", &self.cache.is_some())
             .field("checks", &self.checks.names())
             .finish()
@@ -463,6 +497,42 @@ mod tests {
         );
         auth.set_optional();
         assert!(pass(auth.authenticate(&get, &headers, &uri)).is_none());
+    }
+
+    #[test]
+    fn exempt_paths_pass_without_a_token_and_nothing_dressed_as_them() {
+        let source = Swappable(Arc::new(Mutex::new((key(SECRET), 0))));
+        let mut auth = pipeline(&source);
+        auth.add_exempt("/grpc.health.v1.Health/");
+        auth.add_exempt("health");
+        let (get, headers) = (Method::GET, HeaderMap::new());
+        for open in [
+            "/grpc.health.v1.Health/Check",
+            "/grpc.health.v1.Health/Watch",
+            "/health",
+        ] {
+            let uri: Uri = open.parse().unwrap();
+            assert!(
+                pass(auth.authenticate(&get, &headers, &uri)).is_none(),
+                "{open}"
+            );
+        }
+        for closed in [
+            "/grpc.health.v1.Health",
+            "/grpc.health.v1.Health/../demo.v1.Whoami/Get",
+            "/grpc.health.v1.Health//Check",
+            "/grpc.health.v1.Health/%2e%2e/admin",
+            "/healthz",
+            "/health/",
+            "/demo.v1.Whoami/Get",
+        ] {
+            let uri: Uri = closed.parse().unwrap();
+            assert_eq!(
+                rejected(auth.authenticate(&get, &headers, &uri)),
+                AuthErrorKind::MissingToken,
+                "{closed}"
+            );
+        }
     }
 
     #[test]

@@ -60,6 +60,30 @@ where
     type ResBody = RB;
 }
 
+/// One request (its body a string: a form), the response's body read up to the limit.
+pub(crate) type Sender = Arc<dyn Fn(Request<String>, usize) -> FetchFuture + Send + Sync>;
+
+/// Adapt a client into a [`Sender`].
+pub(crate) fn sender<S, B>(client: S) -> Sender
+where
+    S: HttpClient<B>,
+    B: From<String> + Send + 'static,
+{
+    Arc::new(move |request: Request<String>, limit: usize| {
+        let mut client = client.clone();
+        Box::pin(async move {
+            let request = request.map(B::from);
+            std::future::poll_fn(|cx| client.poll_ready(cx))
+                .await
+                .map_err(Into::into)?;
+            let response = client.call(request).await.map_err(Into::into)?;
+            let (parts, body) = response.into_parts();
+            let bytes = Limited::new(body, limit).collect().await?.to_bytes();
+            Ok(Response::from_parts(parts, bytes))
+        }) as FetchFuture
+    })
+}
+
 /// Adapt a client into a [`Fetcher`]: `GET uri` with an `Accept` for JWK Sets and JSON, the
 /// body bounded by `limit`.
 pub(crate) fn fetcher<S, B>(client: S) -> Fetcher

@@ -64,6 +64,7 @@ mod reqwest_client;
 
 use client::Fetcher;
 pub use client::HttpClient;
+pub(crate) use client::{Sender, sender};
 // The default client's types: `KeyClient`, `KeyClientBuilder`, and `Proxy` with `https-proxy`.
 #[cfg(feature = "hyper-client")]
 pub use key_client::*;
@@ -117,7 +118,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Uri, ConfigError> {
 }
 
 /// Whether `uri`'s host is this machine: `localhost` or a loopback address.
-fn is_loopback(uri: &Uri) -> bool {
+pub(crate) fn is_loopback(uri: &Uri) -> bool {
     let Some(host) = uri.host() else {
         return false;
     };

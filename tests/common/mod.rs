@@ -120,6 +120,7 @@ fn enabled_features() -> Vec<&'static str> {
         "tracing",
         "axum",
         "remote-jwks",
+        "oauth-client",
         "hyper-client",
         "os-certs",
         "https-proxy"
@@ -169,6 +170,21 @@ fn example_path(name: &str) -> PathBuf {
         built.push(name.to_owned());
     }
     path
+}
+
+/// Run example `name` (a client) to its end: whether it succeeded, its stdout and stderr.
+pub fn run_example(name: &str, env: &[(String, String)]) -> (bool, String, String) {
+    let output = Command::new(example_path(name))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .output()
+        .expect("the example runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        strip_ansi(&String::from_utf8_lossy(&output.stderr)),
+    )
 }
 
 impl Server {
