@@ -368,26 +368,48 @@ async fn a_client_revokes_and_inspects_only_what_is_its_own() {
 
 #[tokio::test]
 async fn failed_client_authentication_is_limited_per_address() {
-    let server = Server::start("axum_server", &env(&[("LOGIN_IP_LIMIT", "3/600")]));
-    for _ in 0..3 {
-        let r = form(
-            &server,
-            "/token",
-            Some(("client1", "wrong")),
-            "grant_type=client_credentials",
+    // Behind a trusted proxy, so the test can speak from several client addresses.
+    let server = Server::start(
+        "hyper_server",
+        &env(&[
+            ("LOGIN_IP_LIMIT", "3/600"),
+            ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ]),
+    );
+    let token = |from: &'static str, secret: &'static str| {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(server.url("/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", from)
+            .header("authorization", basic("client1", secret));
+        req = req.header("accept", "application/json");
+        server.send(
+            req.body(Full::new(Bytes::from_static(
+                b"grant_type=client_credentials",
+            )))
+            .unwrap(),
         )
-        .await;
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            token("203.0.113.5", "wrong").await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
-    let r = form(
-        &server,
-        "/token",
-        Some(("client1", "wrong")),
-        "grant_type=client_credentials",
-    )
-    .await;
+    let r = token("203.0.113.5", "wrong").await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
     assert!(r.headers.contains_key("retry-after"));
+    // The attacker's address is limited; the client, elsewhere, is not locked out.
+    let r = token("198.51.100.7", "secret1").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Successes never use up an address's budget.
+    for _ in 0..5 {
+        assert_eq!(
+            token("198.51.100.7", "secret1").await.status,
+            StatusCode::OK
+        );
+    }
 }
 
 #[tokio::test]
