@@ -60,6 +60,24 @@ where
     type ResBody = RB;
 }
 
+/// Send `request` once `client` is ready; the response with its body read up to `limit`.
+async fn send_bounded<S, B>(
+    client: &mut S,
+    request: Request<B>,
+    limit: usize,
+) -> Result<Response<Bytes>, BoxError>
+where
+    S: HttpClient<B>,
+{
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .map_err(Into::into)?;
+    let response = client.call(request).await.map_err(Into::into)?;
+    let (parts, body) = response.into_parts();
+    let bytes = Limited::new(body, limit).collect().await?.to_bytes();
+    Ok(Response::from_parts(parts, bytes))
+}
+
 /// One request (its body a string: a form), the response's body read up to the limit.
 pub(crate) type Sender = Arc<dyn Fn(Request<String>, usize) -> FetchFuture + Send + Sync>;
 
@@ -73,13 +91,7 @@ where
         let mut client = client.clone();
         Box::pin(async move {
             let request = request.map(B::from);
-            std::future::poll_fn(|cx| client.poll_ready(cx))
-                .await
-                .map_err(Into::into)?;
-            let response = client.call(request).await.map_err(Into::into)?;
-            let (parts, body) = response.into_parts();
-            let bytes = Limited::new(body, limit).collect().await?.to_bytes();
-            Ok(Response::from_parts(parts, bytes))
+            send_bounded(&mut client, request, limit).await
         }) as FetchFuture
     })
 }
@@ -100,13 +112,7 @@ where
                 ACCEPT,
                 HeaderValue::from_static("application/jwk-set+json, application/json"),
             );
-            std::future::poll_fn(|cx| client.poll_ready(cx))
-                .await
-                .map_err(Into::into)?;
-            let response = client.call(request).await.map_err(Into::into)?;
-            let (parts, body) = response.into_parts();
-            let bytes = Limited::new(body, limit).collect().await?.to_bytes();
-            Ok(Response::from_parts(parts, bytes))
+            send_bounded(&mut client, request, limit).await
         }) as FetchFuture
     })
 }

@@ -200,6 +200,24 @@ fn too_many(retry_after: Duration) -> Response<JsonBody> {
     res
 }
 
+/// Read the form of `req`, answer it with `handle`, and mark the answer (or the refusal of the
+/// request itself) `no-store`.
+fn serve_form<B, F, Fut>(req: Request<B>, limit: usize, handle: F) -> EndpointFuture
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    F: FnOnce(Parts, Form) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Response<JsonBody>> + Send,
+{
+    EndpointFuture::new(async move {
+        let res = match read_form(req, limit).await {
+            Ok((parts, form)) => handle(parts, form).await,
+            Err(res) => res,
+        };
+        Ok(no_store(res))
+    })
+}
+
 /// Declares one endpoint service over [`Endpoints`]: `Clone`, `Debug`, a body limit, and a
 /// `Service` whose every answer is marked `no-store`.
 macro_rules! endpoint {
@@ -251,13 +269,8 @@ macro_rules! endpoint {
 
             fn call(&mut self, req: Request<B>) -> EndpointFuture {
                 let endpoints = Arc::clone(&self.endpoints);
-                let limit = self.body_limit;
-                EndpointFuture::new(async move {
-                    let res = match read_form(req, limit).await {
-                        Ok((parts, form)) => endpoints.$handle(&parts, &form).await,
-                        Err(res) => res,
-                    };
-                    Ok(no_store(res))
+                serve_form(req, self.body_limit, move |parts, form| async move {
+                    endpoints.$handle(&parts, &form).await
                 })
             }
         }
@@ -362,12 +375,8 @@ where
 
     fn call(&mut self, req: Request<B>) -> EndpointFuture {
         let this = self.clone();
-        EndpointFuture::new(async move {
-            let res = match read_form(req, this.body_limit).await {
-                Ok((parts, form)) => this.token(&parts, &form).await,
-                Err(res) => res,
-            };
-            Ok(no_store(res))
+        serve_form(req, self.body_limit, move |parts, form| async move {
+            this.token(&parts, &form).await
         })
     }
 }
