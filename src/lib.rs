@@ -4,7 +4,12 @@
 //!   token gets **401** with an RFC 6750 `WWW-Authenticate` challenge; a valid one reaches the
 //!   inner service with its decoded, typed [`Claims<C>`] in the request extensions.
 //! - [`login::LoginService`] (feature `login`) checks a username and password through your
-//!   [`login::Authenticate`] hook and issues signed tokens.
+//!   [`login::Authenticate`] hook and issues signed tokens; [`login::AuthServer`] wires the
+//!   issuing side in one value, with the OAuth 2 token (`client_credentials`,
+//!   `refresh_token`), revocation and introspection endpoints for confidential clients
+//!   ([`login::AuthenticateClient`]).
+//! - `oauth_client` (feature `oauth-client`): a service's own client-credentials token on
+//!   every outgoing request (a tonic `Channel`, a hyper client), from any RFC 8414 issuer.
 //! - [`JwksService`] publishes the public keys as a JWK Set so other services can verify, and
 //!   [`KeyRing`] rotates the issuer's signing keys; resource servers verify with a
 //!   [`KeySource`] such as `remote::RemoteJwks` (feature `remote-jwks`).
@@ -76,6 +81,7 @@
 //! | `sessions` | no | the `session` module: refresh-token families, logout, login throttling, `MemoryStore` |
 //! | `remote-jwks` | no | `remote::RemoteJwks`: keys fetched from a JWKS URL with any tower HTTP client (tokio) |
 //! | `hyper-client` | no | the default HTTP client of `RemoteJwks` (hyper-util, rustls); turns on `remote-jwks` |
+//! | `oauth-client` | no | `oauth_client::ClientCredentials` and its layer: client-credentials tokens on outgoing requests; turns on `remote-jwks` |
 //! | `axum` | no | `Claims<C>` and `Option<Claims<C>>` as axum extractors (the `axum` module) |
 //! | `cookie` | no | `TokenSource::cookie`, with CSRF protection (the `csrf` module), and the login service's cookie mode |
 //! | `dpop` | no | the `dpop` module: DPoP-bound tokens (RFC 9449) on the verifying and issuing sides, and a client layer that adds proofs |
