@@ -155,6 +155,7 @@ fn algs_text(algorithms: &[Algorithm]) -> Arc<str> {
 
 impl Dpop {
     /// Every name a proof may use for its algorithm (`dpop_signing_alg_values_supported`).
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
     pub(crate) fn alg_names(&self) -> impl Iterator<Item = &str> {
         self.inner.algs.split(' ')
     }

@@ -79,9 +79,11 @@ where
 }
 
 /// One request (its body a string: a form), the response's body read up to the limit.
+#[cfg_attr(not(feature = "oauth-client"), allow(dead_code))]
 pub(crate) type Sender = Arc<dyn Fn(Request<String>, usize) -> FetchFuture + Send + Sync>;
 
 /// Adapt a client into a [`Sender`].
+#[cfg_attr(not(feature = "oauth-client"), allow(dead_code))]
 pub(crate) fn sender<S, B>(client: S) -> Sender
 where
     S: HttpClient<B>,

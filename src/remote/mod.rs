@@ -64,6 +64,7 @@ mod reqwest_client;
 
 use client::Fetcher;
 pub use client::HttpClient;
+#[cfg(feature = "oauth-client")]
 pub(crate) use client::{Sender, sender};
 // The default client's types: `KeyClient`, `KeyClientBuilder`, and `Proxy` with `https-proxy`.
 #[cfg(feature = "hyper-client")]

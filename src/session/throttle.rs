@@ -247,6 +247,7 @@ impl LoginThrottle {
     /// # Errors
     ///
     /// When the store is unavailable.
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
     pub(crate) async fn take_client_failure(
         &self,
         headers: &HeaderMap,
@@ -261,6 +262,7 @@ impl LoginThrottle {
     /// # Errors
     ///
     /// When the store is unavailable.
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
     pub(crate) async fn give_client_failure(
         &self,
         headers: &HeaderMap,
