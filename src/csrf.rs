@@ -6,9 +6,12 @@
 //! cookie and the method is unsafe, two checks run, on every request, cached token or not:
 //!
 //! 1. **Where it came from.** A `Sec-Fetch-Site` header other than `same-origin` or `none`, or an
-//!    `Origin` header that is neither this server's host (the `Host` header, or the URI's
-//!    authority in HTTP/2) nor a [trusted origin](CsrfProtection::trusted_origin), rejects the
-//!    request. Browsers send these headers themselves; scripts cannot forge them.
+//!    `Origin` header that is neither this server's origin nor a
+//!    [trusted origin](CsrfProtection::trusted_origin), rejects the request. The server's origin
+//!    is the one [configured](CsrfProtection::origin) (its public URL), else the request's
+//!    scheme (`http` unless the request URI says `https`, as in HTTP/2) and its `Host` (or the
+//!    URI's authority): scheme, host and port all count, so `http://host` is not the origin of
+//!    an `https://host` site. Browsers send these headers themselves; scripts cannot forge them.
 //! 2. **Double submit.** The request must carry the CSRF token in a header (`X-CSRF-Token` by
 //!    default) and it must equal the token's `csrf` claim, compared in constant time. The login
 //!    service's cookie mode puts that value into the token and into a cookie the page's own
@@ -52,6 +55,8 @@ const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 pub struct CsrfProtection {
     header: HeaderName,
     trusted_origins: Vec<String>,
+    /// This server's origin, when configured (`scheme://host[:port]`, lowercase).
+    own_origin: Option<String>,
 }
 
 impl Default for CsrfProtection {
@@ -66,6 +71,7 @@ impl CsrfProtection {
         Self {
             header: HeaderName::from_static(DEFAULT_HEADER),
             trusted_origins: Vec::new(),
+            own_origin: None,
         }
     }
 
@@ -83,6 +89,24 @@ impl CsrfProtection {
             )
         })?;
         Ok(self)
+    }
+
+    /// This server's own origin, from its public URL (`https://api.example.com/base` →
+    /// `https://api.example.com`): behind a TLS terminator or a reverse proxy, the request
+    /// alone cannot tell the scheme and host browsers see. Default: the request's scheme and
+    /// `Host`.
+    pub fn origin(mut self, public_url: &str) -> Self {
+        let (origin, _) = crate::text::split_url(public_url);
+        self.own_origin = Some(origin.to_ascii_lowercase());
+        self
+    }
+
+    /// Whether `origin` (an `Origin` header's bytes) is this server's own.
+    pub(crate) fn is_own_origin(&self, origin: &[u8], headers: &HeaderMap, uri: &Uri) -> bool {
+        match &self.own_origin {
+            Some(own) => origin.eq_ignore_ascii_case(own.as_bytes()),
+            None => same_origin(origin, headers, uri),
+        }
     }
 
     /// Also accept unsafe requests from this origin (`scheme://host[:port]`, exactly as
@@ -111,7 +135,7 @@ impl CsrfProtection {
             origin.is_some_and(|o| self.trusted_origins.iter().any(|t| t.as_bytes() == o));
         if let Some(origin) = origin
             && !trusted
-            && !same_host(origin, headers, uri)
+            && !self.is_own_origin(origin, headers, uri)
         {
             return Err(rejected());
         }
@@ -186,12 +210,12 @@ fn is_safe(method: &Method) -> bool {
     )
 }
 
-/// Whether `origin` (`scheme://host[:port]`) names the host this request was sent to.
-fn same_host(origin: &[u8], headers: &HeaderMap, uri: &Uri) -> bool {
+/// Whether `origin` (`scheme://host[:port]`) is the origin this request was sent to: its
+/// scheme (`http` unless the URI names one) and its `Host` (or the URI's authority).
+fn same_origin(origin: &[u8], headers: &HeaderMap, uri: &Uri) -> bool {
+    let scheme = uri.scheme_str().unwrap_or("http");
     let Some(host) = origin
-        .iter()
-        .position(|b| *b == b':')
-        .and_then(|i| origin.get(i..))
+        .strip_prefix(scheme.as_bytes())
         .and_then(|rest| rest.strip_prefix(b"://"))
     else {
         return false;
@@ -264,7 +288,37 @@ mod tests {
         assert!(check(
             &p,
             Method::POST,
+            &[token, host, ("origin", "http://api.example.com")]
+        ));
+        // The scheme counts: a plain-http page is not the origin of an https site.
+        assert!(!check(
+            &p,
+            Method::POST,
             &[token, host, ("origin", "https://api.example.com")]
+        ));
+        let public = CsrfProtection::new().origin("https://API.example.com/base/");
+        assert!(check(
+            &public,
+            Method::POST,
+            &[token, host, ("origin", "https://api.example.com")]
+        ));
+        for other in ["http://api.example.com", "https://api.example.com:8443"] {
+            assert!(
+                !check(&public, Method::POST, &[token, host, ("origin", other)]),
+                "{other}"
+            );
+        }
+        // Another port of the same host is another origin.
+        let local = ("host", "localhost:3000");
+        assert!(check(
+            &p,
+            Method::POST,
+            &[token, local, ("origin", "http://localhost:3000")]
+        ));
+        assert!(!check(
+            &p,
+            Method::POST,
+            &[token, local, ("origin", "http://localhost:4000")]
         ));
         let trusting = CsrfProtection::new().trusted_origin("https://app.example.com");
         assert!(check(
