@@ -15,8 +15,8 @@ use tower_service::Service;
 use super::claims::{SessionClaims, UserClaims};
 use super::proof::{Dpop, Proof};
 use super::service::{
-    DEFAULT_BODY_LIMIT, EndpointFuture, issue_response, post_only, read_json, store_unavailable,
-    unavailable,
+    Answer, DEFAULT_BODY_LIMIT, EndpointFuture, issue_response, post_only, read_json,
+    store_unavailable, unavailable,
 };
 use super::{Reissue, TokenIssuer};
 use crate::body::{JsonBody, json_error};
@@ -44,6 +44,8 @@ pub struct RefreshService<A> {
     inner: Arc<RefreshInner<A>>,
     body_limit: usize,
     dpop: Option<Dpop>,
+    /// Cookie mode: the refresh token from its cookie, the answer in cookies.
+    pub(super) answer: Option<Arc<dyn Answer>>,
 }
 
 struct RefreshInner<A> {
@@ -65,6 +67,7 @@ impl<A> RefreshService<A> {
             }),
             body_limit: DEFAULT_BODY_LIMIT,
             dpop: None,
+            answer: None,
         }
     }
 
@@ -103,7 +106,7 @@ impl<A: Reissue> RefreshService<A> {
         refresh_token: &str,
     ) -> Response<JsonBody> {
         self.inner
-            .rotate(parts, refresh_token, self.dpop.as_ref())
+            .rotate(parts, refresh_token, self.dpop.as_ref(), None)
             .await
     }
 }
@@ -114,6 +117,7 @@ impl<A> Clone for RefreshService<A> {
             inner: Arc::clone(&self.inner),
             body_limit: self.body_limit,
             dpop: self.dpop.clone(),
+            answer: self.answer.clone(),
         }
     }
 }
@@ -162,7 +166,12 @@ where
         let inner = Arc::clone(&self.inner);
         let limit = self.body_limit;
         let dpop = self.dpop.clone();
-        EndpointFuture::new(async move { Ok(inner.handle(req, limit, dpop.as_ref()).await) })
+        let answer = self.answer.clone();
+        EndpointFuture::new(async move {
+            Ok(inner
+                .handle(req, limit, dpop.as_ref(), answer.as_deref())
+                .await)
+        })
     }
 }
 
@@ -172,7 +181,21 @@ impl<A: Reissue> RefreshInner<A> {
         req: Request<B>,
         limit: usize,
         dpop: Option<&Dpop>,
+        answer: Option<&dyn Answer>,
     ) -> Response<JsonBody> {
+        // Cookie mode: a browser's refresh token comes in its cookie, checked against forgery;
+        // the body, if any, is not read.
+        if let Some(answer) = answer {
+            if req.method() != Method::POST {
+                return post_only();
+            }
+            let (parts, _body) = req.into_parts();
+            return match answer.refresh_cookie(&parts) {
+                Ok(Some(token)) => self.rotate(&parts, &token, dpop, Some(answer)).await,
+                Ok(None) => invalid_grant(),
+                Err(res) => res,
+            };
+        }
         let (parts, body) = match read_json::<RefreshRequest, B>(
             req,
             limit,
@@ -183,7 +206,7 @@ impl<A: Reissue> RefreshInner<A> {
             Ok(read) => read,
             Err(res) => return res,
         };
-        self.rotate(&parts, &body.refresh_token, dpop).await
+        self.rotate(&parts, &body.refresh_token, dpop, None).await
     }
 
     /// Rotate `refresh_token`, with the request's DPoP proof when there is one: the new tokens,
@@ -193,6 +216,7 @@ impl<A: Reissue> RefreshInner<A> {
         parts: &http::request::Parts,
         refresh_token: &str,
         dpop: Option<&Dpop>,
+        answer: Option<&dyn Answer>,
     ) -> Response<JsonBody> {
         let proof = match Proof::check(dpop, parts) {
             Ok(proof) => proof,
@@ -270,7 +294,10 @@ impl<A: Reissue> RefreshInner<A> {
         };
         let added = SessionClaims::new(Some(&session), jkt, crate::time::unix_now());
         crate::metrics::refresh(crate::metrics::RefreshOutcome::Success);
-        issue_response(&self.issuer, claims, &added, Some(&session))
+        match answer {
+            None => issue_response(&self.issuer, claims, &added, Some(&session)),
+            Some(answer) => answer.issue(&self.issuer, claims, added, Some(&session)),
+        }
     }
 }
 
@@ -294,6 +321,8 @@ enum Scope {
 pub struct LogoutService<C> {
     sessions: Sessions,
     scope: Scope,
+    /// Cookie mode: the answer clears the browser's cookies too.
+    pub(super) answer: Option<Arc<dyn Answer>>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -301,7 +330,7 @@ pub struct LogoutService<C> {
 /// user's generation goes up, so all their refresh tokens and access tokens are refused on
 /// every node, while a login right after (even within the same second) works.
 pub struct LogoutAllService<C> {
-    inner: LogoutService<C>,
+    pub(super) inner: LogoutService<C>,
 }
 
 impl<C> LogoutService<C> {
@@ -311,6 +340,7 @@ impl<C> LogoutService<C> {
         Self {
             sessions,
             scope: Scope::This,
+            answer: None,
             _claims: PhantomData,
         }
     }
@@ -324,6 +354,7 @@ impl<C> LogoutAllService<C> {
             inner: LogoutService {
                 sessions,
                 scope: Scope::All,
+                answer: None,
                 _claims: PhantomData,
             },
         }
@@ -335,6 +366,7 @@ impl<C> Clone for LogoutService<C> {
         Self {
             sessions: self.sessions.clone(),
             scope: self.scope,
+            answer: self.answer.clone(),
             _claims: PhantomData,
         }
     }
@@ -397,6 +429,7 @@ where
         );
         let sessions = self.sessions.clone();
         let scope = self.scope;
+        let answer = self.answer.clone();
         EndpointFuture::new(async move {
             let done = match (scope, sub, sid, jti) {
                 (Scope::This, Some(sub), Some(sid), _) => sessions.end(&sub, &sid).await,
@@ -416,6 +449,9 @@ where
                     *res.status_mut() = StatusCode::NO_CONTENT;
                     res.headers_mut()
                         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    if let Some(answer) = &answer {
+                        answer.end(&mut res);
+                    }
                     res
                 }
                 Err(e) => store_unavailable(&e),

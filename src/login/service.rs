@@ -49,7 +49,8 @@ pub(super) struct Options {
     pub(super) dpop: Option<Dpop>,
 }
 
-/// How a successful login is answered, instead of the tokens in a JSON body (cookie mode).
+/// How a successful login or refresh is answered, instead of the tokens in a JSON body, and
+/// what else that mode changes at the session endpoints (cookie mode: the browser's side).
 pub(super) trait Answer: Send + Sync + 'static {
     /// Sign `claims` with the `added` session claims and answer, with the session's refresh
     /// token if there is one.
@@ -60,6 +61,41 @@ pub(super) trait Answer: Send + Sync + 'static {
         added: SessionClaims<'_>,
         session: Option<&Session>,
     ) -> Response<JsonBody>;
+
+    /// Refuse a login from another origin (403) before its credentials are read.
+    #[allow(clippy::result_large_err)]
+    fn check_login(&self, _parts: &http::request::Parts) -> Result<(), Response<JsonBody>> {
+        Ok(())
+    }
+
+    /// The refresh token of a refresh that carries it in a cookie, checked against forgery
+    /// (403 when the check fails); `None` when there is none (the body has it).
+    #[allow(clippy::result_large_err)]
+    fn refresh_cookie(
+        &self,
+        _parts: &http::request::Parts,
+    ) -> Result<Option<String>, Response<JsonBody>> {
+        Ok(None)
+    }
+
+    /// What ends the session on the client too, added to a logout's answer.
+    fn end(&self, _res: &mut Response<JsonBody>) {}
+
+    /// This mode with the composition root's settings: its public URL (the origin a browser
+    /// names) and the sessions' lifetime.
+    fn finish(
+        &self,
+        public_url: Option<&str>,
+        session_lifetime: Duration,
+    ) -> Option<Arc<dyn Answer>> {
+        let _ = (public_url, session_lifetime);
+        None
+    }
+
+    /// The check the composition root's layers mount for this mode.
+    fn layer_check(&self) -> Option<Arc<dyn crate::auth::check::Mounted>> {
+        None
+    }
 }
 
 impl<A> LoginService<A> {
@@ -211,6 +247,13 @@ impl<A: Authenticate> Inner<A> {
                 return res;
             }
         };
+        // Cookie mode: no login from another origin (login CSRF), before anything is counted.
+        if let Some(answer) = &options.answer
+            && let Err(res) = answer.check_login(&parts)
+        {
+            crate::metrics::login(crate::metrics::LoginOutcome::InvalidRequest);
+            return res;
+        }
         if let Some(throttle) = &options.throttle {
             match throttle.attempt(&parts.headers, &parts.extensions).await {
                 Ok(Throttle::Allowed) => {}

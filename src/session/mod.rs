@@ -163,6 +163,12 @@ impl Sessions {
         self
     }
 
+    /// The absolute lifetime in force (how long a browser keeps the session's cookies).
+    #[cfg_attr(not(feature = "cookie"), allow(dead_code))]
+    pub(crate) fn current_lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
     /// The access window in force (see [`access_window`](Self::access_window)).
     #[cfg(test)]
     pub(crate) fn current_access_window(&self) -> Duration {
@@ -267,6 +273,14 @@ impl Sessions {
                 any_key: false,
             })
             .await
+    }
+
+    /// The CSRF value of the session `refresh_token` belongs to ([`Session::csrf`]), if it has
+    /// the shape of a refresh token (whether it is live is the rotation's business).
+    #[must_use]
+    pub fn csrf_of(refresh_token: &str) -> Option<String> {
+        let (_, family) = parse_token(refresh_token)?;
+        Some(hex(&digest("tja csrf", family.as_bytes())[..16]))
     }
 
     /// Whether `token` has the shape of this crate's refresh tokens (and so cannot be an access
@@ -506,6 +520,15 @@ impl Session {
     #[must_use]
     pub fn refresh_token(&self) -> &str {
         &self.refresh_token
+    }
+
+    /// The session's CSRF value for a browser (cookie mode): the same for the session's whole
+    /// life, and known from any of its refresh tokens ([`Sessions::csrf_of`]), so a refresh
+    /// can check it after the access token expired. A one-way hash of the family id, which
+    /// neither the access tokens nor the session id reveal.
+    #[must_use]
+    pub fn csrf(&self) -> String {
+        Sessions::csrf_of(&self.refresh_token).unwrap_or_default()
     }
 }
 

@@ -39,3 +39,18 @@ fn tags_and_sids_never_show_their_input() {
     assert!(!tag.contains("alice"));
     assert_ne!(sid_of("f1"), sid_of("f2"));
 }
+
+#[tokio::test]
+async fn the_csrf_value_is_the_sessions_for_its_whole_life() {
+    let sessions = Sessions::in_memory();
+    let session = sessions.open("1").await.unwrap();
+    let csrf = session.csrf();
+    assert_eq!(csrf.len(), 32);
+    let next = sessions.refresh(session.refresh_token()).await.unwrap();
+    assert_eq!(next.csrf(), csrf, "a rotation keeps it");
+    assert_eq!(Sessions::csrf_of(next.refresh_token()), Some(csrf.clone()));
+    let other = sessions.open("1").await.unwrap();
+    assert_ne!(other.csrf(), csrf, "another session has its own");
+    assert!(!csrf.contains(session.sid()) && csrf != session.sid());
+    assert_eq!(Sessions::csrf_of("garbage"), None);
+}

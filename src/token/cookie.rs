@@ -28,25 +28,40 @@ struct CookieSource {
     name: Box<str>,
 }
 
-impl Find for CookieSource {
-    fn find<'a>(&self, headers: &'a HeaderMap, _uri: &'a Uri) -> Found<'a> {
-        let mut found: Option<&'a str> = None;
-        // HTTP/2 may split cookies over several `Cookie` headers.
-        for value in headers.get_all(COOKIE) {
-            let Ok(text) = value.to_str() else { continue };
-            for cookie in ::cookie::Cookie::split_parse(text).flatten() {
-                if cookie.name_raw() != Some(&*self.name) {
-                    continue;
-                }
-                let Some(v) = cookie.value_raw().filter(|v| !v.is_empty()) else {
-                    continue;
-                };
-                match found {
-                    Some(previous) if previous != v => return invalid_request(),
-                    _ => found = Some(v),
-                }
+/// Two different values for one cookie name: which one the browser meant cannot be told (a
+/// sibling subdomain or another port may have set one of them).
+pub(crate) struct Ambiguous;
+
+/// The value of cookie `name` (empty values count as absent); [`Ambiguous`] when the request
+/// carries two different ones. HTTP/2 may split cookies over several `Cookie` headers.
+pub(crate) fn find_cookie<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+) -> Result<Option<&'a str>, Ambiguous> {
+    let mut found: Option<&'a str> = None;
+    for value in headers.get_all(COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for cookie in ::cookie::Cookie::split_parse(text).flatten() {
+            if cookie.name_raw() != Some(name) {
+                continue;
+            }
+            let Some(v) = cookie.value_raw().filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            match found {
+                Some(previous) if previous != v => return Err(Ambiguous),
+                _ => found = Some(v),
             }
         }
+    }
+    Ok(found)
+}
+
+impl Find for CookieSource {
+    fn find<'a>(&self, headers: &'a HeaderMap, _uri: &'a Uri) -> Found<'a> {
+        let Ok(found) = find_cookie(headers, &self.name) else {
+            return invalid_request();
+        };
         Ok(found.map(|text| RawToken::Text {
             text: Cow::Borrowed(text),
             from_browser: true,

@@ -53,6 +53,8 @@ use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 
 #[cfg(feature = "cookie")]
 mod cookie;
+#[cfg(feature = "cookie")]
+pub(crate) use cookie::find_cookie;
 
 /// One place a token may be found. See the [module docs](self).
 #[derive(Clone, Debug)]

@@ -337,7 +337,15 @@ impl<U: Reissue> AuthServerBuilder<U> {
                 .trusted_proxies(self.proxies)
         });
         // RFC 9728: every challenge names the metadata.
-        let (dpop, checks) = super::proof::finish(self.dpop, self.one_time);
+        let (dpop, mut checks) = super::proof::finish(self.dpop, self.one_time);
+        // Cookie mode: the browser's origin is the public URL's, and its cookies live as long
+        // as the sessions; the layers check forgery the same way the endpoints do.
+        let answer = self.answer.map(|answer| {
+            answer
+                .finish(self.public_url.as_deref(), sessions.current_lifetime())
+                .unwrap_or(answer)
+        });
+        checks.extend(answer.as_ref().and_then(|a| a.layer_check()));
         let metadata = self.public_url.clone().map(ProtectedResourceMetadata::new);
         let on_rejection = ProtectedResourceMetadata::challenge_of(metadata.as_ref())?;
         let revocations = Watched {
@@ -364,7 +372,7 @@ impl<U: Reissue> AuthServerBuilder<U> {
                 revocations,
                 dpop,
                 checks,
-                answer: self.answer,
+                answer,
                 sources: self.sources,
                 on_rejection,
                 public_url: self.public_url,
@@ -423,19 +431,24 @@ impl<U: Reissue> AuthServer<U> {
             inner.sessions.clone(),
         );
         refresh.set_dpop(inner.dpop.clone());
+        refresh.answer.clone_from(&inner.answer);
         refresh
     }
 
     /// Ends the caller's session; mount it behind [`layer`](Self::layer).
     #[must_use]
     pub fn logout(&self) -> LogoutService<U::Claims> {
-        LogoutService::new(self.inner.sessions.clone())
+        let mut logout = LogoutService::new(self.inner.sessions.clone());
+        logout.answer.clone_from(&self.inner.answer);
+        logout
     }
 
     /// Ends every session of the caller; mount it behind [`layer`](Self::layer).
     #[must_use]
     pub fn logout_all(&self) -> LogoutAllService<U::Claims> {
-        LogoutAllService::new(self.inner.sessions.clone())
+        let mut logout = LogoutAllService::new(self.inner.sessions.clone());
+        logout.inner.answer.clone_from(&self.inner.answer);
+        logout
     }
 
     /// The public keys as a JWK Set (404 for symmetric keys), current across rotations.
@@ -510,5 +523,7 @@ impl<U> fmt::Debug for AuthServerBuilder<U> {
     }
 }
 
+#[cfg(all(test, feature = "cookie"))]
+mod cookie_tests;
 #[cfg(test)]
 mod tests;
