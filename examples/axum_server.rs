@@ -27,6 +27,14 @@ async fn protected(claims: Claims<DemoClaims>) -> Response {
     Json(identity(&claims.0)).into_response()
 }
 
+/// A file of the cookie mode's page.
+fn page(path: &str) -> Response {
+    common::page::asset(path).map_or_else(
+        || axum::http::StatusCode::NOT_FOUND.into_response(),
+        IntoResponse::into_response,
+    )
+}
+
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
@@ -41,7 +49,7 @@ async fn main() -> Result<(), common::BoxError> {
     // `/logout-all` (POST only, the method checked before the credentials), the OAuth 2
     // `/token`, `/revoke` and `/introspect`, the JWK Set, the RFC 8414 metadata and OpenID
     // configuration and, with `PUBLIC_URL`, the RFC 9728 metadata.
-    let app = demo
+    let mut app = demo
         .auth
         .router()
         // Only this route requires a token (the layer wraps its handler, not the router):
@@ -53,6 +61,13 @@ async fn main() -> Result<(), common::BoxError> {
             "/metrics",
             get(move || std::future::ready(common::metrics_response(&metrics))),
         );
+
+    // Cookie mode: the page at `/` (its script and style beside it) is the browser front end.
+    if demo.cookies {
+        for path in ["/", "/app.js", "/app.css"] {
+            app = app.route(path, get(move || std::future::ready(page(path))));
+        }
+    }
 
     let listener = demo.listener;
     tracing::info!(addr = %listener.local_addr()?, "axum demo server listening");

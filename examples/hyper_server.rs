@@ -78,6 +78,8 @@ struct App {
     /// RFC 9728 metadata (with `PUBLIC_URL`): its path and service.
     resource_metadata: Option<(String, MetadataService)>,
     provider: Option<MetadataService>,
+    /// Cookie mode: the page at `/`.
+    cookies: bool,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -104,6 +106,12 @@ impl App {
             }
         }
         let method = req.method().clone();
+        if self.cookies
+            && (method == Method::GET || method == Method::HEAD)
+            && let Some(page) = common::page::asset(path)
+        {
+            return Ok(page.map(|text| Full::new(Bytes::from(text)).boxed_unsync()));
+        }
         Ok(match path {
             "/login" => self.login.oneshot(req).await?.map(BodyExt::boxed_unsync),
             "/refresh" => self.refresh.oneshot(req).await?.map(BodyExt::boxed_unsync),
@@ -180,6 +188,7 @@ async fn main() -> Result<(), common::BoxError> {
         jwks: auth.jwks(),
         resource_metadata: auth.resource_metadata(),
         provider: auth.provider_metadata(),
+        cookies: demo.cookies,
         metrics: demo.metrics,
     };
     let listener = demo.listener;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_jwt_auth::dpop::{Dpop, StoreReplayCache};
-use tower_jwt_auth::login::{AuthServer, InMemoryClients, InMemoryUsers};
+use tower_jwt_auth::login::{AuthServer, InMemoryClients, InMemoryUsers, LoginCookies};
 use tower_jwt_auth::session::{DEFAULT_PER_ADDRESS, DEFAULT_PER_USER, Rate, TrustedProxies};
 use tower_jwt_auth::{Algorithm, ConfigErrorKind, SigningKey, VerifyingKey};
 use tower_jwt_auth_redis::RedisStore;
@@ -19,6 +19,8 @@ pub(crate) struct Demo {
     pub(crate) listener: tokio::net::TcpListener,
     /// The issuing side, wired: the layer and every endpoint come from here.
     pub(crate) auth: AuthServer<InMemoryUsers<DemoClaims>>,
+    /// `LOGIN_COOKIES=1`: cookie mode, and the page at `/` that uses it.
+    pub(crate) cookies: bool,
     /// Renders `/metrics` (Prometheus text).
     pub(crate) metrics: PrometheusHandle,
 }
@@ -126,8 +128,8 @@ impl Demo {
     /// `JWT_PUBLIC_KEY_FILE`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TTL_SECS`, `JWT_LEEWAY_SECS`,
     /// and for sessions `REDIS_URL`, `REFRESH_TTL_SECS`, `REFRESH_IDLE_SECS`,
     /// `REFRESH_GRACE_SECS`, `LOGIN_USER_LIMIT`, `LOGIN_IP_LIMIT`, `TRUSTED_PROXIES` and
-    /// `REVOCATION_MAX_STALENESS_SECS`, `DPOP` (`allowed`, `required` or `off`) and
-    /// `OAUTH_CLIENTS`.
+    /// `REVOCATION_MAX_STALENESS_SECS`, `DPOP` (`allowed`, `required` or `off`),
+    /// `OAUTH_CLIENTS` and `LOGIN_COOKIES`.
     /// `default_bind` is used when `BIND_ADDR` is unset.
     pub(crate) async fn from_env(default_bind: &str) -> Result<Self, BoxError> {
         let metrics = install_metrics()?;
@@ -207,6 +209,17 @@ impl Demo {
         if let Some(dpop) = dpop {
             auth = auth.dpop(dpop);
         }
+        // A browser front end: the tokens in HttpOnly cookies, the CSRF value readable.
+        let cookies = match var("LOGIN_COOKIES").as_deref() {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(other) => {
+                return Err(format!("LOGIN_COOKIES is {other:?}: use 1 (cookie mode) or 0").into());
+            }
+        };
+        if cookies {
+            auth = auth.cookies(LoginCookies::new());
+        }
         let auth = auth
             .build()
             .await
@@ -222,11 +235,13 @@ impl Demo {
             sessions = if redis_url.is_some() { "redis" } else { "memory" },
             dpop = %dpop_mode,
             oauth_clients = %client_ids,
+            cookies,
             "configuration loaded"
         );
         Ok(Self {
             listener,
             auth,
+            cookies,
             metrics,
         })
     }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 mod env;
+pub(crate) mod page;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
