@@ -252,16 +252,18 @@ impl Answer for LoginCookies {
 
     fn refresh_cookie(
         &self,
-        parts: &http::request::Parts,
+        method: &http::Method,
+        headers: &http::HeaderMap,
+        uri: &http::Uri,
     ) -> Result<Option<String>, Response<JsonBody>> {
-        let token = match crate::token::find_cookie(&parts.headers, &self.refresh) {
+        let token = match crate::token::find_cookie(headers, &self.refresh) {
             Ok(Some(token)) => token,
             Ok(None) => return Ok(None),
             Err(_) => return Err(forged()),
         };
         let submitted = self
             .protection
-            .check_request(&parts.method, &parts.headers, &parts.uri)
+            .check_request(method, headers, uri)
             .map_err(|_| forged())?
             .unwrap_or_default();
         // A value that does not look like a refresh token has no CSRF value: the rotation

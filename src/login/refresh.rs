@@ -109,6 +109,25 @@ impl<A: Reissue> RefreshService<A> {
             .rotate(parts, refresh_token, self.dpop.as_ref(), None)
             .await
     }
+
+    /// Cookie mode, for a refresh that names no token (the OAuth token endpoint's): the
+    /// rotation of the refresh cookie, after the same forgery checks, answered with cookies;
+    /// `None` without a refresh cookie (or outside cookie mode).
+    pub(super) async fn rotate_cookie(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Option<Response<JsonBody>> {
+        let answer = self.answer.as_deref()?;
+        match answer.refresh_cookie(&parts.method, &parts.headers, &parts.uri) {
+            Ok(Some(token)) => Some(
+                self.inner
+                    .rotate(parts, &token, self.dpop.as_ref(), Some(answer))
+                    .await,
+            ),
+            Ok(None) => None,
+            Err(res) => Some(res),
+        }
+    }
 }
 
 impl<A> Clone for RefreshService<A> {
@@ -183,18 +202,24 @@ impl<A: Reissue> RefreshInner<A> {
         dpop: Option<&Dpop>,
         answer: Option<&dyn Answer>,
     ) -> Response<JsonBody> {
-        // Cookie mode: a browser's refresh token comes in its cookie, checked against forgery;
-        // the body, if any, is not read.
+        // Cookie mode: a browser's refresh token comes in its cookie, checked against forgery
+        // (the body, if any, is not read); without the cookie, the body as always.
         if let Some(answer) = answer {
             if req.method() != Method::POST {
                 return post_only();
             }
-            let (parts, _body) = req.into_parts();
-            return match answer.refresh_cookie(&parts) {
-                Ok(Some(token)) => self.rotate(&parts, &token, dpop, Some(answer)).await,
-                Ok(None) => invalid_grant(),
-                Err(res) => res,
-            };
+            match answer.refresh_cookie(req.method(), req.headers(), req.uri()) {
+                Ok(Some(token)) => {
+                    let (parts, _body) = req.into_parts();
+                    return self.rotate(&parts, &token, dpop, Some(answer)).await;
+                }
+                // No cookie and no body: a signed-out browser; nothing to refresh.
+                Ok(None) if !req.headers().contains_key(http::header::CONTENT_TYPE) => {
+                    return invalid_grant();
+                }
+                Ok(None) => {}
+                Err(res) => return res,
+            }
         }
         let (parts, body) = match read_json::<RefreshRequest, B>(
             req,
@@ -206,7 +231,7 @@ impl<A: Reissue> RefreshInner<A> {
             Ok(read) => read,
             Err(res) => return res,
         };
-        self.rotate(&parts, &body.refresh_token, dpop, None).await
+        self.rotate(&parts, &body.refresh_token, dpop, answer).await
     }
 
     /// Rotate `refresh_token`, with the request's DPoP proof when there is one: the new tokens,

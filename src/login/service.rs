@@ -73,7 +73,9 @@ pub(super) trait Answer: Send + Sync + 'static {
     #[allow(clippy::result_large_err)]
     fn refresh_cookie(
         &self,
-        _parts: &http::request::Parts,
+        _method: &http::Method,
+        _headers: &http::HeaderMap,
+        _uri: &http::Uri,
     ) -> Result<Option<String>, Response<JsonBody>> {
         Ok(None)
     }

@@ -82,9 +82,6 @@ impl<A: Reissue> TokenService<A> {
         form: &Form,
         caller: &Caller,
     ) -> Response<JsonBody> {
-        let Some(refresh_token) = form.get("refresh_token") else {
-            return invalid_request("refresh_token is required");
-        };
         if let Caller::Client(_) = caller {
             // RFC 6749 §6: the refresh token was not issued to this client.
             return json_error(
@@ -93,6 +90,13 @@ impl<A: Reissue> TokenService<A> {
                 "the refresh token was issued to another client",
             );
         }
+        let Some(refresh_token) = form.get("refresh_token") else {
+            // A browser in cookie mode: its refresh cookie, with the refresh's forgery checks.
+            if let Some(res) = self.refresh.rotate_cookie(parts).await {
+                return res;
+            }
+            return invalid_request("refresh_token is required");
+        };
         self.refresh.rotate(parts, refresh_token).await
     }
 }

@@ -278,3 +278,67 @@ async fn logging_out_ends_the_session_and_clears_every_cookie() {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "all: {all}");
     }
 }
+
+#[tokio::test]
+async fn the_token_endpoint_refreshes_from_the_cookie_with_the_same_checks() {
+    let auth = server(None).await;
+    let browser = log_in(&auth).await;
+    let refresh_cookie = browser.refresh.clone();
+    let token = |req: http::request::Builder| {
+        let auth = auth.clone();
+        let refresh_cookie = refresh_cookie.clone();
+        async move {
+            auth.token()
+                .oneshot(
+                    req.header("content-type", "application/x-www-form-urlencoded")
+                        .header("cookie", format!("{REFRESH}={}", refresh_cookie))
+                        .body(Full::new(Bytes::from_static(b"grant_type=refresh_token")))
+                        .unwrap(),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    // Refused requests rotate nothing: each case sends the same refresh cookie.
+    for req in [
+        from_page("POST", "/token"),
+        from_page("POST", "/token").header("x-csrf-token", "forged"),
+        Request::post("/token")
+            .header("host", "app.example")
+            .header("origin", "http://evil.example")
+            .header("x-csrf-token", browser.csrf.as_str()),
+    ] {
+        let res = token(req).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert!(set_cookies(&res).is_empty());
+    }
+    let res =
+        token(from_page("POST", "/token").header("x-csrf-token", browser.csrf.as_str())).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let cookies = set_cookies(&res);
+    assert_ne!(cookies[REFRESH].0, browser.refresh);
+    let body = body(res).await;
+    assert!(
+        body.get("access_token").is_none() && body.get("refresh_token").is_none(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_with_the_token_in_the_body_still_works_in_cookie_mode() {
+    let auth = server(None).await;
+    let browser = log_in(&auth).await;
+    let req = Request::post("/refresh")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(
+            serde_json::json!({ "refresh_token": browser.refresh }).to_string(),
+        )))
+        .unwrap();
+    let res = auth.refresh().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // Answered the cookie mode's way: cookies, no token in the body.
+    assert!(set_cookies(&res).contains_key(ACCESS));
+    let body = body(res).await;
+    assert!(body.get("access_token").is_none(), "{body}");
+}
