@@ -291,7 +291,7 @@ async fn the_token_endpoint_refreshes_from_the_cookie_with_the_same_checks() {
             auth.token()
                 .oneshot(
                     req.header("content-type", "application/x-www-form-urlencoded")
-                        .header("cookie", format!("{REFRESH}={}", refresh_cookie))
+                        .header("cookie", format!("{REFRESH}={refresh_cookie}"))
                         .body(Full::new(Bytes::from_static(b"grant_type=refresh_token")))
                         .unwrap(),
                 )
