@@ -256,7 +256,7 @@ impl Answer for LoginCookies {
         headers: &http::HeaderMap,
         uri: &http::Uri,
     ) -> Result<Option<String>, Response<JsonBody>> {
-        let token = match crate::token::find_cookie(headers, &self.refresh) {
+        let token = match crate::token::cookie::find_cookie(headers, &self.refresh) {
             Ok(Some(token)) => token,
             Ok(None) => return Ok(None),
             Err(_) => return Err(forged()),

@@ -6,7 +6,8 @@ use serde::Deserialize;
 
 use super::{ClientAuth, ClientCredentials, ClientCredentialsBuilder, MAX_RESPONSE, TIMEOUT};
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::remote::{HttpClient, Sender};
+use crate::remote::HttpClient;
+use crate::remote::client::Sender;
 
 #[derive(Deserialize)]
 struct Metadata {
@@ -142,7 +143,7 @@ impl ClientCredentials {
         S: HttpClient<B>,
         B: From<String> + Send + 'static,
     {
-        let send = crate::remote::sender(client);
+        let send = crate::remote::client::sender(client);
         discover(issuer, client_id.into(), secret.into(), send).await
     }
 }

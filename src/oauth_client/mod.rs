@@ -52,7 +52,8 @@ use serde::Deserialize;
 pub use layer::{ClientCredentialsLayer, ClientCredentialsService};
 
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::remote::{HttpClient, Sender};
+use crate::remote::HttpClient;
+use crate::remote::client::Sender;
 
 /// How long before its expiry a token is renewed, at most (default): 60 s.
 pub const DEFAULT_RENEW_BEFORE: Duration = Duration::from_secs(60);
@@ -465,7 +466,7 @@ impl ClientCredentialsBuilder {
         S: HttpClient<B>,
         B: From<String> + Send + 'static,
     {
-        self.send = Some(crate::remote::sender(client));
+        self.send = Some(crate::remote::client::sender(client));
         self
     }
 

@@ -5,7 +5,7 @@ use http::Request;
 
 use super::TokenError;
 use crate::error::ConfigError;
-use crate::remote::Sender;
+use crate::remote::client::Sender;
 
 /// The client's DPoP key (nothing can be one without the `dpop` feature).
 #[cfg(feature = "dpop")]
@@ -40,7 +40,7 @@ pub(super) fn add_proof(
 pub(super) fn default_sender() -> Result<Sender, ConfigError> {
     #[cfg(feature = "hyper-client")]
     {
-        Ok(crate::remote::sender(
+        Ok(crate::remote::client::sender(
             crate::remote::KeyClient::builder().build()?,
         ))
     }

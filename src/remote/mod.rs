@@ -54,7 +54,7 @@ use http::Uri;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keys::{KeyFuture, KeySet, KeySource};
 
-mod client;
+pub(crate) mod client;
 mod discovery;
 #[cfg(feature = "hyper-client")]
 mod key_client;
@@ -64,8 +64,6 @@ mod reqwest_client;
 
 use client::Fetcher;
 pub use client::HttpClient;
-#[cfg(feature = "oauth-client")]
-pub(crate) use client::{Sender, sender};
 // The default client's types: `KeyClient`, `KeyClientBuilder`, and `Proxy` with `https-proxy`.
 #[cfg(feature = "hyper-client")]
 pub use key_client::*;

@@ -52,9 +52,7 @@ use crate::auth::check::Mounted;
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 
 #[cfg(feature = "cookie")]
-mod cookie;
-#[cfg(feature = "cookie")]
-pub(crate) use cookie::find_cookie;
+pub(crate) mod cookie;
 
 /// One place a token may be found. See the [module docs](self).
 #[derive(Clone, Debug)]
