@@ -8,9 +8,9 @@
 //! | `tower_jwt_auth_cache_total` | counter | `result` = `hit` or `miss` (verified-token cache) |
 //! | `tower_jwt_auth_key_refreshes_total` | counter | `outcome` = `updated`, `unchanged` or `failed` (remote key sets) |
 //! | `tower_jwt_auth_key_set_age_seconds` | gauge | time since the key set in memory was last fetched, set at each refresh attempt |
-//! | `tower_jwt_auth_logins_total` | counter | `outcome` = `success`, `invalid_credentials`, `throttled`, `invalid_request` or `unavailable` |
+//! | `tower_jwt_auth_logins_total` | counter | `outcome` = `success`, `invalid_credentials`, `throttled`, `invalid_request`, `forbidden` (cookie mode: a login from another origin) or `unavailable` |
 //! | `tower_jwt_auth_login_throttled_total` | counter | `limit` = `address` or `username` |
-//! | `tower_jwt_auth_refreshes_total` | counter | `outcome` = `success`, `invalid_grant`, `invalid_dpop_proof`, `reuse` or `unavailable` |
+//! | `tower_jwt_auth_refreshes_total` | counter | `outcome` = `success`, `invalid_grant`, `invalid_dpop_proof`, `reuse`, `forbidden` (cookie mode: a refresh from another origin or without the session's CSRF value) or `unavailable` |
 //!
 //! Labels take values from these fixed lists only: no token, secret, username, subject or
 //! address ever becomes a label.
@@ -44,6 +44,7 @@ labels! {
         InvalidCredentials => "invalid_credentials",
         Throttled => "throttled",
         InvalidRequest => "invalid_request",
+        Forbidden => "forbidden",
         Unavailable => "unavailable",
     }
 }
@@ -55,6 +56,7 @@ labels! {
         InvalidGrant => "invalid_grant",
         InvalidDpopProof => "invalid_dpop_proof",
         Reuse => "reuse",
+        Forbidden => "forbidden",
         Unavailable => "unavailable",
     }
 }

@@ -119,3 +119,61 @@ async fn metrics_count_outcomes_without_secrets() {
         );
     }
 }
+
+/// Cookie mode: forgeries are counted apart from bad requests: a login from another origin, a
+/// refresh without the session's CSRF value, an unsafe API call without it.
+#[tokio::test]
+async fn cookie_mode_counts_forgeries() {
+    for name in SERVERS {
+        let server = Server::start(
+            name,
+            &[
+                ("JWT_SECRET".to_owned(), SECRET.to_owned()),
+                ("LOGIN_COOKIES".to_owned(), "1".to_owned()),
+            ],
+        );
+        let c: &Client = &server;
+        let credentials = r#"{"username":"user1","password":"password1"}"#;
+        let elsewhere = [("origin", "http://evil.example")];
+        let reply = c.post_json("/login", &elsewhere, credentials).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{name}");
+        let reply = c.post_json("/login", &[], credentials).await;
+        assert_eq!(reply.status, StatusCode::OK, "{name}");
+        let cookies: Vec<String> = reply
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+            .collect();
+        let cookies = [("cookie", cookies.join("; "))];
+        let cookies = cookies.each_ref().map(|(k, v)| (*k, v.as_str()));
+        // No X-CSRF-Token: the refresh and the logout (behind the layer) are refused.
+        for path in ["/refresh", "/logout"] {
+            let reply = c.post_json(path, &cookies, "").await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{name} {path}");
+        }
+
+        let text = c.get("/metrics", &[]).await.text();
+        for (metric, label) in [
+            ("tower_jwt_auth_logins_total", "outcome=\"forbidden\""),
+            ("tower_jwt_auth_logins_total", "outcome=\"success\""),
+            ("tower_jwt_auth_refreshes_total", "outcome=\"forbidden\""),
+            ("tower_jwt_auth_requests_total", "reason=\"csrf_rejected\""),
+        ] {
+            assert_eq!(
+                sample(&text, metric, &[label]),
+                Some(1.0),
+                "{name} {metric} {label}\n{text}"
+            );
+        }
+        assert_eq!(
+            sample(
+                &text,
+                "tower_jwt_auth_logins_total",
+                &["outcome=\"invalid_request\""]
+            ),
+            None,
+            "{name}\n{text}"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! Feature `tracing`: one debug event per rejection, with its kind and never the token or a
-//! claim value; one warning per refresh-token reuse, without the tokens. Its own test binary,
+//! claim value; one warning per refresh-token reuse, without the tokens; one debug event per
+//! cookie-mode request refused as a forgery, without the credentials. Its own test binary,
 //! because it installs a global subscriber.
 
 mod common;
@@ -9,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use common::{SECRET, now};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use tower::{ServiceBuilder, ServiceExt};
-use tower_jwt_auth::{JwtAuthLayer, KeySet, Validation, Verifier, VerifyingKey};
+use tower_jwt_auth::login::{InMemoryUsers, LoginCookies, LoginService, TokenIssuer};
+use tower_jwt_auth::{JwtAuthLayer, KeySet, SigningKey, Validation, Verifier, VerifyingKey};
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
@@ -95,4 +97,36 @@ async fn each_rejection_is_one_debug_event_without_secrets() {
     for token in [&first, &second, &third] {
         assert!(!output.contains(token.refresh_token()), "{output}");
     }
+
+    // Cookie mode: a login from another origin is one debug event, without the credentials.
+    buffer.0.lock().unwrap().clear();
+    let users = InMemoryUsers::new()
+        .unwrap()
+        .with_user("alice", "hunter2-secret", serde_json::json!({"sub": "1"}))
+        .unwrap();
+    let key = SigningKey::from_secret(Algorithm::HS256, SECRET.as_bytes()).unwrap();
+    let login = LoginService::new(users, TokenIssuer::new(key)).cookies(LoginCookies::new());
+    let forged = http::Request::post("http://app.example/login")
+        .header("host", "app.example")
+        .header("origin", "http://evil.example")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            br#"{"username":"alice","password":"hunter2-secret"}"#,
+        )))
+        .unwrap();
+    assert_eq!(login.oneshot(forged).await.unwrap().status(), 403);
+    let output = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let events: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("tower_jwt_auth"))
+        .collect();
+    assert_eq!(events.len(), 1, "{output}");
+    assert!(
+        events[0].contains("DEBUG") && events[0].contains("endpoint=\"login\""),
+        "{output}"
+    );
+    assert!(
+        !output.contains("alice") && !output.contains("hunter2"),
+        "{output}"
+    );
 }

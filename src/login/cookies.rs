@@ -190,7 +190,16 @@ impl LoginCookies {
 }
 
 /// 403 for a request from another origin, or a refresh without its session's CSRF value.
-fn forged() -> Response<JsonBody> {
+fn forged(endpoint: &'static str) -> Response<JsonBody> {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "tower_jwt_auth",
+        endpoint,
+        status = 403,
+        "cookie-mode request refused by the forgery check (another origin, or no CSRF value of this session)"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = endpoint;
     json_error(
         StatusCode::FORBIDDEN,
         "csrf_rejected",
@@ -247,7 +256,7 @@ impl Answer for LoginCookies {
     fn check_login(&self, parts: &http::request::Parts) -> Result<(), Response<JsonBody>> {
         self.protection
             .check_origin(&parts.headers, &parts.uri)
-            .map_err(|_| forged())
+            .map_err(|_| forged("login"))
     }
 
     fn refresh_cookie(
@@ -259,19 +268,19 @@ impl Answer for LoginCookies {
         let token = match crate::token::cookie::find_cookie(headers, &self.refresh) {
             Ok(Some(token)) => token,
             Ok(None) => return Ok(None),
-            Err(_) => return Err(forged()),
+            Err(_) => return Err(forged("refresh")),
         };
         let submitted = self
             .protection
             .check_request(method, headers, uri)
-            .map_err(|_| forged())?
+            .map_err(|_| forged("refresh"))?
             .unwrap_or_default();
         // A value that does not look like a refresh token has no CSRF value: the rotation
         // refuses it as it refuses any unknown token.
         if let Some(expected) = Sessions::csrf_of(token)
             && !bool::from(expected.as_bytes().ct_eq(submitted))
         {
-            return Err(forged());
+            return Err(forged("refresh"));
         }
         Ok(Some(token.to_owned()))
     }

@@ -125,7 +125,7 @@ impl<A: Reissue> RefreshService<A> {
                     .await,
             ),
             Ok(None) => None,
-            Err(res) => Some(res),
+            Err(res) => Some(forbidden(res)),
         }
     }
 }
@@ -165,6 +165,12 @@ fn invalid_grant() -> Response<JsonBody> {
         "invalid_grant",
         "the refresh token is invalid, expired or revoked; log in again",
     )
+}
+
+/// Cookie mode: a refresh the forgery checks refused (403), counted as such.
+fn forbidden(res: Response<JsonBody>) -> Response<JsonBody> {
+    crate::metrics::refresh(crate::metrics::RefreshOutcome::Forbidden);
+    res
 }
 
 impl<A, B> Service<Request<B>> for RefreshService<A>
@@ -218,7 +224,7 @@ impl<A: Reissue> RefreshInner<A> {
                     return invalid_grant();
                 }
                 Ok(None) => {}
-                Err(res) => return res,
+                Err(res) => return forbidden(res),
             }
         }
         let (parts, body) = match read_json::<RefreshRequest, B>(

@@ -253,7 +253,7 @@ impl<A: Authenticate> Inner<A> {
         if let Some(answer) = &options.answer
             && let Err(res) = answer.check_login(&parts)
         {
-            crate::metrics::login(crate::metrics::LoginOutcome::InvalidRequest);
+            crate::metrics::login(crate::metrics::LoginOutcome::Forbidden);
             return res;
         }
         if let Some(throttle) = &options.throttle {
