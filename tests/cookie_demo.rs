@@ -1,8 +1,8 @@
 //! The demos' cookie mode (`LOGIN_COOKIES=1`) over plain HTTP, no browser: the page and its
 //! headers, the three cookies and their attributes, bodies without tokens, the CSRF value bound
-//! to the session, the `Origin` and `Sec-Fetch-Site` rules on every unsafe request, and logout
-//! and logout-all ending sessions on the server. `tests/browser.rs` drives the same demos in
-//! Chromium.
+//! to the session, the `Origin` and `Sec-Fetch-Site` rules on every unsafe request (the token
+//! endpoint's refresh from the cookie included), and logout and logout-all ending sessions on
+//! the server. `tests/browser.rs` drives the same demos in Chromium.
 
 mod common;
 
@@ -79,6 +79,7 @@ async fn post(
         ("sec-fetch-site", Some("same-origin")),
         ("x-csrf-token", Some(jar.get(CSRF))),
         ("cookie", None),
+        ("content-type", Some("application/json")),
     ];
     let cookies = jar.header();
     wanted[3].1 = Some(&cookies);
@@ -90,8 +91,7 @@ async fn post(
     }
     let mut req = Request::builder()
         .method(Method::POST)
-        .uri(server.url(path))
-        .header("content-type", "application/json");
+        .uri(server.url(path));
     for (name, value) in wanted {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
             req = req.header(name, value);
@@ -241,6 +241,28 @@ async fn login_and_refresh_answer_with_cookies_only() {
     }
 }
 
+const REFRESH_GRANT: &str = "grant_type=refresh_token";
+
+/// The unsafe endpoints a cookie can reach, with a body each would accept.
+const ENDPOINTS: [(&str, &str); 5] = [
+    ("/login", r#"{"username":"user2","password":"password2"}"#),
+    ("/refresh", ""),
+    ("/logout", ""),
+    ("/logout-all", ""),
+    ("/token", REFRESH_GRANT),
+];
+
+/// The token endpoint takes a form; the others JSON.
+fn content_type(path: &str) -> (&'static str, Option<&'static str>) {
+    let form = path == "/token";
+    let value = if form {
+        "application/x-www-form-urlencoded"
+    } else {
+        "application/json"
+    };
+    ("content-type", Some(value))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn unsafe_requests_from_elsewhere_or_without_the_sessions_csrf_value_are_refused() {
     for name in SERVERS {
@@ -261,11 +283,10 @@ async fn unsafe_requests_from_elsewhere_or_without_the_sessions_csrf_value_are_r
             ("sec-fetch-site", "same-site"),
             ("sec-fetch-site", "cross-site"),
         ];
-        let login = r#"{"username":"user2","password":"password2"}"#;
-        for path in ["/login", "/refresh", "/logout", "/logout-all"] {
-            let body = if path == "/login" { login } else { "" };
+        for (path, body) in ENDPOINTS {
             for (header, value) in elsewhere {
-                let reply = post(&server, path, &jar, &[(header, Some(value))], body).await;
+                let headers = [(header, Some(value)), content_type(path)];
+                let reply = post(&server, path, &jar, &headers, body).await;
                 let what = format!("{name} {path} {header}: {value}");
                 assert_status(&reply, StatusCode::FORBIDDEN, &what);
                 assert!(set_cookies(&reply).is_empty(), "{what}: cookies set");
@@ -275,13 +296,14 @@ async fn unsafe_requests_from_elsewhere_or_without_the_sessions_csrf_value_are_r
         // or a cookie/header pair tossed in by another page are refused.
         let mut tossed = jar.clone();
         tossed.0.insert(CSRF.to_owned(), "tossed".to_owned());
-        for path in ["/refresh", "/logout", "/logout-all"] {
+        for (path, body) in &ENDPOINTS[1..] {
             for (what, jar, header) in [
                 ("no header", &jar, None),
                 ("forged header", &jar, Some("forged")),
                 ("tossed pair", &tossed, Some("tossed")),
             ] {
-                let reply = post(&server, path, jar, &[("x-csrf-token", header)], "").await;
+                let headers = [("x-csrf-token", header), content_type(path)];
+                let reply = post(&server, path, jar, &headers, body).await;
                 assert_status(
                     &reply,
                     StatusCode::FORBIDDEN,
@@ -289,10 +311,30 @@ async fn unsafe_requests_from_elsewhere_or_without_the_sessions_csrf_value_are_r
                 );
             }
         }
-        // None of it did anything: the session lives on.
+        // None of it did anything: the session lives on, and the token endpoint renews it
+        // from the cookies like `/refresh`.
         assert_status(&whoami(&server, &jar).await, StatusCode::OK, name);
         let reply = post(&server, "/refresh", &jar, &[], "").await;
         assert_status(&reply, StatusCode::OK, name);
+        jar.take(&reply);
+        let old_refresh = jar.get(REFRESH).to_owned();
+        let reply = post(
+            &server,
+            "/token",
+            &jar,
+            &[content_type("/token")],
+            REFRESH_GRANT,
+        )
+        .await;
+        assert_status(&reply, StatusCode::OK, &format!("{name} /token"));
+        assert_no_token(&reply, name);
+        jar.take(&reply);
+        assert_ne!(
+            jar.get(REFRESH),
+            old_refresh,
+            "{name}: /token did not rotate"
+        );
+        assert_status(&whoami(&server, &jar).await, StatusCode::OK, name);
     }
 }
 
