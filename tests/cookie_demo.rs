@@ -109,6 +109,15 @@ async fn log_in(server: &Server, jar: &mut Jar, password: &str) -> Reply {
     reply
 }
 
+/// A demo in cookie mode and a browser signed in to it as user1.
+async fn signed_in(name: &str) -> (Server, Jar) {
+    let server = start(name);
+    let mut jar = Jar::default();
+    let reply = log_in(&server, &mut jar, "password1").await;
+    assert_status(&reply, StatusCode::OK, name);
+    (server, jar)
+}
+
 async fn whoami(server: &Server, jar: &Jar) -> Reply {
     server.get("/protected", &[("cookie", &jar.header())]).await
 }
@@ -266,13 +275,7 @@ fn content_type(path: &str) -> (&'static str, Option<&'static str>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn unsafe_requests_from_elsewhere_or_without_the_sessions_csrf_value_are_refused() {
     for name in SERVERS {
-        let server = start(name);
-        let mut jar = Jar::default();
-        assert_status(
-            &log_in(&server, &mut jar, "password1").await,
-            StatusCode::OK,
-            name,
-        );
+        let (server, mut jar) = signed_in(name).await;
         let port = server.addr.port();
         let other_port = format!("http://127.0.0.1:{}", port.wrapping_add(1));
         let https = format!("https://{}", server.addr);
@@ -341,13 +344,7 @@ async fn unsafe_requests_from_elsewhere_or_without_the_sessions_csrf_value_are_r
 #[tokio::test(flavor = "multi_thread")]
 async fn logout_ends_the_session_and_logout_all_every_session() {
     for name in SERVERS {
-        let server = start(name);
-        let mut jar = Jar::default();
-        assert_status(
-            &log_in(&server, &mut jar, "password1").await,
-            StatusCode::OK,
-            name,
-        );
+        let (server, mut jar) = signed_in(name).await;
         let before = jar.clone();
         let reply = post(&server, "/logout", &jar, &[], "").await;
         assert!(reply.status.is_success(), "{name}: logout {}", reply.status);
