@@ -492,3 +492,72 @@ async fn oversized_tokens_get_a_4xx_and_the_server_stays_up() {
         assert_eq!(server.protected(&token).await.status, StatusCode::OK);
     }
 }
+
+/// The same attacks in the access cookie of cookie mode (`LOGIN_COOKIES=1`), and the cookie
+/// header's own: two different access cookies, a garbled or oversized header, a forged cookie
+/// next to a genuine bearer token.
+#[tokio::test(flavor = "multi_thread")]
+async fn attacks_in_the_access_cookie() {
+    const ACCESS: &str = "__Host-access_token";
+    let alg = Algorithm::HS256;
+    let mut env = env_for(alg);
+    env.push(("LOGIN_COOKIES".to_owned(), "1".to_owned()));
+    for name in SERVERS {
+        let mut server = Server::start(name, &env);
+        let with_cookie = |cookie: String| {
+            let server = &server;
+            async move { server.get("/protected", &[("cookie", &cookie)]).await }
+        };
+        let good = hand_token(
+            &header("HS256"),
+            &standard_claims(),
+            &encoding_key(alg),
+            alg,
+        );
+        let reply = with_cookie(format!("{ACCESS}={good}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{name}: genuine cookie");
+        for (what, token) in attack_tokens(alg) {
+            let reply = with_cookie(format!("other=1; {ACCESS}={token}")).await;
+            reply.assert_unauthorized(&format!("{name} cookie: {what}"));
+            assert!(!reply.challenge().contains(&token), "the token is echoed");
+        }
+        let forged = hand_token(
+            &header("HS256"),
+            &standard_claims(),
+            &EncodingKey::from_secret(b"not the key"),
+            alg,
+        );
+        for (what, cookie) in [
+            (
+                "two access cookies",
+                format!("{ACCESS}={good}; {ACCESS}={forged}"),
+            ),
+            ("garbled", format!("{ACCESS}=\"{good}; ;;==; {ACCESS}")),
+            ("oversized", format!("{ACCESS}={}", "a".repeat(100_000))),
+        ] {
+            let reply = with_cookie(cookie).await;
+            assert!(
+                reply.status.is_client_error(),
+                "{name} {what}: {}",
+                reply.status
+            );
+        }
+        // A genuine bearer token wins over a forged cookie beside it.
+        let reply = server
+            .get(
+                "/protected",
+                &[
+                    ("authorization", &format!("Bearer {good}")),
+                    ("cookie", &format!("{ACCESS}={forged}")),
+                ],
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{name}: bearer beside a forged cookie"
+        );
+        assert!(server.is_running(), "{name} died");
+        assert_eq!(server.get("/health", &[]).await.status, StatusCode::OK);
+    }
+}
