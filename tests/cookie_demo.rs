@@ -295,6 +295,21 @@ async fn unsafe_requests_from_elsewhere_or_without_the_sessions_csrf_value_are_r
                 assert!(set_cookies(&reply).is_empty(), "{what}: cookies set");
             }
         }
+        // A plain HTML form post from another origin: refused as such, whatever its body.
+        let form = ("content-type", Some("application/x-www-form-urlencoded"));
+        for path in ["/login", "/refresh", "/logout", "/logout-all"] {
+            let headers = [
+                ("origin", Some(other_port.as_str())),
+                ("x-csrf-token", None),
+                form,
+            ];
+            let reply = post(&server, path, &jar, &headers, "username=user2&password=x").await;
+            assert_status(
+                &reply,
+                StatusCode::FORBIDDEN,
+                &format!("{name} form {path}"),
+            );
+        }
         // Refresh and logout need the CSRF value bound to this session: none, a forged one,
         // or a cookie/header pair tossed in by another page are refused.
         let mut tossed = jar.clone();

@@ -253,9 +253,13 @@ impl Answer for LoginCookies {
         res
     }
 
-    fn check_login(&self, parts: &http::request::Parts) -> Result<(), Response<JsonBody>> {
+    fn check_login(
+        &self,
+        headers: &http::HeaderMap,
+        uri: &http::Uri,
+    ) -> Result<(), Response<JsonBody>> {
         self.protection
-            .check_origin(&parts.headers, &parts.uri)
+            .check_origin(headers, uri)
             .map_err(|_| forged("login"))
     }
 

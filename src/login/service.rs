@@ -62,9 +62,13 @@ pub(super) trait Answer: Send + Sync + 'static {
         session: Option<&Session>,
     ) -> Response<JsonBody>;
 
-    /// Refuse a login from another origin (403) before its credentials are read.
+    /// Refuse a login from another origin (403) before its body is read.
     #[allow(clippy::result_large_err)]
-    fn check_login(&self, _parts: &http::request::Parts) -> Result<(), Response<JsonBody>> {
+    fn check_login(
+        &self,
+        _headers: &http::HeaderMap,
+        _uri: &http::Uri,
+    ) -> Result<(), Response<JsonBody>> {
         Ok(())
     }
 
@@ -236,6 +240,15 @@ impl<A: Authenticate> Inner<A> {
     where
         B: http_body::Body,
     {
+        // Cookie mode: no login from another origin (login CSRF), whatever its body, before
+        // anything is read or counted (a wrong method is still 405 first).
+        if let Some(answer) = &options.answer
+            && req.method() == http::Method::POST
+            && let Err(res) = answer.check_login(req.headers(), req.uri())
+        {
+            crate::metrics::login(crate::metrics::LoginOutcome::Forbidden);
+            return res;
+        }
         let (parts, credentials) = match read_json::<Credentials, B>(
             req,
             body_limit,
@@ -249,13 +262,6 @@ impl<A: Authenticate> Inner<A> {
                 return res;
             }
         };
-        // Cookie mode: no login from another origin (login CSRF), before anything is counted.
-        if let Some(answer) = &options.answer
-            && let Err(res) = answer.check_login(&parts)
-        {
-            crate::metrics::login(crate::metrics::LoginOutcome::Forbidden);
-            return res;
-        }
         if let Some(throttle) = &options.throttle {
             match throttle.attempt(&parts.headers, &parts.extensions).await {
                 Ok(Throttle::Allowed) => {}

@@ -166,6 +166,15 @@ async fn a_login_from_another_origin_is_refused() {
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{header}: {value}");
         assert!(set_cookies(&res).is_empty());
     }
+    // A plain HTML form post is refused as such, before its body is read (not a 415).
+    let form = Request::post("/login")
+        .header("host", "app.example")
+        .header("origin", "http://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from_static(b"username=u&password=p")))
+        .unwrap();
+    let res = auth.login().oneshot(form).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // The public URL is the origin when there is one.
     let public = server(Some("https://app.example")).await;
     let https = Request::post("/login")
