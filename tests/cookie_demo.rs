@@ -380,12 +380,19 @@ async fn logout_ends_the_session_and_logout_all_every_session() {
             .await
             .assert_unauthorized(name);
         whoami(&server, &before).await.assert_unauthorized(name);
+        // A refresh from the dead session is refused and removes its cookies (so the browser
+        // stops sending them).
         let reply = post(&server, "/refresh", &before, &[], "").await;
-        assert!(reply.status.is_client_error(), "{name}: {}", reply.status);
-        assert!(
-            set_cookies(&reply).values().all(|c| c.value().is_empty()),
-            "{name}"
-        );
+        assert_status(&reply, StatusCode::BAD_REQUEST, name);
+        assert_eq!(reply.json()["error"], "invalid_grant", "{name}");
+        let cleared = set_cookies(&reply);
+        for cookie in [ACCESS, REFRESH, CSRF] {
+            assert_eq!(
+                cleared.get(cookie).map(Cookie::value),
+                Some(""),
+                "{name} {cookie} after a refused refresh"
+            );
+        }
 
         // Two browsers, one user: logout-all from one ends both.
         let (mut one, mut two) = (Jar::default(), Jar::default());

@@ -121,7 +121,7 @@ impl<A: Reissue> RefreshService<A> {
         match answer.refresh_cookie(&parts.method, &parts.headers, &parts.uri) {
             Ok(Some(token)) => Some(
                 self.inner
-                    .rotate(parts, &token, self.dpop.as_ref(), Some(answer))
+                    .rotate_cookie(parts, &token, self.dpop.as_ref(), answer)
                     .await,
             ),
             Ok(None) => None,
@@ -160,12 +160,18 @@ fn wrong_key() -> Response<JsonBody> {
 }
 
 fn invalid_grant() -> Response<JsonBody> {
-    json_error(
+    let mut res = json_error(
         StatusCode::BAD_REQUEST,
         "invalid_grant",
         "the refresh token is invalid, expired or revoked; log in again",
-    )
+    );
+    res.extensions_mut().insert(GrantRefused);
+    res
 }
+
+/// Marks an `invalid_grant` answer: the refresh token is of no use any more.
+#[derive(Clone, Copy, Debug)]
+struct GrantRefused;
 
 /// Cookie mode: a refresh the forgery checks refused (403), counted as such.
 fn forbidden(res: Response<JsonBody>) -> Response<JsonBody> {
@@ -217,7 +223,7 @@ impl<A: Reissue> RefreshInner<A> {
             match answer.refresh_cookie(req.method(), req.headers(), req.uri()) {
                 Ok(Some(token)) => {
                     let (parts, _body) = req.into_parts();
-                    return self.rotate(&parts, &token, dpop, Some(answer)).await;
+                    return self.rotate_cookie(&parts, &token, dpop, answer).await;
                 }
                 // No cookie and no body: a signed-out browser; nothing to refresh.
                 Ok(None) if !req.headers().contains_key(http::header::CONTENT_TYPE) => {
@@ -238,6 +244,23 @@ impl<A: Reissue> RefreshInner<A> {
             Err(res) => return res,
         };
         self.rotate(&parts, &body.refresh_token, dpop, answer).await
+    }
+
+    /// Cookie mode: rotate the refresh token of the refresh cookie. A refused one (the session
+    /// ended, expired or was reused) is removed with the other cookies, so the browser stops
+    /// sending a dead session.
+    async fn rotate_cookie(
+        &self,
+        parts: &http::request::Parts,
+        refresh_token: &str,
+        dpop: Option<&Dpop>,
+        answer: &dyn Answer,
+    ) -> Response<JsonBody> {
+        let mut res = self.rotate(parts, refresh_token, dpop, Some(answer)).await;
+        if res.extensions().get::<GrantRefused>().is_some() {
+            answer.end(&mut res);
+        }
+        res
     }
 
     /// Rotate `refresh_token`, with the request's DPoP proof when there is one: the new tokens,

@@ -276,7 +276,8 @@ async fn logging_out_ends_the_session_and_clears_every_cookie() {
             .filter(|v| v.to_str().unwrap().contains("Max-Age=0"))
             .count();
         assert_eq!(cleared, 3, "all: {all}");
-        // The session is over on the server: its refresh cookie renews nothing.
+        // The session is over on the server: its refresh cookie renews nothing, and the
+        // refusal removes the dead cookies.
         let res = refresh(
             &auth,
             from_page("POST", "/refresh")
@@ -285,6 +286,10 @@ async fn logging_out_ends_the_session_and_clears_every_cookie() {
         )
         .await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "all: {all}");
+        let cookies = set_cookies(&res);
+        for name in [ACCESS, REFRESH, CSRF] {
+            assert_eq!(cookies[name].0, "", "all: {all}: {name}");
+        }
     }
 }
 
