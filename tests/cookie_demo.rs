@@ -127,6 +127,18 @@ fn assert_status(reply: &Reply, status: StatusCode, what: &str) {
     assert_eq!(reply.status, status, "{what}: {}", reply.text());
 }
 
+/// A refresh from the cookies at `path` (`/refresh`, or the token endpoint's grant): new
+/// cookies, a rotated refresh token, no token in the body.
+async fn renew(server: &Server, jar: &mut Jar, path: &str, name: &str) {
+    let old_refresh = jar.get(REFRESH).to_owned();
+    let body = if path == "/token" { REFRESH_GRANT } else { "" };
+    let reply = post(server, path, jar, &[content_type(path)], body).await;
+    assert_status(&reply, StatusCode::OK, &format!("{name} {path}"));
+    assert_no_token(&reply, name);
+    jar.take(&reply);
+    assert_ne!(jar.get(REFRESH), old_refresh, "{name} {path}: not rotated");
+}
+
 /// The body of a login or refresh in cookie mode: a lifetime, no token.
 #[track_caller]
 fn assert_no_token(reply: &Reply, what: &str) {
@@ -215,17 +227,8 @@ async fn login_and_refresh_answer_with_cookies_only() {
 
         // A refresh with an expired (dropped) access cookie still checks the session's CSRF
         // value, keeps it, and rotates the refresh cookie.
-        let old_refresh = jar.get(REFRESH).to_owned();
         jar.0.remove(ACCESS);
-        let reply = post(&server, "/refresh", &jar, &[], "").await;
-        assert_status(&reply, StatusCode::OK, name);
-        assert_no_token(&reply, name);
-        jar.take(&reply);
-        assert_ne!(
-            jar.get(REFRESH),
-            old_refresh,
-            "{name}: refresh cookie not rotated"
-        );
+        renew(&server, &mut jar, "/refresh", name).await;
         assert_eq!(
             jar.get(CSRF),
             csrf,
@@ -335,23 +338,7 @@ async fn unsafe_requests_from_elsewhere_or_without_the_sessions_csrf_value_are_r
         let reply = post(&server, "/refresh", &jar, &[], "").await;
         assert_status(&reply, StatusCode::OK, name);
         jar.take(&reply);
-        let old_refresh = jar.get(REFRESH).to_owned();
-        let reply = post(
-            &server,
-            "/token",
-            &jar,
-            &[content_type("/token")],
-            REFRESH_GRANT,
-        )
-        .await;
-        assert_status(&reply, StatusCode::OK, &format!("{name} /token"));
-        assert_no_token(&reply, name);
-        jar.take(&reply);
-        assert_ne!(
-            jar.get(REFRESH),
-            old_refresh,
-            "{name}: /token did not rotate"
-        );
+        renew(&server, &mut jar, "/token", name).await;
         assert_status(&whoami(&server, &jar).await, StatusCode::OK, name);
     }
 }
