@@ -139,6 +139,14 @@ async fn renew(server: &Server, jar: &mut Jar, path: &str, name: &str) {
     assert_ne!(jar.get(REFRESH), old_refresh, "{name} {path}: not rotated");
 }
 
+/// A forgery refused: 403, and no cookie set or removed (another origin cannot sign a user
+/// out).
+#[track_caller]
+fn assert_refused(reply: &Reply, what: &str) {
+    assert_status(reply, StatusCode::FORBIDDEN, what);
+    assert!(set_cookies(reply).is_empty(), "{what}: cookies changed");
+}
+
 /// The body of a login or refresh in cookie mode: a lifetime, no token.
 #[track_caller]
 fn assert_no_token(reply: &Reply, what: &str) {
@@ -293,9 +301,7 @@ async fn unsafe_requests_from_elsewhere_or_without_the_sessions_csrf_value_are_r
             for (header, value) in elsewhere {
                 let headers = [(header, Some(value)), content_type(path)];
                 let reply = post(&server, path, &jar, &headers, body).await;
-                let what = format!("{name} {path} {header}: {value}");
-                assert_status(&reply, StatusCode::FORBIDDEN, &what);
-                assert!(set_cookies(&reply).is_empty(), "{what}: cookies set");
+                assert_refused(&reply, &format!("{name} {path} {header}: {value}"));
             }
         }
         // A plain HTML form post from another origin: refused as such, whatever its body.
@@ -307,11 +313,7 @@ async fn unsafe_requests_from_elsewhere_or_without_the_sessions_csrf_value_are_r
                 form,
             ];
             let reply = post(&server, path, &jar, &headers, "username=user2&password=x").await;
-            assert_status(
-                &reply,
-                StatusCode::FORBIDDEN,
-                &format!("{name} form {path}"),
-            );
+            assert_refused(&reply, &format!("{name} form {path}"));
         }
         // Refresh and logout need the CSRF value bound to this session: none, a forged one,
         // or a cookie/header pair tossed in by another page are refused.
@@ -325,11 +327,7 @@ async fn unsafe_requests_from_elsewhere_or_without_the_sessions_csrf_value_are_r
             ] {
                 let headers = [("x-csrf-token", header), content_type(path)];
                 let reply = post(&server, path, jar, &headers, body).await;
-                assert_status(
-                    &reply,
-                    StatusCode::FORBIDDEN,
-                    &format!("{name} {path}: {what}"),
-                );
+                assert_refused(&reply, &format!("{name} {path}: {what}"));
             }
         }
         // None of it did anything: the session lives on, and the token endpoint renews it
